@@ -1,0 +1,168 @@
+//! The `Env` trait (Gymnasium semantics), step results and episode info.
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::space::Space;
+
+/// Outcome of one step.
+///
+/// `terminated` is a true end of the episode (the value of the next state is
+/// zero: do not bootstrap); `truncated` is an external cut such as a time limit
+/// (the episode could have continued: bootstrap from the final observation).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Step {
+    /// Reward for the transition.
+    pub reward: f64,
+    /// The episode reached a terminal state.
+    pub terminated: bool,
+    /// The episode was cut short (time limit or similar).
+    pub truncated: bool,
+}
+
+impl Step {
+    /// True when the episode ended either way.
+    #[inline]
+    pub fn done(&self) -> bool {
+        self.terminated || self.truncated
+    }
+}
+
+/// Statistics of a finished episode, filled by the episode-statistics wrapper.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpisodeStats {
+    /// Undiscounted sum of rewards (before any reward normalisation).
+    pub episode_return: f64,
+    /// Number of agent steps.
+    pub episode_length: u64,
+}
+
+/// Per-step information. Allocated once per environment and cleared (keeping its
+/// capacity) before every step, so filling it costs no allocation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Info {
+    /// The environment's one definition of success, set on the final step of an
+    /// episode by environments that define success (`None` otherwise).
+    pub is_success: Option<bool>,
+    /// Set on the final step by the episode-statistics wrapper.
+    pub episode: Option<EpisodeStats>,
+    /// Environment-specific metrics in SI units (e.g. `miss_distance_m`).
+    pub metrics: Vec<(&'static str, f64)>,
+}
+
+impl Info {
+    /// Clears every field, keeping the allocation.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.is_success = None;
+        self.episode = None;
+        self.metrics.clear();
+    }
+
+    /// Sets (or replaces) a metric.
+    #[inline]
+    pub fn set(&mut self, key: &'static str, value: f64) {
+        if let Some(slot) = self.metrics.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.metrics.push((key, value));
+        }
+    }
+
+    /// The value of a metric, if set.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// A single environment with Gymnasium semantics and flat `f32` buffers.
+///
+/// Observations are written into a caller-provided slice of length
+/// `observation_space().flat_dim()`, actions are read from a slice in the flat
+/// encoding of the action space (see [`crate::space`]). Every environment owns a
+/// seeded, serialisable generator; `reset(Some(seed))` reseeds it, `reset(None)`
+/// continues its stream, as in Gymnasium.
+///
+/// `step` may assume the action is valid for the action space: vectorised
+/// environments and [`checked_step`] validate actions before calling it.
+pub trait Env: Send {
+    /// Space of the flat observation.
+    fn observation_space(&self) -> &Space;
+
+    /// Space of the flat action.
+    fn action_space(&self) -> &Space;
+
+    /// Starts a new episode and writes its first observation.
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info);
+
+    /// Advances one step with a valid action and writes the next observation.
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step;
+
+    /// The complete dynamic state (physics, generator, counters) for checkpoints:
+    /// restoring it with [`Env::set_state`] continues the episode exactly.
+    fn state(&self) -> Value;
+
+    /// Restores a state produced by [`Env::state`] on an identically configured env.
+    fn set_state(&mut self, state: &Value) -> Result<()>;
+}
+
+impl<E: Env + ?Sized> Env for Box<E> {
+    fn observation_space(&self) -> &Space {
+        (**self).observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        (**self).action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+        (**self).reset(seed, obs, info)
+    }
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+        (**self).step(action, obs, info)
+    }
+    fn state(&self) -> Value {
+        (**self).state()
+    }
+    fn set_state(&mut self, state: &Value) -> Result<()> {
+        (**self).set_state(state)
+    }
+}
+
+/// Validates `action` and `obs` lengths and the action's membership in the
+/// action space, then steps. Use this wherever actions come from user code.
+pub fn checked_step<E: Env + ?Sized>(
+    env: &mut E,
+    action: &[f32],
+    obs: &mut [f32],
+    info: &mut Info,
+) -> Result<Step> {
+    use crate::error::EnvError;
+    let obs_dim = env.observation_space().flat_dim();
+    if obs.len() != obs_dim {
+        return Err(EnvError::Shape {
+            context: "observation buffer".into(),
+            expected: obs_dim,
+            actual: obs.len(),
+        });
+    }
+    env.action_space()
+        .check(action)
+        .map_err(|message| EnvError::InvalidAction {
+            env_index: 0,
+            message,
+        })?;
+    info.clear();
+    Ok(env.step(action, obs, info))
+}
+
+/// Serialises any serde state into a JSON value (infallible for plain structs).
+pub fn to_state<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("environment state serialises to JSON")
+}
+
+/// Deserialises a JSON state, naming the environment on failure.
+pub fn from_state<T: serde::de::DeserializeOwned>(context: &str, state: &Value) -> Result<T> {
+    serde_json::from_value(state.clone()).map_err(|e| crate::error::EnvError::state(context, e))
+}

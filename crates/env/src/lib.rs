@@ -1,0 +1,16 @@
+//! hlynr-env: the environment API, vectorised environments, wrappers and the
+//! classic-control tasks used to validate algorithms.
+//!
+//! Semantics follow Gymnasium (`terminated` vs `truncated`, `reset(seed)`), with
+//! flat `f32` buffers so that a batch of environments fills one contiguous
+//! `[N, obs_dim]` observation array without allocating.
+
+pub mod env;
+pub mod error;
+pub mod policy;
+pub mod space;
+
+pub use env::{Env, EpisodeStats, Info, Step, checked_step};
+pub use error::{EnvError, Result};
+pub use policy::Policy;
+pub use space::Space;

@@ -1,0 +1,211 @@
+//! Observation and action spaces, and their flat `f32` encoding.
+//!
+//! Every observation and action travels as a flat `&[f32]` so that a batch of N is
+//! one contiguous `[N, dim]` buffer. The encoding of each space:
+//! - `Box`: its values, row-major.
+//! - `Discrete(n)`: one slot holding the index as an exact integer `0..n`.
+//! - `MultiDiscrete(nvec)`: one slot per component, each an index.
+//! - `Tuple`: the encodings of its parts, concatenated (e.g. a hybrid action is
+//!   `[move_x, move_y, choice]`).
+
+use hlynr_rng::Rng;
+
+/// A Gymnasium-style space.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Space {
+    /// A box of reals; `low`/`high` have one entry per element (may be infinite).
+    Box {
+        low: Vec<f32>,
+        high: Vec<f32>,
+        shape: Vec<usize>,
+    },
+    /// One of `n` choices.
+    Discrete { n: usize },
+    /// Several independent choices with `nvec[i]` options each.
+    MultiDiscrete { nvec: Vec<usize> },
+    /// A product of spaces (hybrid actions).
+    Tuple { spaces: Vec<Space> },
+}
+
+impl Space {
+    /// A box with the same bounds on every element.
+    pub fn uniform_box(low: f32, high: f32, shape: &[usize]) -> Self {
+        let n = shape.iter().product();
+        Space::Box {
+            low: vec![low; n],
+            high: vec![high; n],
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// A 1-D box with per-element bounds.
+    pub fn box_1d(low: Vec<f32>, high: Vec<f32>) -> Self {
+        assert_eq!(low.len(), high.len(), "Box bounds must have equal length");
+        let n = low.len();
+        Space::Box {
+            low,
+            high,
+            shape: vec![n],
+        }
+    }
+
+    /// Number of `f32` slots in the flat encoding.
+    pub fn flat_dim(&self) -> usize {
+        match self {
+            Space::Box { shape, .. } => shape.iter().product(),
+            Space::Discrete { .. } => 1,
+            Space::MultiDiscrete { nvec } => nvec.len(),
+            Space::Tuple { spaces } => spaces.iter().map(Space::flat_dim).sum(),
+        }
+    }
+
+    /// Checks that `x` is a valid flat element: right length, finite, inside the
+    /// bounds (boxes) and an in-range integer (discrete). The message names the
+    /// first offending slot.
+    pub fn check(&self, x: &[f32]) -> Result<(), String> {
+        if x.len() != self.flat_dim() {
+            return Err(format!(
+                "expected {} values, got {}",
+                self.flat_dim(),
+                x.len()
+            ));
+        }
+        self.check_at(x, 0)
+    }
+
+    fn check_at(&self, x: &[f32], offset: usize) -> Result<(), String> {
+        match self {
+            Space::Box { low, high, .. } => {
+                for (i, ((&v, &lo), &hi)) in x.iter().zip(low).zip(high).enumerate() {
+                    if !v.is_finite() {
+                        return Err(format!("slot {} is {v}", offset + i));
+                    }
+                    if v < lo || v > hi {
+                        return Err(format!("slot {} = {v} is outside [{lo}, {hi}]", offset + i));
+                    }
+                }
+                Ok(())
+            }
+            Space::Discrete { n } => check_index(x[0], *n, offset),
+            Space::MultiDiscrete { nvec } => {
+                for (i, (&v, &n)) in x.iter().zip(nvec).enumerate() {
+                    check_index(v, n, offset + i)?;
+                }
+                Ok(())
+            }
+            Space::Tuple { spaces } => {
+                let mut at = 0;
+                for s in spaces {
+                    let d = s.flat_dim();
+                    s.check_at(&x[at..at + d], offset + at)?;
+                    at += d;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Draws a uniform element into `out` (boxes with infinite bounds draw a
+    /// standard normal in the unbounded directions, as Gymnasium does).
+    pub fn sample(&self, rng: &mut Rng, out: &mut [f32]) {
+        debug_assert_eq!(out.len(), self.flat_dim());
+        match self {
+            Space::Box { low, high, .. } => {
+                for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
+                    *o = match (lo.is_finite(), hi.is_finite()) {
+                        (true, true) => rng.uniform_range_f32(lo, hi),
+                        (true, false) => lo + rng.exponential(1.0) as f32,
+                        (false, true) => hi - rng.exponential(1.0) as f32,
+                        (false, false) => rng.normal_f32(),
+                    };
+                }
+            }
+            Space::Discrete { n } => out[0] = rng.below(*n as u64) as f32,
+            Space::MultiDiscrete { nvec } => {
+                for (o, &n) in out.iter_mut().zip(nvec) {
+                    *o = rng.below(n as u64) as f32;
+                }
+            }
+            Space::Tuple { spaces } => {
+                let mut at = 0;
+                for s in spaces {
+                    let d = s.flat_dim();
+                    s.sample(rng, &mut out[at..at + d]);
+                    at += d;
+                }
+            }
+        }
+    }
+
+    /// Shape of a `Box` space (the flat dimension as `[d]` for the others).
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Space::Box { shape, .. } => shape.clone(),
+            other => vec![other.flat_dim()],
+        }
+    }
+}
+
+fn check_index(v: f32, n: usize, slot: usize) -> Result<(), String> {
+    if !v.is_finite() || v.fract() != 0.0 || v < 0.0 || v >= n as f32 {
+        Err(format!(
+            "slot {slot} = {v} is not an integer index in 0..{n}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hybrid() -> Space {
+        Space::Tuple {
+            spaces: vec![
+                Space::uniform_box(-1.0, 1.0, &[2]),
+                Space::Discrete { n: 3 },
+            ],
+        }
+    }
+
+    #[test]
+    fn flat_dims() {
+        assert_eq!(Space::uniform_box(0.0, 1.0, &[4, 3]).flat_dim(), 12);
+        assert_eq!(Space::Discrete { n: 5 }.flat_dim(), 1);
+        assert_eq!(Space::MultiDiscrete { nvec: vec![2, 3] }.flat_dim(), 2);
+        assert_eq!(hybrid().flat_dim(), 3);
+    }
+
+    #[test]
+    fn check_names_the_bad_slot() {
+        let s = hybrid();
+        assert!(s.check(&[0.5, -0.5, 2.0]).is_ok());
+        assert!(
+            s.check(&[0.5, f32::NAN, 2.0])
+                .unwrap_err()
+                .contains("slot 1")
+        );
+        assert!(s.check(&[0.5, 0.5, 3.0]).unwrap_err().contains("slot 2"));
+        assert!(s.check(&[0.5, 0.5, 1.5]).unwrap_err().contains("slot 2"));
+        assert!(s.check(&[2.0, 0.5, 1.0]).unwrap_err().contains("outside"));
+        assert!(s.check(&[0.5]).unwrap_err().contains("expected 3"));
+    }
+
+    #[test]
+    fn samples_lie_in_the_space() {
+        let mut rng = Rng::seed_from_u64(0);
+        let spaces = [
+            hybrid(),
+            Space::MultiDiscrete { nvec: vec![2, 7] },
+            Space::box_1d(vec![-2.0, 0.0], vec![2.0, 10.0]),
+        ];
+        for s in spaces {
+            let mut x = vec![0.0; s.flat_dim()];
+            for _ in 0..1000 {
+                s.sample(&mut rng, &mut x);
+                s.check(&x).unwrap();
+            }
+        }
+    }
+}

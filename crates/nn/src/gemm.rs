@@ -1,0 +1,139 @@
+//! Matrix products on row-major slices.
+//!
+//! The kernels come from `matrixmultiply`, which picks AVX/FMA code paths at run
+//! time, so a binary built for baseline x86-64 still runs fast where the CPU has
+//! them. This module only translates "row-major, optionally transposed" into the
+//! stride arguments the kernel takes.
+
+/// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
+///
+/// `op(A)` is `m x k` and `op(B)` is `k x n`. With `a_t` set, `A` is stored as
+/// `k x m` and used transposed; likewise `b_t` for `B` stored as `n x k`.
+/// With `beta == 0` the previous contents of `C` are ignored (even NaN).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(
+        a.len() >= m * k,
+        "gemm: A has {} values, needs {}",
+        a.len(),
+        m * k
+    );
+    assert!(
+        b.len() >= k * n,
+        "gemm: B has {} values, needs {}",
+        b.len(),
+        k * n
+    );
+    assert!(
+        c.len() >= m * n,
+        "gemm: C has {} values, needs {}",
+        c.len(),
+        m * n
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if beta == 0.0 {
+        // matrixmultiply reads C when beta == 0 only to multiply by zero, which
+        // would turn a stale NaN into NaN; clear it first.
+        c[..m * n].fill(0.0);
+    }
+    if k == 0 {
+        if beta != 1.0 {
+            for x in &mut c[..m * n] {
+                *x *= beta;
+            }
+        }
+        return;
+    }
+    let (rsa, csa) = if a_t {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (rsb, csb) = if b_t {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
+    // SAFETY: the asserts above guarantee every index the kernel touches,
+    // (i*rs + j*cs) for i < rows and j < cols, lies inside the slices, and `c`
+    // is borrowed mutably so it cannot alias `a` or `b`.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for p in 0..k {
+                    let av = if a_t { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if b_t { b[j * k + p] } else { b[p * n + j] };
+                    s += av * bv;
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn all_transpose_combinations_match_naive() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        for a_t in [false, true] {
+            for b_t in [false, true] {
+                let mut c = vec![f32::NAN; m * n];
+                gemm(m, k, n, 1.0, &a, a_t, &b, b_t, 0.0, &mut c);
+                let want = naive(m, k, n, &a, a_t, &b, b_t);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-5, "a_t={a_t} b_t={b_t}: {x} vs {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn beta_one_accumulates() {
+        let a = [1.0, 2.0];
+        let b = [3.0, 4.0];
+        let mut c = [10.0];
+        gemm(1, 2, 1, 1.0, &a, false, &b, false, 1.0, &mut c);
+        assert_eq!(c[0], 21.0);
+    }
+}
