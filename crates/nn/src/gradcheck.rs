@@ -65,7 +65,9 @@ impl GradCheck {
             let numeric = (up - down) / (2.0 * self.eps as f64);
             let a = analytic[i] as f64;
             let tol = self.atol + self.rtol * a.abs().max(numeric.abs());
-            if !((a - numeric).abs() <= tol) {
+            // Written so that a NaN on either side fails the check.
+            let agrees = (a - numeric).abs() <= tol;
+            if !agrees {
                 return Err(NnError::invalid(
                     what,
                     format!(
