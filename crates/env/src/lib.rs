@@ -5,12 +5,21 @@
 //! flat `f32` buffers so that a batch of environments fills one contiguous
 //! `[N, obs_dim]` observation array without allocating.
 
+pub mod classic;
+pub mod config;
 pub mod env;
 pub mod error;
 pub mod policy;
 pub mod space;
+pub mod vec_env;
+pub mod wrappers;
 
 pub use env::{Env, EpisodeStats, Info, Step, checked_step};
 pub use error::{EnvError, Result};
 pub use policy::Policy;
 pub use space::Space;
+pub use vec_env::{BatchEnv, Parallelism, VecEnv};
+pub use wrappers::{
+    ActionRepeat, EpisodeStatistics, FrameStack, ObsNormalizer, RewardScaler, RunningMeanStd,
+    TimeLimit, VecNormalize, VecNormalizeConfig,
+};

@@ -5,6 +5,20 @@
 //! ground radar and optional seeker, an EKF tracker fed only by detections, and
 //! the classical guidance laws as baselines.
 
+pub mod guidance;
+pub mod linalg;
+pub mod radar;
+pub mod seeker;
+pub mod sensor_config;
+pub mod tracker;
+pub mod atmosphere;
+pub mod cpa;
+pub mod integrate;
+pub mod interceptor;
+pub mod physics_config;
+pub mod threat;
+pub mod units;
 pub mod vec3;
+pub mod wind;
 
 pub use vec3::Vec3;
