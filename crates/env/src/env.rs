@@ -107,6 +107,22 @@ pub trait Env: Send {
 
     /// Restores a state produced by [`Env::state`] on an identically configured env.
     fn set_state(&mut self, state: &Value) -> Result<()>;
+
+    /// Length of the controller view (0 when the environment publishes none).
+    ///
+    /// The controller view carries, in SI units and `f64`, the information the
+    /// observation is built from (for the interception simulator: the
+    /// tracker's estimate and the interceptor's own state), for classical
+    /// controllers that implement [`crate::Policy`]. It never carries anything
+    /// the observation could not be computed from, unless the environment was
+    /// explicitly configured as an oracle.
+    fn controller_view_dim(&self) -> usize {
+        0
+    }
+
+    /// Writes the controller view for the current state into `out`
+    /// (`controller_view_dim()` values).
+    fn write_controller_view(&self, _out: &mut [f64]) {}
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -127,6 +143,12 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn set_state(&mut self, state: &Value) -> Result<()> {
         (**self).set_state(state)
+    }
+    fn controller_view_dim(&self) -> usize {
+        (**self).controller_view_dim()
+    }
+    fn write_controller_view(&self, out: &mut [f64]) {
+        (**self).write_controller_view(out)
     }
 }
 

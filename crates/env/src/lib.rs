@@ -16,7 +16,7 @@ pub mod wrappers;
 
 pub use env::{Env, EpisodeStats, Info, Step, checked_step};
 pub use error::{EnvError, Result};
-pub use policy::Policy;
+pub use policy::{Policy, PolicyInput};
 pub use space::Space;
 pub use vec_env::{BatchEnv, Parallelism, VecEnv};
 pub use wrappers::{

@@ -94,6 +94,17 @@ pub trait BatchEnv: Send {
     /// `None` when it did not finish (or `i` is out of range).
     fn final_observation(&self, i: usize) -> Option<&[f32]>;
 
+    /// Controller views `[N, controller_view_dim()]` of the current states (see
+    /// [`Env::write_controller_view`]); empty when the environments publish none.
+    fn controller_view(&self) -> &[f64] {
+        &[]
+    }
+
+    /// Width of one controller-view row.
+    fn controller_view_dim(&self) -> usize {
+        0
+    }
+
     /// Everything needed to continue exactly: each environment's state and the
     /// buffers the next step's consumer reads.
     fn state(&self) -> Value;
@@ -146,6 +157,12 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     }
     fn final_observation(&self, i: usize) -> Option<&[f32]> {
         (**self).final_observation(i)
+    }
+    fn controller_view(&self) -> &[f64] {
+        (**self).controller_view()
+    }
+    fn controller_view_dim(&self) -> usize {
+        (**self).controller_view_dim()
     }
     fn state(&self) -> Value {
         (**self).state()
@@ -303,6 +320,10 @@ impl SlotRule {
 ///
 /// `E` is concrete, so the step loop has no dynamic dispatch; use `Box<dyn Env>`
 /// only when environments of different types must share a batch.
+///
+/// [`BatchEnv::state`] holds every environment's state and the observation,
+/// final-observation, reward and flag buffers; infos are not saved (they are
+/// cleared on restore and refilled by the next step).
 #[derive(Debug)]
 pub struct VecEnv<E: Env> {
     envs: Vec<E>,
@@ -323,6 +344,10 @@ pub struct VecEnv<E: Env> {
     has_reset: bool,
     parallelism: Parallelism,
     cost: CostEstimate,
+    /// `[N, view_dim]` controller views, refreshed after every reset, step and
+    /// restore (derived from the env states, so never saved).
+    controller_view: Vec<f64>,
+    view_dim: usize,
 }
 
 /// Saved form of a [`VecEnv`]. Float buffers are stored as IEEE bit patterns so
@@ -374,6 +399,19 @@ impl<E: Env> VecEnv<E> {
                 ));
             }
         }
+        let view_dim = first.controller_view_dim();
+        if let Some(i) = envs
+            .iter()
+            .position(|e| e.controller_view_dim() != view_dim)
+        {
+            return Err(EnvError::invalid(
+                "VecEnv",
+                format!(
+                    "env {i} has a controller view of {} values, env 0 has {view_dim}",
+                    envs[i].controller_view_dim()
+                ),
+            ));
+        }
         let n = envs.len();
         let obs_dim = observation_space.flat_dim();
         let act_dim = action_space.flat_dim();
@@ -394,7 +432,24 @@ impl<E: Env> VecEnv<E> {
             has_reset: false,
             parallelism: Parallelism::default(),
             cost: CostEstimate::default(),
+            controller_view: vec![0.0; n * view_dim],
+            view_dim,
         })
+    }
+
+    /// Rewrites the controller views from the current env states.
+    fn refresh_controller_view(&mut self) {
+        let d = self.view_dim;
+        if d == 0 {
+            return;
+        }
+        for (env, row) in self
+            .envs
+            .iter()
+            .zip(self.controller_view.chunks_exact_mut(d))
+        {
+            env.write_controller_view(row);
+        }
     }
 
     /// Builds `num_envs` environments with `make(i)`.
@@ -628,6 +683,7 @@ impl<E: Env> BatchEnv for VecEnv<E> {
         self.terminated.fill(false);
         self.truncated.fill(false);
         self.has_reset = true;
+        self.refresh_controller_view();
         Ok(())
     }
 
@@ -658,6 +714,7 @@ impl<E: Env> BatchEnv for VecEnv<E> {
                 self.cost.record(busy.load(Ordering::Relaxed), n);
             }
         }
+        self.refresh_controller_view();
         Ok(())
     }
 
@@ -684,6 +741,14 @@ impl<E: Env> BatchEnv for VecEnv<E> {
     fn final_observation(&self, i: usize) -> Option<&[f32]> {
         let done = *self.terminated.get(i)? || *self.truncated.get(i)?;
         done.then(|| &self.final_obs[i * self.obs_dim..(i + 1) * self.obs_dim])
+    }
+
+    fn controller_view(&self) -> &[f64] {
+        &self.controller_view
+    }
+
+    fn controller_view_dim(&self) -> usize {
+        self.view_dim
     }
 
     fn state(&self) -> Value {
@@ -751,6 +816,7 @@ impl<E: Env> BatchEnv for VecEnv<E> {
             info.clear();
         }
         self.has_reset = saved.has_reset;
+        self.refresh_controller_view();
         Ok(())
     }
 }
@@ -764,5 +830,96 @@ pub(crate) fn f32_bits(xs: &[f32]) -> Vec<u32> {
 pub(crate) fn copy_f32_bits(bits: &[u32], out: &mut [f32]) {
     for (o, &b) in out.iter_mut().zip(bits) {
         *o = f32::from_bits(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classic::CartPole;
+    use hlynr_rng::Rng;
+
+    #[test]
+    fn fast_action_check_agrees_with_space_check() {
+        let space = Space::Tuple {
+            spaces: vec![
+                Space::box_1d(vec![-1.0, 0.0], vec![1.0, f32::INFINITY]),
+                Space::Discrete { n: 3 },
+                Space::MultiDiscrete { nvec: vec![2, 5] },
+            ],
+        };
+        let rules = SlotRules::new(&space);
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.5,
+            -1.0,
+            1.0,
+            2.0,
+            3.0,
+            4.0,
+            5.0,
+            1e30,
+            -1e-7,
+            2.0f32.powi(31),
+        ];
+        let mut rng = Rng::seed_from_u64(0);
+        let mut action = [0.0f32; 5];
+        let (mut accepted, mut rejected) = (0, 0);
+        for _ in 0..20_000 {
+            for a in &mut action {
+                *a = if rng.bernoulli(0.5) {
+                    specials[rng.below(specials.len() as u64) as usize]
+                } else {
+                    rng.below(4) as f32
+                };
+            }
+            let fast = rules.all_valid(&action);
+            assert_eq!(fast, space.check(&action).is_ok(), "{action:?}");
+            if fast {
+                accepted += 1;
+            } else {
+                rejected += 1;
+            }
+        }
+        assert!(accepted > 100 && rejected > 100, "{accepted} / {rejected}");
+        // Single-slot spaces take the dedicated loop.
+        let discrete = Space::Discrete { n: 2 };
+        let one = SlotRules::new(&discrete);
+        assert!(one.all_valid(&[0.0, 1.0, 1.0]));
+        assert!(!one.all_valid(&[0.0, 2.0, 1.0]));
+        assert!(!one.all_valid(&[0.0, 1.0, f32::NAN]));
+    }
+
+    #[test]
+    fn auto_parallelism_waits_for_enough_work_per_task() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let mut v = VecEnv::from_fn(256, |_| CartPole::new()).unwrap();
+        pool.install(|| {
+            // Unmeasured: serial until a sample says otherwise.
+            assert_eq!(v.chunk_size(), None);
+            // A cheap env (20 ns): 256 envs are 5 us of work, below 50 us.
+            v.cost.ns_per_env = 20.0;
+            assert_eq!(v.chunk_size(), None);
+            // An expensive env (2 us): 512 us of work, tasks of >= 25 envs.
+            v.cost.ns_per_env = 2_000.0;
+            assert_eq!(v.chunk_size(), Some(25));
+            v.set_parallelism(Parallelism::Serial);
+            assert_eq!(v.chunk_size(), None);
+            v.set_parallelism(Parallelism::Rayon {
+                min_envs_per_task: 0,
+            });
+            // 256 envs / (4 tasks per thread x 4 threads).
+            assert_eq!(v.chunk_size(), Some(16));
+            v.set_parallelism(Parallelism::Rayon {
+                min_envs_per_task: 300,
+            });
+            assert_eq!(v.chunk_size(), None);
+        });
     }
 }

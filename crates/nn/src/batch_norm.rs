@@ -47,7 +47,7 @@ struct BatchNorm {
 
 impl BatchNorm {
     fn new(kind: &'static str, num_features: usize, eps: f32, momentum: f32) -> Result<Self> {
-        if num_features == 0 || !(eps > 0.0) || !(0.0..=1.0).contains(&momentum) {
+        if num_features == 0 || !eps.is_finite() || eps <= 0.0 || !(0.0..=1.0).contains(&momentum) {
             return Err(NnError::invalid(
                 kind,
                 format!(
@@ -213,9 +213,9 @@ impl BatchNorm {
             let dx = self.grad_input.data_mut();
             let w = self.weight.value.data();
             for ni in 0..n {
-                for ci in 0..c {
+                for (ci, (&wc, &inv)) in w.iter().zip(&self.inv_std).enumerate() {
                     let span = (ni * c + ci) * s..(ni * c + ci + 1) * s;
-                    let scale = w[ci] * self.inv_std[ci];
+                    let scale = wc * inv;
                     if self.used_batch_stats {
                         // dx = w/sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat))
                         let mdy = self.sum_dy[ci] / m;

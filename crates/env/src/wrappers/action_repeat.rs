@@ -90,4 +90,12 @@ impl<E: Env> Env for ActionRepeat<E> {
     fn set_state(&mut self, state: &Value) -> Result<()> {
         self.inner.set_state(state)
     }
+
+    fn controller_view_dim(&self) -> usize {
+        self.inner.controller_view_dim()
+    }
+
+    fn write_controller_view(&self, out: &mut [f64]) {
+        self.inner.write_controller_view(out)
+    }
 }

@@ -102,4 +102,12 @@ impl<E: Env> Env for EpisodeStatistics<E> {
         self.episode_length = saved.episode_length;
         Ok(())
     }
+
+    fn controller_view_dim(&self) -> usize {
+        self.inner.controller_view_dim()
+    }
+
+    fn write_controller_view(&self, out: &mut [f64]) {
+        self.inner.write_controller_view(out)
+    }
 }

@@ -153,4 +153,12 @@ impl<E: Env> Env for FrameStack<E> {
         copy_f32_bits(&saved.frames, &mut self.frames);
         Ok(())
     }
+
+    fn controller_view_dim(&self) -> usize {
+        self.inner.controller_view_dim()
+    }
+
+    fn write_controller_view(&self, out: &mut [f64]) {
+        self.inner.write_controller_view(out)
+    }
 }

@@ -479,6 +479,10 @@ impl Default for VecNormalizeConfig {
 /// observations and rewards stay available through [`VecNormalize::raw_obs`] and
 /// [`VecNormalize::raw_rewards`]; infos are passed through unchanged, so episode
 /// statistics report true returns.
+///
+/// A non-finite raw observation or reward is reported as an error from `step`
+/// rather than poisoning the statistics; it means the environment is broken,
+/// and the inner batch has already stepped when it is detected.
 #[derive(Debug)]
 pub struct VecNormalize<V: BatchEnv> {
     inner: V,
@@ -708,6 +712,14 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
 
     fn infos(&self) -> &[Info] {
         self.inner.infos()
+    }
+
+    fn controller_view(&self) -> &[f64] {
+        self.inner.controller_view()
+    }
+
+    fn controller_view_dim(&self) -> usize {
+        self.inner.controller_view_dim()
     }
 
     fn final_observation(&self, i: usize) -> Option<&[f32]> {

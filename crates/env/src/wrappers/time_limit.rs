@@ -106,4 +106,12 @@ impl<E: Env> Env for TimeLimit<E> {
         self.elapsed_steps = saved.elapsed_steps;
         Ok(())
     }
+
+    fn controller_view_dim(&self) -> usize {
+        self.inner.controller_view_dim()
+    }
+
+    fn write_controller_view(&self, out: &mut [f64]) {
+        self.inner.write_controller_view(out)
+    }
 }
