@@ -1,5 +1,9 @@
 //! The `hlynr` command.
 
+mod bench;
+mod eval_cmd;
+mod scenario_cmd;
+
 use clap::{Parser, Subcommand};
 
 /// Reinforcement-learning training, evaluation and benchmarks.
@@ -12,13 +16,102 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Measures engine and environment throughput.
-    Bench,
+    /// Measures engine and environment throughput (see docs/benchmarks.md).
+    Bench {
+        /// Number of timed batches per workload; the median is reported.
+        #[arg(long, default_value_t = 9)]
+        repeats: usize,
+    },
+    /// Evaluates policies side by side on identical seeded episodes (see docs/eval.md).
+    Eval(eval_cmd::EvalArgs),
+    /// Inspects interception scenarios.
+    Scenario {
+        #[command(subcommand)]
+        command: scenario_cmd::ScenarioCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench => Ok(()),
+        Command::Bench { repeats } => bench::run(repeats),
+        Command::Eval(args) => eval_cmd::run(&args),
+        Command::Scenario { command } => scenario_cmd::run(&command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(args: &[&str]) -> String {
+        match Cli::try_parse_from(args) {
+            Ok(cli) => panic!("expected a parse error, got {cli:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn eval_parses_the_documented_command_line() {
+        let cli = Cli::try_parse_from([
+            "hlynr",
+            "eval",
+            "--env",
+            "intercept",
+            "--scenario",
+            "medium",
+            "--policy",
+            "zem-pn,apn,pursuit",
+            "--episodes",
+            "1000",
+            "--seed",
+            "7",
+            "--out",
+            "o",
+            "--plots",
+            "p",
+            "--oracle",
+            "--threads",
+            "2",
+        ])
+        .unwrap();
+        let Command::Eval(a) = cli.command else {
+            panic!("not eval");
+        };
+        assert_eq!(a.policy, ["zem-pn", "apn", "pursuit"]);
+        assert_eq!((a.episodes, a.seed, a.threads), (1000, 7, Some(2)));
+        assert!(a.oracle && a.out.is_some() && a.plots.is_some());
+        assert_eq!(a.scenario.as_deref(), Some("medium"));
+    }
+
+    #[test]
+    fn eval_argument_errors_are_clear() {
+        let e = parse_error(&["hlynr", "eval", "--scenario", "easy"]);
+        assert!(e.contains("--policy"), "{e}");
+        let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--episodes", "0"]);
+        assert!(e.contains("--episodes") && e.contains('0'), "{e}");
+        let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--threads", "0"]);
+        assert!(e.contains("--threads"), "{e}");
+        let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--seed=-1"]);
+        assert!(e.contains("--seed"), "{e}");
+        let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--episode", "5"]);
+        assert!(e.contains("--episodes"), "tip for a misspelt flag: {e}");
+    }
+
+    #[test]
+    fn scenario_check_needs_a_scenario() {
+        let e = parse_error(&["hlynr", "scenario", "check"]);
+        assert!(e.contains("<SCENARIOS>"), "{e}");
+        let cli = Cli::try_parse_from(["hlynr", "scenario", "check", "easy", "hard", "--strict"])
+            .unwrap();
+        let Command::Scenario {
+            command: scenario_cmd::ScenarioCommand::Check(a),
+        } = cli.command
+        else {
+            panic!("not scenario check");
+        };
+        assert_eq!(a.scenarios, ["easy", "hard"]);
+        assert!(a.strict);
+        assert_eq!(a.episodes, 300);
     }
 }

@@ -4,7 +4,7 @@
 //! millions of times on tiny batches, where general frameworks spend their time in
 //! dispatch, allocation and scalar math rather than in arithmetic. hlynr-nn has no
 //! graph and no autograd: each layer implements its own forward and backward over
-//! buffers it owns and reuses, GEMMs come from `matrixmultiply`, and elementwise
+//! buffers it owns and reuses, GEMMs come from the `gemm` crate, and elementwise
 //! math is vectorised. Every backward pass is checked against finite differences
 //! ([`gradcheck`]) and the common layers against PyTorch fixtures.
 //!

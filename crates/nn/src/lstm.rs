@@ -487,8 +487,9 @@ impl Lstm {
 
     /// One step for rollouts: `x` is `[B, I]`; `h` and `c` (`[B, H]`) are read
     /// as the carried state and overwritten with the new one. Caches nothing
-    /// for backward and gives bitwise the same numbers as
-    /// [`Lstm::forward_sequence`]. Zero rows of `h`/`c` first to start episodes.
+    /// for backward and gives the same numbers as [`Lstm::forward_sequence`] up
+    /// to rounding (the GEMM kernels may sum in another order for other matrix
+    /// shapes). Zero rows of `h`/`c` first to start episodes.
     pub fn step(&mut self, x: &Tensor, h: &mut Tensor, c: &mut Tensor) -> Result<()> {
         let (i_sz, hs) = (self.input_size(), self.hidden_size());
         let h4 = 4 * hs;
@@ -831,8 +832,11 @@ mod tests {
         }
     }
 
+    /// The single-step path and the sequence path multiply matrices of
+    /// different shapes, for which the GEMM kernels may sum in a different
+    /// order, so they agree to rounding rather than bit for bit.
     #[test]
-    fn step_matches_forward_sequence_bitwise_including_resets() {
+    fn step_matches_forward_sequence_including_resets() {
         let mut rng = Rng::seed_from_u64(11);
         let (t, b, i, h) = (6, 4, 5, 7);
         let mut lstm = Lstm::new(i, h, &mut rng);
@@ -848,10 +852,17 @@ mod tests {
             let x =
                 Tensor::from_slice(&[b, i], &s.x.data()[step * b * i..(step + 1) * b * i]).unwrap();
             lstm.step(&x, &mut hs, &mut cs).unwrap();
-            assert_eq!(hs.data(), &out.data()[step * b * h..(step + 1) * b * h]);
+            assert_close(hs.data(), &out.data()[step * b * h..(step + 1) * b * h]);
         }
-        assert_eq!(hs, hf);
-        assert_eq!(cs, cf);
+        assert_close(hs.data(), hf.data());
+        assert_close(cs.data(), cf.data());
+    }
+
+    fn assert_close(a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
+        }
     }
 
     #[test]

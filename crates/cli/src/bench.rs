@@ -1,0 +1,93 @@
+//! `hlynr bench`: quick throughput figures for the engine and the environments.
+//!
+//! Times the same workloads as the criterion benches (`cargo bench -p
+//! hlynr-bench`) with a simple median-of-batches timer, and prints them next to
+//! the targets in `docs/benchmarks.md`. Criterion remains the reference for
+//! published numbers; this command is for a fast check on a new machine.
+
+use hlynr_bench::env::CartPoleVec;
+use hlynr_bench::median_secs;
+use hlynr_bench::nn::{ConvUpdate, LstmUpdate, PolicyForward, PpoUpdate};
+use hlynr_env::Parallelism;
+
+/// One measured row.
+struct Row {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    target: &'static str,
+}
+
+/// Runs every workload and prints a table; `repeats` timed batches each.
+pub fn run(repeats: usize) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    let mut w1 = PpoUpdate::new(0);
+    rows.push(Row {
+        name: "W1 PPO update, 2 MLPs 32-128-128, batch 512",
+        value: median_secs(|| w1.step(), 50, repeats) * 1e3,
+        unit: "ms",
+        target: "<= 1.6 ms",
+    });
+    for (batch, target) in [(16, "<= 15 us"), (1, "<= 10 us")] {
+        let mut w2 = PolicyForward::new(batch, 0);
+        rows.push(Row {
+            name: if batch == 16 {
+                "W2 policy forward, batch 16"
+            } else {
+                "W2 policy forward, batch 1"
+            },
+            value: median_secs(
+                || {
+                    std::hint::black_box(w2.step());
+                },
+                2000,
+                repeats,
+            ) * 1e6,
+            unit: "us",
+            target,
+        });
+    }
+    let mut w3 = LstmUpdate::new(0);
+    rows.push(Row {
+        name: "W3 LSTM 32->128, seq 32, batch 16, update",
+        value: median_secs(|| w3.step(), 20, repeats) * 1e3,
+        unit: "ms",
+        target: "<= 3.5 ms",
+    });
+    let mut w4 = ConvUpdate::new(0);
+    rows.push(Row {
+        name: "W4 conv net 64x64x4, batch 32, update",
+        value: median_secs(|| w4.step(), 20, repeats) * 1e3,
+        unit: "ms",
+        target: "<= 3.0 ms",
+    });
+    for (label, parallelism) in [
+        ("CartPole VecEnv, 256 envs, serial", Parallelism::Serial),
+        (
+            "CartPole VecEnv, 256 envs, rayon",
+            Parallelism::Rayon {
+                min_envs_per_task: 64,
+            },
+        ),
+    ] {
+        let mut envs = CartPoleVec::new(256, parallelism);
+        let n = envs.num_envs() as f64;
+        let secs = median_secs(|| envs.step(), 20_000, repeats);
+        rows.push(Row {
+            name: label,
+            value: n / secs / 1e6,
+            unit: "M steps/s",
+            target: ">= 20 M steps/s",
+        });
+    }
+    println!(
+        "hlynr {} bench (median of {repeats} timed batches)",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("{:<48} {:>12}  target", "workload", "measured");
+    for r in rows {
+        let value = format!("{:.3} {}", r.value, r.unit);
+        println!("{:<48} {:>12}  {}", r.name, value, r.target);
+    }
+    Ok(())
+}

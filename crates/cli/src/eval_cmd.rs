@@ -1,0 +1,558 @@
+//! `hlynr eval`: runs policies side by side on identical seeded episodes and
+//! prints (and optionally writes) the comparison.
+//!
+//! Interception (`--env intercept`) evaluates the guidance baselines of
+//! `hlynr-intercept` (and `random`) on a scenario; classic-control ids
+//! (`--env CartPole-v1`, ...) evaluate `random`, with the registered time
+//! limit. The engine, statistics and report format live in `hlynr_rl::eval`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hlynr_env::{Env, Info, Policy, Step, TimeLimit};
+use hlynr_intercept::policies::POLICY_NAMES;
+use hlynr_intercept::{InterceptEnv, ScenarioConfig, make_policy};
+use hlynr_rl::eval::plot::{HistogramSeries, TrajectorySeries, miss_histogram_svg, trajectory_svg};
+use hlynr_rl::eval::report::{
+    EvalReport, ReportContext, default_columns, terminal_table, write_atomic,
+};
+use hlynr_rl::eval::{
+    EpisodeProbe, EvalConfig, NoProbe, PolicyEpisodes, RandomPolicy, evaluate_with_probes,
+};
+
+/// The env id of the interception simulator.
+pub const INTERCEPT_ENV: &str = "intercept";
+
+/// Name of the uniform-random baseline, available on every env.
+pub const RANDOM_POLICY: &str = "random";
+
+/// Seed stream index of the random baseline's generator (distinct from the
+/// episode seeds, which use indices `0..episodes`).
+const RANDOM_POLICY_STREAM: u64 = u64::MAX;
+
+/// Arguments of `hlynr eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Environment: `intercept`, or a classic-control id (`CartPole-v1`,
+    /// `Pendulum-v1`, `MountainCarContinuous-v0`, `CartPoleNoVel-v1`).
+    #[arg(long, default_value = INTERCEPT_ENV)]
+    pub env: String,
+    /// Interception scenario: a shipped name (easy, medium, hard, extreme,
+    /// legacy) or a YAML file. Default: medium.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Scenario override `key=value` (repeatable), e.g. `--set kill_radius_m=5`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Comma-separated policies. Interception: zero, pursuit, ppn, tpn,
+    /// zem-pn, apn, ogl, random. Classic envs: random.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub policy: Vec<String>,
+    /// Episodes per policy.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episodes: u64,
+    /// Base seed: episode k of every policy is reset with a seed derived from
+    /// (seed, k).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Writes DIR/report.json and DIR/report.md.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Writes SVG plots into DIR (interception only): the miss-distance
+    /// histogram and trajectory plots of the first episodes.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Episodes drawn as trajectory plots with `--plots`.
+    #[arg(long, default_value_t = 3)]
+    pub trajectories: u64,
+    /// Baselines read the true threat state instead of the tracker estimate
+    /// (a perfect-information upper bound; interception only).
+    #[arg(long)]
+    pub oracle: bool,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: Option<u64>,
+}
+
+/// Runs `hlynr eval`.
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let pool = thread_pool(args.threads)?;
+    let started = Instant::now();
+    let evaluation = pool.install(|| evaluate_args(args))?;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let report = &evaluation.report;
+    let title = match &report.scenario {
+        Some(s) => format!("{} / {s}", report.env),
+        None => report.env.clone(),
+    };
+    println!(
+        "{title}: {} episodes per policy, seed {}{}\n",
+        report.episodes,
+        report.seed,
+        if report.oracle {
+            ", oracle (true state)"
+        } else {
+            ""
+        }
+    );
+    print!("{}", terminal_table(report, &default_columns(report)));
+    eprintln!("\nevaluated in {elapsed_s:.1} s");
+    if let Some(dir) = &args.out {
+        report
+            .write(dir)
+            .with_context(|| format!("writing the report into {}", dir.display()))?;
+        println!(
+            "wrote {} and {}",
+            dir.join("report.json").display(),
+            dir.join("report.md").display()
+        );
+    }
+    if let (Some(dir), Some(plots)) = (&args.plots, &evaluation.plots) {
+        let written = plots.write(dir)?;
+        println!("wrote {} plots into {}", written, dir.display());
+    }
+    Ok(())
+}
+
+/// A finished evaluation: the report and, for interception, what to plot.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The report (also the terminal table's source).
+    pub report: EvalReport,
+    /// Plot data, when the env is interception.
+    pub plots: Option<InterceptPlots>,
+}
+
+/// Validates the arguments, runs the evaluation and builds the report.
+pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
+    let names = normalise_policy_names(&args.policy)?;
+    let mut config = EvalConfig::new(args.episodes, args.seed);
+    if args.env == INTERCEPT_ENV {
+        let scenario_name = args.scenario.as_deref().unwrap_or("medium");
+        let (mut scenario, _) = ScenarioConfig::load_resolved(scenario_name, &args.overrides)
+            .with_context(|| format!("loading scenario `{scenario_name}`"))?;
+        scenario.oracle = args.oracle;
+        let recorded = if args.plots.is_some() {
+            args.trajectories
+        } else {
+            0
+        };
+        let (results, probes) = run_intercept(&scenario, &names, &config, recorded)?;
+        let context = ReportContext {
+            env: INTERCEPT_ENV.to_string(),
+            scenario: Some(scenario.name.clone()),
+            seed: args.seed,
+            episodes: args.episodes,
+            deterministic: config.deterministic,
+            oracle: args.oracle,
+        };
+        let report = EvalReport::new(&context, &results)?;
+        let plots = InterceptPlots {
+            scenario: scenario.name.clone(),
+            kill_radius_m: scenario.kill_radius_m,
+            seed: args.seed,
+            results,
+            probes,
+        };
+        return Ok(Evaluation {
+            report,
+            plots: Some(plots),
+        });
+    }
+
+    let spec = hlynr_env::classic::spec(&args.env)
+        .map_err(|e| anyhow::anyhow!("{e}; `{INTERCEPT_ENV}` is the interception simulator"))?;
+    for (flag, given) in [
+        ("--scenario", args.scenario.is_some()),
+        ("--set", !args.overrides.is_empty()),
+        ("--plots", args.plots.is_some()),
+        ("--oracle", args.oracle),
+    ] {
+        if given {
+            bail!(
+                "{flag} applies only to --env {INTERCEPT_ENV}, not to {}",
+                spec.id
+            );
+        }
+    }
+    let make_env = || -> hlynr_env::Result<TimeLimit<Box<dyn Env>>> {
+        let env = hlynr_env::classic::make(spec.id)?;
+        // Every registered classic task has a limit; the cap guards the rest.
+        TimeLimit::new(env, spec.max_episode_steps.unwrap_or(100_000))
+    };
+    config.max_episode_steps = None;
+    let probe_env = make_env()?;
+    let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len());
+    for name in &names {
+        if name != RANDOM_POLICY {
+            bail!(unknown_policy_message(name, &[RANDOM_POLICY], spec.id));
+        }
+        policies.push(Box::new(RandomPolicy::new(
+            probe_env.action_space().clone(),
+            hlynr_rng::derive_seed(args.seed, RANDOM_POLICY_STREAM),
+        )));
+    }
+    let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
+    let context = ReportContext {
+        env: spec.id.to_string(),
+        scenario: None,
+        seed: args.seed,
+        episodes: args.episodes,
+        deterministic: config.deterministic,
+        oracle: false,
+    };
+    Ok(Evaluation {
+        report: EvalReport::new(&context, &results)?,
+        plots: None,
+    })
+}
+
+/// Trims, lower-cases and de-duplicates check of `--policy` values.
+pub fn normalise_policy_names(raw: &[String]) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let name = r.trim().to_ascii_lowercase();
+        if name.is_empty() {
+            bail!("--policy: empty policy name in {:?}", raw.join(","));
+        }
+        if names.contains(&name) {
+            bail!("--policy: `{name}` is listed twice");
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// "unknown policy `x`; did you mean `y`? (available for ENV: ...)".
+pub fn unknown_policy_message(name: &str, available: &[&str], env: &str) -> String {
+    let mut message = format!("unknown policy `{name}`");
+    if let Some(s) = hlynr_env::config::suggest(name, available.iter().copied()) {
+        message.push_str(&format!("; did you mean `{s}`?"));
+    }
+    message.push_str(&format!(" (available for {env}: {})", available.join(", ")));
+    message
+}
+
+/// Builds the interception policies named in `names` (already normalised).
+pub fn intercept_policies(
+    names: &[String],
+    scenario: &ScenarioConfig,
+    action_space: &hlynr_env::Space,
+    seed: u64,
+) -> Result<Vec<Box<dyn Policy>>> {
+    let mut available: Vec<&str> = POLICY_NAMES.to_vec();
+    available.push(RANDOM_POLICY);
+    names
+        .iter()
+        .map(|name| -> Result<Box<dyn Policy>> {
+            if name == RANDOM_POLICY {
+                return Ok(Box::new(RandomPolicy::new(
+                    action_space.clone(),
+                    hlynr_rng::derive_seed(seed, RANDOM_POLICY_STREAM),
+                )));
+            }
+            if !POLICY_NAMES.contains(&name.as_str()) {
+                bail!(unknown_policy_message(name, &available, INTERCEPT_ENV));
+            }
+            make_policy(name, scenario).with_context(|| {
+                format!("building policy `{name}` for scenario `{}`", scenario.name)
+            })
+        })
+        .collect()
+}
+
+/// Runs the named policies on `scenario`, recording the trajectories of the
+/// first `recorded_episodes` episodes of each.
+pub fn run_intercept(
+    scenario: &ScenarioConfig,
+    names: &[String],
+    config: &EvalConfig,
+    recorded_episodes: u64,
+) -> Result<(Vec<PolicyEpisodes>, Vec<InterceptProbe>)> {
+    let make_env = || InterceptEnv::new(scenario);
+    let env = make_env().with_context(|| format!("building scenario `{}`", scenario.name))?;
+    let mut policies = intercept_policies(names, scenario, env.action_space(), config.seed)?;
+    let outcome = evaluate_with_probes(&make_env, &mut policies, config, |_| {
+        InterceptProbe::new(recorded_episodes)
+    })?;
+    Ok(outcome)
+}
+
+/// Positions of one recorded engagement, one sample per decision step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordedTrajectory {
+    /// Interceptor positions, ENU (m).
+    pub interceptor_m: Vec<[f64; 3]>,
+    /// Threat positions, ENU (m).
+    pub threat_m: Vec<[f64; 3]>,
+}
+
+/// Interception probe: names termination reasons from the env, drops the
+/// reason code from the metrics, records the first episodes' trajectories.
+#[derive(Debug)]
+pub struct InterceptProbe {
+    recorded_episodes: u64,
+    /// Trajectory of episode `k` at index `k`.
+    pub trajectories: Vec<RecordedTrajectory>,
+}
+
+impl InterceptProbe {
+    /// A probe recording the first `recorded_episodes` episodes.
+    pub fn new(recorded_episodes: u64) -> Self {
+        Self {
+            recorded_episodes,
+            trajectories: Vec::new(),
+        }
+    }
+}
+
+impl EpisodeProbe<InterceptEnv> for InterceptProbe {
+    fn on_step(&mut self, episode: u64, step: u64, env: &InterceptEnv) {
+        if episode >= self.recorded_episodes {
+            return;
+        }
+        if step == 0 {
+            self.trajectories.push(RecordedTrajectory::default());
+        }
+        let e = env.engagement();
+        let m = e.interceptor.position_m();
+        let t = e.threat.state.position_m;
+        if let Some(tr) = self.trajectories.last_mut() {
+            tr.interceptor_m.push([m.x, m.y, m.z]);
+            tr.threat_m.push([t.x, t.y, t.z]);
+        }
+    }
+
+    fn termination_reason(&self, env: &InterceptEnv, _info: &Info, _step: &Step) -> String {
+        env.termination_reason().name().to_string()
+    }
+
+    fn keep_metric(&self, key: &str) -> bool {
+        // The numeric reason code is counted by name in `termination_reasons`.
+        key != "termination_reason"
+    }
+}
+
+/// What `--plots` draws for an interception evaluation.
+#[derive(Debug)]
+pub struct InterceptPlots {
+    scenario: String,
+    kill_radius_m: f64,
+    seed: u64,
+    results: Vec<PolicyEpisodes>,
+    probes: Vec<InterceptProbe>,
+}
+
+impl InterceptPlots {
+    /// Writes `miss_distance.svg` and `trajectory_epNNN.svg` into `dir`;
+    /// returns how many files were written.
+    pub fn write(&self, dir: &Path) -> Result<usize> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let episodes = self.results.first().map_or(0, |r| r.episodes.len());
+        let series: Vec<HistogramSeries> = self
+            .results
+            .iter()
+            .map(|r| {
+                let successes = r
+                    .episodes
+                    .iter()
+                    .filter(|e| e.is_success == Some(true))
+                    .count();
+                HistogramSeries {
+                    label: format!(
+                        "{} ({:.1}% within {} m)",
+                        r.policy,
+                        100.0 * successes as f64 / r.episodes.len().max(1) as f64,
+                        self.kill_radius_m
+                    ),
+                    values: r
+                        .episodes
+                        .iter()
+                        .filter_map(|e| e.metric("miss_distance_m"))
+                        .collect(),
+                }
+            })
+            .collect();
+        let svg = miss_histogram_svg(
+            &format!(
+                "Miss distance, scenario {}: {episodes} episodes per policy, seed {}",
+                self.scenario, self.seed
+            ),
+            "closest-approach miss distance (m, log scale)",
+            &series,
+            Some((
+                self.kill_radius_m,
+                &format!("kill radius {} m", self.kill_radius_m),
+            )),
+            5,
+        );
+        write_atomic(&dir.join("miss_distance.svg"), svg.as_bytes())?;
+        let mut written = 1;
+        let recorded = self
+            .probes
+            .iter()
+            .map(|p| p.trajectories.len())
+            .min()
+            .unwrap_or(0);
+        for k in 0..recorded {
+            let series: Vec<TrajectorySeries> = self
+                .results
+                .iter()
+                .zip(&self.probes)
+                .map(|(r, p)| {
+                    let e = &r.episodes[k];
+                    TrajectorySeries {
+                        label: r.policy.clone(),
+                        interceptor_m: p.trajectories[k].interceptor_m.clone(),
+                        threat_m: p.trajectories[k].threat_m.clone(),
+                        miss_distance_m: e.metric("miss_distance_m"),
+                        success: e.is_success,
+                    }
+                })
+                .collect();
+            let reasons: Vec<String> = self
+                .results
+                .iter()
+                .map(|r| format!("{}: {}", r.policy, r.episodes[k].termination_reason))
+                .collect();
+            let svg = trajectory_svg(
+                &format!(
+                    "Scenario {}, episode {k} (seed {}); end: {}",
+                    self.scenario,
+                    self.seed,
+                    reasons.join(", ")
+                ),
+                &series,
+            );
+            write_atomic(
+                &dir.join(format!("trajectory_ep{k:03}.svg")),
+                svg.as_bytes(),
+            )?;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
+/// A rayon pool with `threads` workers (default: rayon's choice, one per core).
+pub fn thread_pool(threads: Option<u64>) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0) as usize)
+        .build()
+        .context("starting the evaluation thread pool")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(env: &str, policies: &[&str]) -> EvalArgs {
+        EvalArgs {
+            env: env.to_string(),
+            scenario: None,
+            overrides: Vec::new(),
+            policy: policies.iter().map(|s| s.to_string()).collect(),
+            episodes: 3,
+            seed: 1,
+            out: None,
+            plots: None,
+            trajectories: 2,
+            oracle: false,
+            threads: Some(1),
+        }
+    }
+
+    fn error_of(args: &EvalArgs) -> String {
+        match evaluate_args(args) {
+            Ok(_) => panic!("expected an error for {args:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn unknown_policy_suggests_the_closest_name() {
+        let e = error_of(&args(INTERCEPT_ENV, &["zem-pm"]));
+        assert!(
+            e.contains("unknown policy `zem-pm`; did you mean `zem-pn`?"),
+            "{e}"
+        );
+        assert!(e.contains("random"), "{e}");
+        let e = error_of(&args("CartPole-v1", &["zem-pn"]));
+        assert!(e.contains("available for CartPole-v1: random"), "{e}");
+    }
+
+    #[test]
+    fn unknown_scenario_and_env_are_listed() {
+        let mut a = args(INTERCEPT_ENV, &["zem-pn"]);
+        a.scenario = Some("meduim".into());
+        let e = error_of(&a);
+        assert!(
+            e.contains("did you mean `medium`?") && e.contains("easy"),
+            "{e}"
+        );
+        let e = error_of(&args("CartPol-v1", &["random"]));
+        assert!(
+            e.contains("did you mean \"CartPole-v1\"") && e.contains("intercept"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn intercept_only_flags_are_rejected_on_classic_envs() {
+        let mut a = args("CartPole-v1", &["random"]);
+        a.oracle = true;
+        assert!(error_of(&a).contains("--oracle applies only to --env intercept"));
+        let mut a = args("CartPole-v1", &["random"]);
+        a.plots = Some(PathBuf::from("plots"));
+        assert!(error_of(&a).contains("--plots"));
+    }
+
+    #[test]
+    fn duplicate_and_empty_policy_names_are_rejected() {
+        let e = error_of(&args(INTERCEPT_ENV, &["zem-pn", "ZEM-PN"]));
+        assert!(e.contains("`zem-pn` is listed twice"), "{e}");
+        let e = error_of(&args(INTERCEPT_ENV, &["zem-pn", " "]));
+        assert!(e.contains("empty policy name"), "{e}");
+    }
+
+    #[test]
+    fn classic_random_evaluation_is_reproducible() {
+        let a = args("CartPole-v1", &["random"]);
+        let first = evaluate_args(&a).unwrap().report;
+        let second = evaluate_args(&a).unwrap().report;
+        assert_eq!(first.to_json(), second.to_json());
+        let p = first.policies.get("random").unwrap();
+        assert_eq!(p.episodes, 3);
+        // A random CartPole policy falls within about 10 to 60 steps.
+        assert!(p.episode_length.mean.unwrap() < 100.0);
+        assert!(p.success_rate.is_none());
+    }
+
+    #[test]
+    fn intercept_evaluation_writes_reports_and_plots() {
+        let dir = std::env::temp_dir().join(format!("hlynr-eval-test-{}", std::process::id()));
+        let mut a = args(INTERCEPT_ENV, &["zem-pn", "zero"]);
+        a.scenario = Some("easy".into());
+        a.out = Some(dir.join("report"));
+        a.plots = Some(dir.join("plots"));
+        a.episodes = 4;
+        run(&a).unwrap();
+        let json = std::fs::read_to_string(dir.join("report/report.json")).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let zem = &value["policies"]["zem-pn"];
+        assert!(zem["success_rate"].is_number(), "{json}");
+        assert!(zem["miss_distance_m"]["median"].is_number(), "{json}");
+        assert!(
+            zem.get("termination_reason").is_none(),
+            "the reason code is not a metric"
+        );
+        assert!(dir.join("report/report.md").is_file());
+        assert!(dir.join("plots/miss_distance.svg").is_file());
+        assert!(dir.join("plots/trajectory_ep000.svg").is_file());
+        assert!(dir.join("plots/trajectory_ep001.svg").is_file());
+        assert!(!dir.join("plots/trajectory_ep002.svg").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
