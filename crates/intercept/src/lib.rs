@@ -7,12 +7,18 @@
 
 pub mod guidance;
 pub mod linalg;
+pub mod observation;
+pub mod policies;
 pub mod radar;
+pub mod reward;
+pub mod scenario;
 pub mod seeker;
 pub mod sensor_config;
 pub mod tracker;
 pub mod atmosphere;
 pub mod cpa;
+pub mod engagement;
+pub mod env;
 pub mod integrate;
 pub mod interceptor;
 pub mod physics_config;
@@ -21,4 +27,7 @@ pub mod units;
 pub mod vec3;
 pub mod wind;
 
+pub use env::{EpisodeSeeds, InterceptEnv};
+pub use policies::make_policy;
+pub use scenario::ScenarioConfig;
 pub use vec3::Vec3;
