@@ -222,7 +222,7 @@ impl CostEstimate {
     const SMOOTHING: f64 = 0.25;
 
     fn should_sample(&mut self) -> bool {
-        let sample = self.steps % Self::SAMPLE_EVERY == 0;
+        let sample = self.steps.is_multiple_of(Self::SAMPLE_EVERY);
         self.steps = self.steps.wrapping_add(1);
         sample
     }

@@ -99,7 +99,7 @@ impl Env for CounterEnv {
         self.observe(obs);
         let terminated = self.s.t >= self.s.horizon;
         info.set("t", self.s.t as f64);
-        if self.s.t % 2 == 0 {
+        if self.s.t.is_multiple_of(2) {
             // Set on some steps only, so stale infos would be noticed.
             info.set("even_step", 1.0);
         }

@@ -67,9 +67,8 @@ fn views_follow_reset_step_and_restore_through_wrappers() {
     let seeds: Vec<f64> = (0..3)
         .map(|i| hlynr_rng::derive_seed(11, i) as f64)
         .collect();
-    for i in 0..3 {
-        assert_eq!(envs.controller_view()[2 * i], 0.0);
-        assert_eq!(envs.controller_view()[2 * i + 1], seeds[i]);
+    for (row, seed) in envs.controller_view().chunks(2).zip(&seeds) {
+        assert_eq!(row, [0.0, *seed]);
     }
     envs.step(&[0.0, 1.0, 0.0]).unwrap();
     let steps: Vec<f64> = envs.controller_view().chunks(2).map(|r| r[0]).collect();

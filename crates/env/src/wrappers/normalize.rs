@@ -88,7 +88,7 @@ impl RunningMeanStd {
         if dim == 0 || batch.is_empty() {
             return Ok(());
         }
-        if batch.len() % dim != 0 {
+        if !batch.len().is_multiple_of(dim) {
             return Err(EnvError::invalid(
                 "RunningMeanStd::update",
                 format!(
@@ -274,7 +274,7 @@ impl ObsNormalizer {
     pub fn normalize(&self, raw: &[f32], out: &mut [f32]) -> Result<()> {
         let dim = self.dim();
         if raw.len() != out.len()
-            || (dim > 0 && raw.len() % dim != 0)
+            || (dim > 0 && !raw.len().is_multiple_of(dim))
             || (dim == 0 && !raw.is_empty())
         {
             return Err(EnvError::invalid(
