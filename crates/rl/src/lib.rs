@@ -1,0 +1,17 @@
+//! hlynr-rl: reinforcement-learning algorithms and run management.
+//!
+//! Algorithms see environments only through `hlynr_env::BatchEnv` and build their
+//! networks from `hlynr_nn`; run management (configuration, logging, checkpoints,
+//! evaluation) is shared by every algorithm.
+
+pub mod eval;
+
+pub mod checkpoint;
+pub mod metrics;
+pub mod normalize_returns;
+pub mod policy_net;
+pub mod ppo;
+pub mod progress;
+pub mod run;
+pub mod signals;
+pub mod tensorboard;

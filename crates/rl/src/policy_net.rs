@@ -1,0 +1,1218 @@
+//! Actor-critic networks for policy-gradient methods.
+//!
+//! # Layout and names
+//!
+//! ```text
+//! obs -> shared (optional trunk) -+-> pi -> action_net -> action head(s)
+//!                                 +-> vf -> value_net  -> V(s)
+//! ```
+//!
+//! Each of `shared`, `pi` and `vf` is an MLP of `Linear` (+ optional
+//! `LayerNorm`) + activation blocks whose widths come from [`NetArch`].
+//! Parameters carry PyTorch `state_dict` names — `shared.0.weight`,
+//! `pi.0.weight`, `pi.2.bias`, `vf.0.weight`, `action_net.weight`,
+//! `value_net.bias`, `log_std` — so a `torch.nn.Module` with attributes of
+//! those names (`nn.Sequential` children) loads the saved safetensors
+//! strictly.
+//!
+//! Initialisation follows Stable-Baselines3's `ortho_init`: orthogonal weights
+//! with gain `sqrt(2)` in hidden layers, `0.01` for the action head (an almost
+//! uniform initial policy) and `1` for the value head; zero biases.
+//!
+//! # Action heads
+//!
+//! The action space is split into *components*, in the order of its flat
+//! encoding: a `Box` is one diagonal Gaussian, a `Discrete` one categorical, a
+//! `MultiDiscrete` one independent categorical per entry, and a `Tuple` the
+//! concatenation of its members' components (e.g. `Tuple(Box(2), Discrete(3))`,
+//! a Gaussian move plus a categorical choice). One `action_net` outputs every
+//! component's parameters side by side (Gaussian means, then logits, in
+//! component order); all Gaussian dimensions share one state-independent
+//! `log_std` vector initialised to `log_std_init`. The joint log-probability is
+//! the sum over components; entropies are kept per component so each can have
+//! its own coefficient.
+//!
+//! What the trainer stores per step is the *raw* action: the Gaussian sample
+//! `u` before any squashing, and category indices as `f32`. The action sent to
+//! the environment is derived from it by [`Squash`]:
+//!
+//! - `none`: `u` as is (only for unbounded `Box` dimensions: a bounded box
+//!   would reject out-of-range samples);
+//! - `clip`: `clamp(u, low, high)` is sent, while the log-probability is that
+//!   of the unclipped `u` (Stable-Baselines3 semantics: the clipping is part of
+//!   the environment, not of the policy);
+//! - `tanh`: `low + (tanh(u) + 1) (high - low) / 2` is sent, and the
+//!   log-probability is that of the squashed action, `log N(u) - sum_j
+//!   log((high_j - low_j) / 2 * (1 - tanh(u_j)^2))` (change of variables;
+//!   needs finite bounds). The correction does not depend on the parameters,
+//!   so it cancels in PPO's probability ratio. The entropy bonus of a tanh head
+//!   is the entropy of the pre-squash Gaussian, which has a closed form.
+//!
+//! Deterministic actions are the mode: the squashed Gaussian mean, and the
+//! most likely category.
+
+use std::collections::BTreeMap;
+
+use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
+use hlynr_env::{Policy, PolicyInput, Space};
+use hlynr_nn::{
+    Categorical, DiagGaussian, Layer, LayerNorm, LeakyReLU, Linear, NamedParam, NamedParamMut,
+    Param, ReLU, Sequential, Tanh, Tensor, init,
+};
+use hlynr_rng::Rng;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::ppo::PpoError;
+
+/// Hidden-layer nonlinearity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `tanh` (Stable-Baselines3's default for PPO).
+    Tanh,
+    /// `max(0, x)`.
+    Relu,
+    /// `max(0.01 x, x)`.
+    LeakyRelu,
+}
+
+/// How a Gaussian sample becomes a bounded environment action (see the module
+/// documentation for the exact log-probability semantics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Squash {
+    /// Send the sample unchanged (unbounded boxes only).
+    None,
+    /// Clip the sample to the bounds when sending it; log-prob of the unclipped sample.
+    Clip,
+    /// Squash with `tanh` and rescale to the bounds; log-prob with the Jacobian correction.
+    Tanh,
+}
+
+/// Hidden widths of the trunk and the two heads' MLPs.
+///
+/// In a config: a list (`[64, 64]`, separate policy and value MLPs of those
+/// widths, as Stable-Baselines3's `net_arch=[64, 64]`) or a mapping
+/// `{shared: [...], pi: [...], vf: [...]}` (any of them may be empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetArch {
+    /// Trunk shared by policy and value function.
+    pub shared: Vec<usize>,
+    /// Policy MLP after the trunk.
+    pub pi: Vec<usize>,
+    /// Value MLP after the trunk.
+    pub vf: Vec<usize>,
+}
+
+impl Default for NetArch {
+    fn default() -> Self {
+        Self {
+            shared: Vec::new(),
+            pi: vec![64, 64],
+            vf: vec![64, 64],
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetArchMap {
+    #[serde(default)]
+    shared: Vec<usize>,
+    #[serde(default)]
+    pi: Vec<usize>,
+    #[serde(default)]
+    vf: Vec<usize>,
+}
+
+impl<'de> Deserialize<'de> for NetArch {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.is_array() {
+            let widths: Vec<usize> = serde_json::from_value(value).map_err(D::Error::custom)?;
+            return Ok(Self {
+                shared: Vec::new(),
+                pi: widths.clone(),
+                vf: widths,
+            });
+        }
+        let m: NetArchMap = serde_json::from_value(value).map_err(D::Error::custom)?;
+        Ok(Self {
+            shared: m.shared,
+            pi: m.pi,
+            vf: m.vf,
+        })
+    }
+}
+
+fn default_log_std_init() -> f64 {
+    0.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_activation() -> Activation {
+    Activation::Tanh
+}
+fn default_squash() -> Squash {
+    Squash::Clip
+}
+
+/// Network configuration (the `ppo.policy` section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Hidden widths; default `[64, 64]` for both heads.
+    #[serde(default)]
+    pub net_arch: NetArch,
+    /// Hidden nonlinearity; default `tanh`.
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    /// Insert a `LayerNorm` after every hidden `Linear`; default off.
+    #[serde(default)]
+    pub layer_norm: bool,
+    /// Orthogonal initialisation (SB3 gains); default on. Off gives PyTorch's default.
+    #[serde(default = "default_true")]
+    pub ortho_init: bool,
+    /// Initial value of the state-independent Gaussian log standard deviation.
+    #[serde(default = "default_log_std_init")]
+    pub log_std_init: f64,
+    /// How Gaussian samples map to bounded actions; default `clip`.
+    #[serde(default = "default_squash")]
+    pub squash: Squash,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            net_arch: NetArch::default(),
+            activation: Activation::Tanh,
+            layer_norm: false,
+            ortho_init: true,
+            log_std_init: 0.0,
+            squash: Squash::Clip,
+        }
+    }
+}
+
+impl Validate for PolicyConfig {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        for (name, widths) in [
+            ("shared", &self.net_arch.shared),
+            ("pi", &self.net_arch.pi),
+            ("vf", &self.net_arch.vf),
+        ] {
+            for (i, &w) in widths.iter().enumerate() {
+                ensure_range(
+                    &format!("{}[{i}]", join_path(&join_path(path, "net_arch"), name)),
+                    w as f64,
+                    Interval::closed(1.0, 65536.0),
+                )?;
+            }
+        }
+        ensure_range(
+            &join_path(path, "log_std_init"),
+            self.log_std_init,
+            Interval::closed(-20.0, 5.0),
+        )?;
+        Ok(())
+    }
+}
+
+/// One independent part of the action distribution.
+#[derive(Clone, Debug)]
+enum Component {
+    /// Diagonal Gaussian over `dim` box dimensions.
+    Gaussian {
+        /// First column in the `action_net` output.
+        out_offset: usize,
+        /// First slot in the flat action.
+        act_offset: usize,
+        /// First entry of `log_std`.
+        std_offset: usize,
+        dim: usize,
+        low: Vec<f32>,
+        high: Vec<f32>,
+    },
+    /// Categorical over `n` choices, one action slot.
+    Categorical {
+        out_offset: usize,
+        act_offset: usize,
+        n: usize,
+    },
+}
+
+/// Reusable per-component buffers (no allocation after the first batch).
+#[derive(Clone, Debug, Default)]
+struct HeadScratch {
+    /// Gaussian mean or categorical logits, `[B, width]`.
+    params: Tensor,
+    /// Gaussian `log_std` slice, `[dim]`.
+    log_std: Tensor,
+    /// Gradient w.r.t. `params`.
+    grad_params: Tensor,
+    /// Gradient w.r.t. `log_std`.
+    grad_log_std: Tensor,
+    /// Raw actions of this component, `[B, dim]` (Gaussian) or indices.
+    actions: Tensor,
+    indices: Vec<usize>,
+    categorical: Categorical,
+    log_prob: Vec<f32>,
+    /// Per-sample entropy of this component.
+    entropy: Vec<f32>,
+}
+
+/// Splits an action space into components, checking the squash mode against the bounds.
+fn components(space: &Space, squash: Squash) -> Result<(Vec<Component>, usize, usize), PpoError> {
+    fn walk(
+        space: &Space,
+        squash: Squash,
+        out: &mut Vec<Component>,
+        offs: &mut (usize, usize, usize),
+    ) -> Result<(), PpoError> {
+        match space {
+            Space::Box { low, high, .. } => {
+                let dim = low.len();
+                if dim == 0 {
+                    return Err(PpoError::invalid("action space", "empty Box"));
+                }
+                let bounded = low.iter().chain(high).any(|v| v.is_finite());
+                let all_finite = low.iter().chain(high).all(|v| v.is_finite());
+                match squash {
+                    Squash::None if bounded => {
+                        return Err(PpoError::invalid(
+                            "policy.squash",
+                            format!(
+                                "`none` sends unbounded Gaussian samples, but the action box has bounds low={low:?} high={high:?}; use `clip` or `tanh`"
+                            ),
+                        ));
+                    }
+                    Squash::Tanh if !all_finite => {
+                        return Err(PpoError::invalid(
+                            "policy.squash",
+                            format!(
+                                "`tanh` needs finite bounds, the action box has low={low:?} high={high:?}"
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                out.push(Component::Gaussian {
+                    out_offset: offs.0,
+                    act_offset: offs.1,
+                    std_offset: offs.2,
+                    dim,
+                    low: low.clone(),
+                    high: high.clone(),
+                });
+                offs.0 += dim;
+                offs.1 += dim;
+                offs.2 += dim;
+            }
+            Space::Discrete { n } => {
+                push_categorical(*n, out, offs)?;
+            }
+            Space::MultiDiscrete { nvec } => {
+                for &n in nvec {
+                    push_categorical(n, out, offs)?;
+                }
+            }
+            Space::Tuple { spaces } => {
+                for s in spaces {
+                    walk(s, squash, out, offs)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn push_categorical(
+        n: usize,
+        out: &mut Vec<Component>,
+        offs: &mut (usize, usize, usize),
+    ) -> Result<(), PpoError> {
+        if n == 0 {
+            return Err(PpoError::invalid(
+                "action space",
+                "a discrete space with 0 choices",
+            ));
+        }
+        out.push(Component::Categorical {
+            out_offset: offs.0,
+            act_offset: offs.1,
+            n,
+        });
+        offs.0 += n;
+        offs.1 += 1;
+        Ok(())
+    }
+    let mut out = Vec::new();
+    let mut offs = (0, 0, 0);
+    walk(space, squash, &mut out, &mut offs)?;
+    if out.is_empty() {
+        return Err(PpoError::invalid("action space", "has no components"));
+    }
+    Ok((out, offs.0, offs.2))
+}
+
+fn mlp(
+    input: usize,
+    widths: &[usize],
+    config: &PolicyConfig,
+    rng: &mut Rng,
+) -> Result<(Sequential, usize), PpoError> {
+    let mut seq = Sequential::new();
+    let mut width = input;
+    for &w in widths {
+        let mut lin = Linear::new(width, w, rng);
+        if config.ortho_init {
+            orthogonal_linear(&mut lin, std::f32::consts::SQRT_2, rng)?;
+        }
+        seq.push(lin);
+        if config.layer_norm {
+            seq.push(LayerNorm::new(w));
+        }
+        match config.activation {
+            Activation::Tanh => seq.push(Tanh::new()),
+            Activation::Relu => seq.push(ReLU::new()),
+            Activation::LeakyRelu => seq.push(LeakyReLU::new()),
+        };
+        width = w;
+    }
+    Ok((seq, width))
+}
+
+fn orthogonal_linear(lin: &mut Linear, gain: f32, rng: &mut Rng) -> Result<(), PpoError> {
+    init::orthogonal(&mut lin.weight.value, gain, rng)?;
+    if let Some(b) = &mut lin.bias {
+        b.value.fill_zero();
+    }
+    Ok(())
+}
+
+/// `log(1 - tanh(u)^2)` computed stably as `2 (ln 2 - u - softplus(-2u))`.
+#[inline]
+fn log_one_minus_tanh_sq(u: f64) -> f64 {
+    let x = -2.0 * u;
+    let softplus = if x > 30.0 { x } else { x.exp().ln_1p() };
+    2.0 * (std::f64::consts::LN_2 - u - softplus)
+}
+
+/// Actor-critic network with its action distribution (see the module docs).
+#[derive(Debug)]
+pub struct ActorCritic {
+    config: PolicyConfig,
+    obs_dim: usize,
+    act_dim: usize,
+    components: Vec<Component>,
+    shared: Sequential,
+    pi: Sequential,
+    vf: Sequential,
+    action_net: Linear,
+    value_net: Linear,
+    /// State-independent log standard deviation of every Gaussian dimension;
+    /// `None` when the action space has no `Box`.
+    log_std: Option<Param>,
+    heads: Vec<HeadScratch>,
+    obs_buf: Tensor,
+    grad_out: Tensor,
+    grad_feat: Tensor,
+    /// Generator of the [`Policy`] implementation's stochastic actions (the
+    /// trainer passes its own generator to [`ActorCritic::act`]).
+    policy_rng: Rng,
+}
+
+impl ActorCritic {
+    /// Builds the network for `obs_dim` observations and `action_space`, with
+    /// weights drawn from `rng`.
+    pub fn new(
+        obs_dim: usize,
+        action_space: &Space,
+        config: &PolicyConfig,
+        rng: &mut Rng,
+    ) -> Result<Self, PpoError> {
+        config.validate("policy")?;
+        if obs_dim == 0 {
+            return Err(PpoError::invalid(
+                "ActorCritic",
+                "observation dimension is 0",
+            ));
+        }
+        let (components, out_dim, n_gauss) = components(action_space, config.squash)?;
+        let (shared, feat) = mlp(obs_dim, &config.net_arch.shared, config, rng)?;
+        let (pi, pi_w) = mlp(feat, &config.net_arch.pi, config, rng)?;
+        let (vf, vf_w) = mlp(feat, &config.net_arch.vf, config, rng)?;
+        let mut action_net = Linear::new(pi_w, out_dim, rng);
+        let mut value_net = Linear::new(vf_w, 1, rng);
+        if config.ortho_init {
+            orthogonal_linear(&mut action_net, 0.01, rng)?;
+            orthogonal_linear(&mut value_net, 1.0, rng)?;
+        }
+        let log_std = (n_gauss > 0)
+            .then(|| Param::trainable(Tensor::full(&[n_gauss], config.log_std_init as f32)));
+        let heads = vec![HeadScratch::default(); components.len()];
+        Ok(Self {
+            config: config.clone(),
+            obs_dim,
+            act_dim: action_space.flat_dim(),
+            components,
+            shared,
+            pi,
+            vf,
+            action_net,
+            value_net,
+            log_std,
+            heads,
+            obs_buf: Tensor::default(),
+            grad_out: Tensor::default(),
+            grad_feat: Tensor::default(),
+            policy_rng: Rng::seed_from_u64(0),
+        })
+    }
+
+    /// The configuration the network was built from.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// Observation width.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Flat action width (raw and environment actions have the same layout).
+    pub fn act_dim(&self) -> usize {
+        self.act_dim
+    }
+
+    /// Number of action components (Gaussians and categoricals), each of which
+    /// has its own entropy and entropy weight.
+    pub fn num_components(&self) -> usize {
+        self.components.len()
+    }
+
+    /// True when the action distribution has a Gaussian part.
+    pub fn has_gaussian(&self) -> bool {
+        self.log_std.is_some()
+    }
+
+    /// Mean of `exp(log_std)` over Gaussian dimensions (`train/std`), if any.
+    pub fn mean_std(&self) -> Option<f64> {
+        self.log_std.as_ref().map(|p| {
+            let d = p.value.data();
+            d.iter().map(|&v| (v as f64).exp()).sum::<f64>() / d.len() as f64
+        })
+    }
+
+    /// The generator the [`Policy`] implementation samples with.
+    pub fn policy_rng(&self) -> &Rng {
+        &self.policy_rng
+    }
+
+    /// Reseeds the generator the [`Policy`] implementation samples with.
+    pub fn set_policy_rng(&mut self, rng: Rng) {
+        self.policy_rng = rng;
+    }
+
+    /// Every parameter with its PyTorch name, in `state_dict` order.
+    pub fn named_params(&self) -> Vec<NamedParam<'_>> {
+        let mut out = Vec::new();
+        self.shared.params("shared.", &mut out);
+        self.pi.params("pi.", &mut out);
+        self.vf.params("vf.", &mut out);
+        self.action_net.params("action_net.", &mut out);
+        self.value_net.params("value_net.", &mut out);
+        if let Some(p) = &self.log_std {
+            out.push(("log_std".to_string(), p));
+        }
+        out
+    }
+
+    /// Mutable counterpart of [`ActorCritic::named_params`].
+    pub fn named_params_mut(&mut self) -> Vec<NamedParamMut<'_>> {
+        let mut out = Vec::new();
+        self.shared.params_mut("shared.", &mut out);
+        self.pi.params_mut("pi.", &mut out);
+        self.vf.params_mut("vf.", &mut out);
+        self.action_net.params_mut("action_net.", &mut out);
+        self.value_net.params_mut("value_net.", &mut out);
+        if let Some(p) = &mut self.log_std {
+            out.push(("log_std".to_string(), p));
+        }
+        out
+    }
+
+    /// Names of the parameters trained with the critic's learning rate (the
+    /// value MLP and head) and of all others (trunk, policy MLP and head,
+    /// `log_std`: trained with the actor's rate).
+    pub fn param_groups(&self) -> (Vec<String>, Vec<String>) {
+        let (mut actor, mut critic) = (Vec::new(), Vec::new());
+        for (name, p) in self.named_params() {
+            if !p.is_trainable() {
+                continue;
+            }
+            if name.starts_with("vf.") || name.starts_with("value_net.") {
+                critic.push(name);
+            } else {
+                actor.push(name);
+            }
+        }
+        (actor, critic)
+    }
+
+    /// Copies of every parameter and buffer by name (the `state_dict`).
+    pub fn state_dict(&self) -> BTreeMap<String, Tensor> {
+        self.named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.value.clone()))
+            .collect()
+    }
+
+    /// Loads a `state_dict` strictly: every name must be present with its
+    /// shape, and no extra names are allowed. Nothing changes on error.
+    pub fn load_state_dict(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), PpoError> {
+        let mut problems = Vec::new();
+        {
+            let params = self.named_params();
+            for (name, p) in &params {
+                match state.get(name) {
+                    None => problems.push(format!("missing `{name}`")),
+                    Some(t) if t.shape() != p.value.shape() => problems.push(format!(
+                        "`{name}` has shape {:?}, the network expects {:?}",
+                        t.shape(),
+                        p.value.shape()
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for name in state.keys() {
+                if !params.iter().any(|(n, _)| n == name) {
+                    problems.push(format!("unexpected `{name}`"));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PpoError::State(format!(
+                "network weights do not fit: {}",
+                problems.join("; ")
+            )));
+        }
+        for (name, p) in self.named_params_mut() {
+            if let Some(t) = state.get(&name) {
+                p.value.copy_from(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears every gradient.
+    pub fn zero_grad(&mut self) {
+        for (_, p) in self.named_params_mut() {
+            if p.is_trainable() {
+                p.zero_grad();
+            }
+        }
+    }
+
+    fn check_obs(&self, context: &str, obs: &Tensor) -> Result<usize, PpoError> {
+        Ok(obs.expect_matrix(context, self.obs_dim)?)
+    }
+
+    /// Full forward pass on `[B, obs_dim]`: fills the head parameters and the
+    /// value output (read with [`ActorCritic::values`]).
+    pub fn forward(&mut self, obs: &Tensor) -> Result<(), PpoError> {
+        self.check_obs("ActorCritic observations", obs)?;
+        let feat: &Tensor = if self.shared.is_empty() {
+            obs
+        } else {
+            self.shared.forward(obs)?
+        };
+        let latent_pi = self.pi.forward(feat)?;
+        let out = self.action_net.forward(latent_pi)?;
+        let latent_vf = self.vf.forward(feat)?;
+        self.value_net.forward(latent_vf)?;
+        // Split the action-net output into the components' parameter tensors.
+        let b = out.rows();
+        let width = out.cols();
+        for (c, h) in self.components.iter().zip(&mut self.heads) {
+            let (off, w) = match c {
+                Component::Gaussian {
+                    out_offset, dim, ..
+                } => (*out_offset, *dim),
+                Component::Categorical { out_offset, n, .. } => (*out_offset, *n),
+            };
+            h.params.resize(&[b, w]);
+            for (dst, src) in h
+                .params
+                .data_mut()
+                .chunks_exact_mut(w)
+                .zip(out.data().chunks_exact(width))
+            {
+                dst.copy_from_slice(&src[off..off + w]);
+            }
+            match c {
+                Component::Gaussian {
+                    std_offset, dim, ..
+                } => {
+                    h.log_std.resize(&[*dim]);
+                    if let Some(ls) = &self.log_std {
+                        h.log_std
+                            .data_mut()
+                            .copy_from_slice(&ls.value.data()[*std_offset..std_offset + dim]);
+                    }
+                }
+                Component::Categorical { .. } => h.categorical.set_logits(&h.params)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Value-only forward pass (trunk, value MLP and head); returns `[B]` values.
+    pub fn forward_values(&mut self, obs: &Tensor) -> Result<&[f32], PpoError> {
+        self.check_obs("ActorCritic observations", obs)?;
+        let feat: &Tensor = if self.shared.is_empty() {
+            obs
+        } else {
+            self.shared.forward(obs)?
+        };
+        let latent_vf = self.vf.forward(feat)?;
+        Ok(self.value_net.forward(latent_vf)?.data())
+    }
+
+    /// Values `[B]` of the last [`ActorCritic::forward`].
+    pub fn values(&self) -> &[f32] {
+        self.value_net.output().data()
+    }
+
+    /// Log-probabilities of the raw actions `[B, act_dim]` under the last
+    /// [`ActorCritic::forward`] (summed over components, squash correction
+    /// included) into `log_prob`, and each component's entropy into the
+    /// per-component buffers read by [`ActorCritic::entropy`].
+    pub fn evaluate(&mut self, raw_actions: &Tensor, log_prob: &mut [f32]) -> Result<(), PpoError> {
+        let b = self.heads.first().map_or(0, |h| h.params.rows());
+        raw_actions.expect_shape("ActorCritic raw actions", &[b, self.act_dim])?;
+        if log_prob.len() != b {
+            return Err(PpoError::invalid(
+                "ActorCritic::evaluate",
+                format!(
+                    "log_prob buffer has {} slots for a batch of {b}",
+                    log_prob.len()
+                ),
+            ));
+        }
+        log_prob.fill(0.0);
+        let squash = self.config.squash;
+        let act_dim = self.act_dim;
+        for (c, h) in self.components.iter().zip(&mut self.heads) {
+            h.log_prob.resize(b, 0.0);
+            h.entropy.resize(b, 0.0);
+            match c {
+                Component::Gaussian {
+                    act_offset,
+                    dim,
+                    low,
+                    high,
+                    ..
+                } => {
+                    h.actions.resize(&[b, *dim]);
+                    for (dst, src) in h
+                        .actions
+                        .data_mut()
+                        .chunks_exact_mut(*dim)
+                        .zip(raw_actions.data().chunks_exact(act_dim))
+                    {
+                        dst.copy_from_slice(&src[*act_offset..act_offset + dim]);
+                    }
+                    let dist = DiagGaussian::new(&h.params, &h.log_std)?;
+                    dist.log_prob(&h.actions, &mut h.log_prob)?;
+                    dist.entropy(&mut h.entropy)?;
+                    if squash == Squash::Tanh {
+                        for (lp, row) in h
+                            .log_prob
+                            .iter_mut()
+                            .zip(h.actions.data().chunks_exact(*dim))
+                        {
+                            *lp -= tanh_log_det(row, low, high) as f32;
+                        }
+                    }
+                }
+                Component::Categorical { act_offset, n, .. } => {
+                    h.indices.resize(b, 0);
+                    for (idx, row) in h
+                        .indices
+                        .iter_mut()
+                        .zip(raw_actions.data().chunks_exact(act_dim))
+                    {
+                        let v = row[*act_offset];
+                        if !(v >= 0.0 && v < *n as f32 && v.fract() == 0.0) {
+                            return Err(PpoError::invalid(
+                                "ActorCritic raw actions",
+                                format!("category {v} is not an index in 0..{n}"),
+                            ));
+                        }
+                        *idx = v as usize;
+                    }
+                    h.categorical.log_prob(&h.indices, &mut h.log_prob)?;
+                    h.categorical.entropy(&mut h.entropy)?;
+                }
+            }
+            for (o, &l) in log_prob.iter_mut().zip(&h.log_prob) {
+                *o += l;
+            }
+        }
+        Ok(())
+    }
+
+    /// Per-sample entropy of component `c` from the last [`ActorCritic::evaluate`].
+    pub fn entropy(&self, c: usize) -> &[f32] {
+        &self.heads[c].entropy
+    }
+
+    /// Backward pass of the last `forward` + `evaluate`: adds into the
+    /// parameter gradients the gradient of
+    /// `sum_n d_log_prob[n] log_prob[n] + sum_c sum_n d_entropy[c][n] H_c[n]
+    ///  + sum_n d_value[n] V[n]`.
+    pub fn backward(
+        &mut self,
+        obs: &Tensor,
+        d_log_prob: &[f32],
+        d_entropy: &[&[f32]],
+        d_value: &Tensor,
+    ) -> Result<(), PpoError> {
+        let b = self.check_obs("ActorCritic backward observations", obs)?;
+        if d_entropy.len() != self.components.len() {
+            return Err(PpoError::invalid(
+                "ActorCritic::backward",
+                format!(
+                    "{} entropy weight vectors for {} components",
+                    d_entropy.len(),
+                    self.components.len()
+                ),
+            ));
+        }
+        d_value.expect_shape("ActorCritic d_value", &[b, 1])?;
+        let out_width = self.action_net.out_features();
+        self.grad_out.resize_zeroed(&[b, out_width]);
+        for ((c, h), d_ent) in self.components.iter().zip(&mut self.heads).zip(d_entropy) {
+            h.grad_params.resize_zeroed(h.params.shape());
+            match c {
+                Component::Gaussian {
+                    std_offset, dim, ..
+                } => {
+                    h.grad_log_std.resize_zeroed(&[*dim]);
+                    let dist = DiagGaussian::new(&h.params, &h.log_std)?;
+                    dist.backward(
+                        &h.actions,
+                        Some(d_log_prob),
+                        Some(d_ent),
+                        &mut h.grad_params,
+                        &mut h.grad_log_std,
+                    )?;
+                    if let Some(ls) = &mut self.log_std {
+                        for (g, &d) in ls.grad.data_mut()[*std_offset..std_offset + dim]
+                            .iter_mut()
+                            .zip(h.grad_log_std.data())
+                        {
+                            *g += d;
+                        }
+                    }
+                }
+                Component::Categorical { .. } => {
+                    h.categorical.backward(
+                        Some(&h.indices),
+                        Some(d_log_prob),
+                        Some(d_ent),
+                        &mut h.grad_params,
+                    )?;
+                }
+            }
+            let (off, w) = (component_out_offset(c), h.params.cols());
+            for (dst, src) in self
+                .grad_out
+                .data_mut()
+                .chunks_exact_mut(out_width)
+                .zip(h.grad_params.data().chunks_exact(w))
+            {
+                dst[off..off + w].copy_from_slice(src);
+            }
+        }
+        let need_feat_grad = !self.shared.is_empty();
+        let feat: &Tensor = if self.shared.is_empty() {
+            obs
+        } else {
+            self.shared.output()
+        };
+        let g_latent_pi = self
+            .action_net
+            .backward(self.pi.output(), &self.grad_out, true)?;
+        self.pi.backward(feat, g_latent_pi, need_feat_grad)?;
+        let g_latent_vf = self.value_net.backward(self.vf.output(), d_value, true)?;
+        self.vf.backward(feat, g_latent_vf, need_feat_grad)?;
+        if need_feat_grad {
+            self.grad_feat.copy_from(self.pi.input_grad());
+            for (g, &v) in self
+                .grad_feat
+                .data_mut()
+                .iter_mut()
+                .zip(self.vf.input_grad().data())
+            {
+                *g += v;
+            }
+            self.shared.backward(obs, &self.grad_feat, false)?;
+        }
+        Ok(())
+    }
+
+    /// Batched action selection for `n` environments from observations
+    /// `[n, obs_dim]`: writes the raw actions (stored for training), the
+    /// environment actions (squashed / clipped), the joint log-probabilities
+    /// and the values. Stochastic actions draw from `rng`; `deterministic`
+    /// takes the mode. Allocates nothing once the buffers have their size.
+    #[allow(clippy::too_many_arguments)]
+    pub fn act(
+        &mut self,
+        obs: &[f32],
+        n: usize,
+        deterministic: bool,
+        rng: &mut Rng,
+        raw_actions: &mut [f32],
+        env_actions: &mut [f32],
+        log_prob: &mut [f32],
+        values: &mut [f32],
+    ) -> Result<(), PpoError> {
+        let ad = self.act_dim;
+        if obs.len() != n * self.obs_dim
+            || raw_actions.len() != n * ad
+            || env_actions.len() != n * ad
+            || log_prob.len() != n
+            || values.len() != n
+        {
+            return Err(PpoError::invalid(
+                "ActorCritic::act",
+                format!(
+                    "buffers for {n} rows: obs {} (want {}), raw actions {} and env actions {} (want {}), log_prob {} and values {} (want {n})",
+                    obs.len(),
+                    n * self.obs_dim,
+                    raw_actions.len(),
+                    env_actions.len(),
+                    n * ad,
+                    log_prob.len(),
+                    values.len()
+                ),
+            ));
+        }
+        let mut obs_buf = std::mem::take(&mut self.obs_buf);
+        obs_buf.resize(&[n, self.obs_dim]);
+        obs_buf.data_mut().copy_from_slice(obs);
+        let result = self.forward(&obs_buf);
+        self.obs_buf = obs_buf;
+        result?;
+        values.copy_from_slice(self.values());
+        let squash = self.config.squash;
+        for (c, h) in self.components.iter().zip(&mut self.heads) {
+            match c {
+                Component::Gaussian {
+                    act_offset, dim, ..
+                } => {
+                    if deterministic {
+                        h.actions.copy_from(&h.params);
+                    } else {
+                        DiagGaussian::new(&h.params, &h.log_std)?.sample(rng, &mut h.actions);
+                    }
+                    for (dst, src) in raw_actions
+                        .chunks_exact_mut(ad)
+                        .zip(h.actions.data().chunks_exact(*dim))
+                    {
+                        dst[*act_offset..act_offset + dim].copy_from_slice(src);
+                    }
+                }
+                Component::Categorical { act_offset, .. } => {
+                    h.indices.resize(n, 0);
+                    if deterministic {
+                        h.categorical.mode(&mut h.indices)?;
+                    } else {
+                        h.categorical.sample(rng, &mut h.indices)?;
+                    }
+                    for (dst, &i) in raw_actions.chunks_exact_mut(ad).zip(&h.indices) {
+                        dst[*act_offset] = i as f32;
+                    }
+                }
+            }
+        }
+        let mut raw = std::mem::take(&mut self.grad_out);
+        raw.resize(&[n, ad]);
+        raw.data_mut().copy_from_slice(raw_actions);
+        let result = self.evaluate(&raw, log_prob);
+        self.grad_out = raw;
+        result?;
+        env_actions.copy_from_slice(raw_actions);
+        for c in &self.components {
+            if let Component::Gaussian {
+                act_offset,
+                dim,
+                low,
+                high,
+                ..
+            } = c
+            {
+                for row in env_actions.chunks_exact_mut(ad) {
+                    squash_row(squash, &mut row[*act_offset..act_offset + dim], low, high);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn component_out_offset(c: &Component) -> usize {
+    match c {
+        Component::Gaussian { out_offset, .. } | Component::Categorical { out_offset, .. } => {
+            *out_offset
+        }
+    }
+}
+
+/// `sum_j log((high_j - low_j) / 2 * (1 - tanh(u_j)^2))`: the log-determinant
+/// of the Jacobian of the tanh squashing at `u`.
+fn tanh_log_det(u: &[f32], low: &[f32], high: &[f32]) -> f64 {
+    u.iter()
+        .zip(low.iter().zip(high))
+        .map(|(&u, (&lo, &hi))| {
+            (0.5 * (hi as f64 - lo as f64)).ln() + log_one_minus_tanh_sq(u as f64)
+        })
+        .sum()
+}
+
+/// Maps raw Gaussian samples to environment actions in place.
+fn squash_row(squash: Squash, row: &mut [f32], low: &[f32], high: &[f32]) {
+    match squash {
+        Squash::None => {}
+        Squash::Clip => {
+            for ((v, &lo), &hi) in row.iter_mut().zip(low).zip(high) {
+                *v = v.clamp(lo, hi);
+            }
+        }
+        Squash::Tanh => {
+            for ((v, &lo), &hi) in row.iter_mut().zip(low).zip(high) {
+                let t = (*v as f64).tanh();
+                let a = lo as f64 + 0.5 * (t + 1.0) * (hi as f64 - lo as f64);
+                *v = (a as f32).clamp(lo, hi);
+            }
+        }
+    }
+}
+
+/// A trained network used as an evaluation [`Policy`]: batched inference on
+/// the observations it is given (already normalised by the caller's frozen
+/// normaliser, if the run used one).
+impl Policy for ActorCritic {
+    fn name(&self) -> &str {
+        "ppo"
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        deterministic: bool,
+        actions: &mut [f32],
+    ) -> Result<(), String> {
+        let n = input.n;
+        // Scratch for the outputs the evaluator does not need.
+        let mut raw = vec![0.0f32; n * self.act_dim];
+        let mut log_prob = vec![0.0f32; n];
+        let mut values = vec![0.0f32; n];
+        let mut rng = std::mem::replace(&mut self.policy_rng, Rng::seed_from_u64(0));
+        let result = ActorCritic::act(
+            self,
+            input.obs,
+            n,
+            deterministic,
+            &mut rng,
+            &mut raw,
+            actions,
+            &mut log_prob,
+            &mut values,
+        );
+        self.policy_rng = rng;
+        result.map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(space: &Space, config: &PolicyConfig) -> ActorCritic {
+        ActorCritic::new(3, space, config, &mut Rng::seed_from_u64(1)).unwrap()
+    }
+
+    #[test]
+    fn names_follow_pytorch_and_groups_split_actor_and_critic() {
+        let cfg = PolicyConfig {
+            net_arch: NetArch {
+                shared: vec![8],
+                pi: vec![4],
+                vf: vec![5],
+            },
+            layer_norm: true,
+            ..PolicyConfig::default()
+        };
+        let n = net(&Space::uniform_box(-1.0, 1.0, &[2]), &cfg);
+        let names: Vec<String> = n.named_params().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            [
+                "shared.0.weight",
+                "shared.0.bias",
+                "shared.1.weight",
+                "shared.1.bias",
+                "pi.0.weight",
+                "pi.0.bias",
+                "pi.1.weight",
+                "pi.1.bias",
+                "vf.0.weight",
+                "vf.0.bias",
+                "vf.1.weight",
+                "vf.1.bias",
+                "action_net.weight",
+                "action_net.bias",
+                "value_net.weight",
+                "value_net.bias",
+                "log_std"
+            ]
+        );
+        let (actor, critic) = n.param_groups();
+        assert!(
+            critic
+                .iter()
+                .all(|c| c.starts_with("vf.") || c.starts_with("value_net."))
+        );
+        assert!(
+            actor.contains(&"log_std".to_string())
+                && actor.contains(&"shared.0.weight".to_string())
+        );
+        assert_eq!(actor.len() + critic.len(), names.len());
+    }
+
+    #[test]
+    fn orthogonal_init_uses_sb3_gains() {
+        let n = net(&Space::Discrete { n: 2 }, &PolicyConfig::default());
+        let sd = n.state_dict();
+        // Rows of a wide orthogonal matrix have norm `gain`.
+        let w = &sd["action_net.weight"];
+        for r in 0..2 {
+            let norm: f32 = w.row(r).iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 0.01).abs() < 1e-5, "{norm}");
+        }
+        let w = &sd["value_net.weight"];
+        let norm: f32 = w.row(0).iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        // pi.0 is 64 x 3 (tall): columns have norm sqrt(2).
+        let w = &sd["pi.0.weight"];
+        let col0: f32 = (0..64).map(|r| w.row(r)[0].powi(2)).sum::<f32>().sqrt();
+        assert!((col0 - std::f32::consts::SQRT_2).abs() < 1e-4, "{col0}");
+        assert!(sd["pi.0.bias"].data().iter().all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn squash_modes_map_samples_to_bounds_and_reject_bad_spaces() {
+        let space = Space::box_1d(vec![-2.0, 0.0], vec![2.0, 1.0]);
+        let bad = PolicyConfig {
+            squash: Squash::None,
+            ..PolicyConfig::default()
+        };
+        assert!(
+            ActorCritic::new(3, &space, &bad, &mut Rng::seed_from_u64(0))
+                .unwrap_err()
+                .to_string()
+                .contains("clip")
+        );
+        let unbounded = Space::uniform_box(f32::NEG_INFINITY, f32::INFINITY, &[1]);
+        let tanh = PolicyConfig {
+            squash: Squash::Tanh,
+            ..PolicyConfig::default()
+        };
+        assert!(ActorCritic::new(3, &unbounded, &tanh, &mut Rng::seed_from_u64(0)).is_err());
+        let mut row = [5.0f32, -3.0];
+        squash_row(Squash::Clip, &mut row, &[-2.0, 0.0], &[2.0, 1.0]);
+        assert_eq!(row, [2.0, 0.0]);
+        let mut row = [0.0f32, 100.0];
+        squash_row(Squash::Tanh, &mut row, &[-2.0, 0.0], &[2.0, 1.0]);
+        assert_eq!(row, [0.0, 1.0]);
+        assert!((log_one_minus_tanh_sq(0.3) - (1.0 - 0.3f64.tanh().powi(2)).ln()).abs() < 1e-12);
+        assert!(log_one_minus_tanh_sq(50.0).is_finite());
+    }
+
+    #[test]
+    fn hybrid_act_writes_valid_actions_and_consistent_log_probs() {
+        let space = Space::Tuple {
+            spaces: vec![
+                Space::uniform_box(-1.0, 1.0, &[2]),
+                Space::Discrete { n: 3 },
+            ],
+        };
+        let mut n = net(&space, &PolicyConfig::default());
+        assert_eq!(n.num_components(), 2);
+        let obs = [0.1f32, -0.2, 0.3, 1.0, 0.5, -1.0];
+        let (mut raw, mut env, mut lp, mut v) =
+            ([0.0f32; 6], [0.0f32; 6], [0.0f32; 2], [0.0f32; 2]);
+        let mut rng = Rng::seed_from_u64(3);
+        n.act(
+            &obs, 2, false, &mut rng, &mut raw, &mut env, &mut lp, &mut v,
+        )
+        .unwrap();
+        for r in 0..2 {
+            space.check(&env[r * 3..r * 3 + 3]).unwrap();
+        }
+        // Recompute the joint log-prob by hand: Gaussian (std 1) + log(1/3)-ish.
+        let obs_t = Tensor::from_slice(&[2, 3], &obs).unwrap();
+        n.forward(&obs_t).unwrap();
+        let raw_t = Tensor::from_slice(&[2, 3], &raw).unwrap();
+        let mut lp2 = [0.0f32; 2];
+        n.evaluate(&raw_t, &mut lp2).unwrap();
+        assert_eq!(lp, lp2);
+        assert!(lp.iter().all(|&l| l < 0.0 && l.is_finite()));
+        // Deterministic actions are repeatable and do not touch the generator.
+        let before = rng.clone();
+        let mut env2 = [0.0f32; 6];
+        n.act(&obs, 2, true, &mut rng, &mut raw, &mut env, &mut lp, &mut v)
+            .unwrap();
+        n.act(
+            &obs, 2, true, &mut rng, &mut raw, &mut env2, &mut lp, &mut v,
+        )
+        .unwrap();
+        assert_eq!(env, env2);
+        assert_eq!(rng, before);
+    }
+
+    #[test]
+    fn state_dict_round_trips_and_rejects_mismatches() {
+        let space = Space::Discrete { n: 2 };
+        let a = net(&space, &PolicyConfig::default());
+        let mut b = ActorCritic::new(
+            3,
+            &space,
+            &PolicyConfig::default(),
+            &mut Rng::seed_from_u64(9),
+        )
+        .unwrap();
+        assert_ne!(a.state_dict(), b.state_dict());
+        b.load_state_dict(&a.state_dict()).unwrap();
+        assert_eq!(a.state_dict(), b.state_dict());
+        let mut bad = a.state_dict();
+        bad.insert("extra".into(), Tensor::zeros(&[1]));
+        bad.remove("pi.0.bias");
+        let e = b.load_state_dict(&bad).unwrap_err().to_string();
+        assert!(e.contains("extra") && e.contains("pi.0.bias"), "{e}");
+    }
+
+    #[test]
+    fn net_arch_accepts_list_or_mapping_strictly() {
+        let a: NetArch = serde_json::from_str("[32, 16]").unwrap();
+        assert_eq!(a.pi, vec![32, 16]);
+        assert_eq!(a.vf, vec![32, 16]);
+        let b: NetArch = serde_json::from_str(r#"{"shared":[8],"vf":[4]}"#).unwrap();
+        assert_eq!((b.shared, b.pi, b.vf), (vec![8], vec![], vec![4]));
+        assert!(serde_json::from_str::<NetArch>(r#"{"policy":[8]}"#).is_err());
+    }
+}

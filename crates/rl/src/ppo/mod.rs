@@ -1,0 +1,569 @@
+//! Proximal Policy Optimisation (clipped surrogate, GAE) over any
+//! [`hlynr_env::BatchEnv`].
+//!
+//! [`Ppo`] owns the environment batch (wrapped in a
+//! [`hlynr_env::VecNormalize`], a pass-through unless observation or reward
+//! normalisation is configured), the [`ActorCritic`] network, the Adam
+//! optimiser (two parameter groups, `actor` and `critic`, each with its own
+//! learning-rate schedule), the rollout buffer and three generators derived
+//! from the run seed: weight initialisation, action sampling, minibatch
+//! shuffling. Its complete state — weights, optimiser moments, normaliser
+//! statistics, generators, counters, the environments — is exported as a
+//! [`PpoState`]; importing it into a trainer built from the same config
+//! continues bit for bit.
+
+pub mod buffer;
+pub mod config;
+pub mod schedule;
+pub mod update;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
+
+use hlynr_env::config::ConfigError;
+use hlynr_env::{BatchEnv, EnvError, VecNormalize, VecNormalizeConfig};
+use hlynr_nn::{Adam, AdamConfig, AdamKind, NnError, OptimizerState, ParamGroup, Tensor};
+use hlynr_rng::{Rng, derive_seed};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use buffer::RolloutBuffer;
+pub use config::{
+    AdvantageNorm, EnvConfig, KlCheck, PpoConfig, TrainConfig, ValueClip, ValueClipLoss, ValueLoss,
+};
+pub use schedule::Schedule;
+pub use update::PpoMetrics;
+
+use crate::normalize_returns::ReturnNormalizer;
+use crate::policy_net::ActorCritic;
+
+/// Errors of the PPO trainer and its networks.
+#[derive(Debug, Error)]
+pub enum PpoError {
+    /// A configuration value is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A tensor operation failed (shapes, non-finite inputs).
+    #[error(transparent)]
+    Nn(#[from] NnError),
+    /// The environment batch failed.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// An argument does not fit.
+    #[error("{context}: {message}")]
+    Invalid { context: String, message: String },
+    /// A saved training state does not fit this trainer.
+    #[error("training state: {0}")]
+    State(String),
+}
+
+impl PpoError {
+    /// Shorthand for [`PpoError::Invalid`].
+    pub fn invalid(context: impl Into<String>, message: impl Into<String>) -> Self {
+        PpoError::Invalid {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A classic-control batch as the training configs describe it: each env is
+/// the registered task with its time limit, wrapped in episode statistics.
+pub type ClassicVecEnv =
+    hlynr_env::VecEnv<hlynr_env::EpisodeStatistics<hlynr_env::TimeLimit<Box<dyn hlynr_env::Env>>>>;
+
+/// Builds `n_envs` copies of the classic-control task `env.id` (see
+/// `hlynr_env::classic`), time-limited by `env.max_episode_steps` or the
+/// registered limit.
+pub fn make_classic_vec_env(env: &EnvConfig, n_envs: usize) -> Result<ClassicVecEnv, PpoError> {
+    use hlynr_env::{EpisodeStatistics, TimeLimit, classic};
+    let spec = classic::spec(&env.id)?;
+    if env.settings.as_object().is_some_and(|m| !m.is_empty()) {
+        return Err(PpoError::Config(ConfigError::invalid(
+            "env.settings",
+            format!("{} takes no settings", env.id),
+        )));
+    }
+    let limit = env
+        .max_episode_steps
+        .or(spec.max_episode_steps)
+        .ok_or_else(|| {
+            PpoError::Config(ConfigError::invalid(
+                "env.max_episode_steps",
+                format!("{} has no registered limit; set one", env.id),
+            ))
+        })?;
+    let envs = (0..n_envs)
+        .map(|_| {
+            Ok(EpisodeStatistics::new(TimeLimit::new(
+                classic::make(&env.id)?,
+                limit,
+            )?))
+        })
+        .collect::<Result<Vec<_>, EnvError>>()?;
+    Ok(hlynr_env::VecEnv::new(envs)?)
+}
+
+/// Generator streams derived from the run seed.
+const STREAM_INIT: u64 = 0;
+const STREAM_ROLLOUT: u64 = 1;
+const STREAM_SHUFFLE: u64 = 2;
+const STREAM_ENV: u64 = 3;
+const STREAM_POLICY: u64 = 4;
+
+/// Name of the optimiser group of the trunk, policy MLP, action head and `log_std`.
+pub const ACTOR_GROUP: &str = "actor";
+/// Name of the optimiser group of the value MLP and head.
+pub const CRITIC_GROUP: &str = "critic";
+
+/// Statistics of the most recent finished episodes (Stable-Baselines3 keeps 100).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeWindow {
+    returns: VecDeque<f64>,
+    lengths: VecDeque<u64>,
+    /// `info.is_success` of episodes that reported one.
+    successes: VecDeque<bool>,
+    /// Episodes finished since the start of training.
+    pub total_episodes: u64,
+}
+
+impl EpisodeWindow {
+    /// Window length.
+    pub const CAPACITY: usize = 100;
+
+    fn push_episode(&mut self, episode_return: f64, length: u64) {
+        if self.returns.len() == Self::CAPACITY {
+            self.returns.pop_front();
+            self.lengths.pop_front();
+        }
+        self.returns.push_back(episode_return);
+        self.lengths.push_back(length);
+    }
+
+    fn push_success(&mut self, success: bool) {
+        if self.successes.len() == Self::CAPACITY {
+            self.successes.pop_front();
+        }
+        self.successes.push_back(success);
+    }
+
+    /// Mean undiscounted return (`rollout/ep_rew_mean`), if any episode finished.
+    pub fn mean_return(&self) -> Option<f64> {
+        mean(self.returns.iter().copied())
+    }
+
+    /// Mean length (`rollout/ep_len_mean`).
+    pub fn mean_length(&self) -> Option<f64> {
+        mean(self.lengths.iter().map(|&l| l as f64))
+    }
+
+    /// Fraction of successes among episodes reporting `is_success`
+    /// (`rollout/success_rate`).
+    pub fn success_rate(&self) -> Option<f64> {
+        mean(self.successes.iter().map(|&s| f64::from(u8::from(s))))
+    }
+}
+
+fn mean(values: impl ExactSizeIterator<Item = f64>) -> Option<f64> {
+    let n = values.len();
+    (n > 0).then(|| values.sum::<f64>() / n as f64)
+}
+
+/// Counters of a training run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Environment steps taken, summed over envs.
+    pub num_timesteps: u64,
+    /// Rollout + update iterations completed.
+    pub iterations: u64,
+    /// Epochs completed over all updates (`train/n_updates`).
+    pub n_updates: u64,
+    /// Optimiser steps taken over all updates.
+    pub gradient_steps: u64,
+    /// Updates abandoned because a loss, gradient or weight was not finite.
+    pub nonfinite_skips: u64,
+}
+
+/// Everything but the tensors of a [`PpoState`]; plain serde data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PpoMeta {
+    /// The configuration the trainer was built from (must match on import).
+    pub config: PpoConfig,
+    /// Run seed.
+    pub seed: u64,
+    /// Step and update counters (the schedules' position follows from
+    /// `num_timesteps` and `config.total_timesteps`).
+    pub counters: Counters,
+    /// Action-sampling generator.
+    pub rollout_rng: Rng,
+    /// Minibatch-shuffling generator.
+    pub shuffle_rng: Rng,
+    /// The network's own generator (its `Policy` implementation).
+    pub policy_rng: Rng,
+    /// Critic return statistics, when `normalize_returns` is on.
+    pub return_normalizer: Option<ReturnNormalizer>,
+    /// Recent episodes.
+    pub episodes: EpisodeWindow,
+    /// The environment batch, including observation and reward normalisers.
+    pub env: serde_json::Value,
+}
+
+/// The complete training state of a [`Ppo`] trainer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PpoState {
+    /// Network `state_dict` with PyTorch names (`pi.0.weight`, `log_std`, ...).
+    pub weights: BTreeMap<String, Tensor>,
+    /// Adam moments (tensors) and hyperparameters/step counts (JSON).
+    pub optimizer: OptimizerState,
+    /// Counters, generators, statistics, environments.
+    pub meta: PpoMeta,
+}
+
+/// PPO trainer over the environment batch `B`.
+#[derive(Debug)]
+pub struct Ppo<B: BatchEnv> {
+    pub(crate) config: PpoConfig,
+    pub(crate) seed: u64,
+    pub(crate) env: VecNormalize<B>,
+    pub(crate) net: ActorCritic,
+    pub(crate) opt: Adam,
+    pub(crate) buffer: RolloutBuffer,
+    pub(crate) rollout_rng: Rng,
+    pub(crate) shuffle_rng: Rng,
+    pub(crate) return_norm: Option<ReturnNormalizer>,
+    pub(crate) counters: Counters,
+    pub(crate) episodes: EpisodeWindow,
+    pub(crate) scratch: update::Scratch,
+    // Rollout scratch (allocated once).
+    env_actions: Vec<f32>,
+    last_values: Vec<f32>,
+    final_obs: Tensor,
+    last_obs: Tensor,
+    final_rows: Vec<usize>,
+}
+
+impl<B: BatchEnv> Ppo<B> {
+    /// Builds the trainer: validates the config, wraps `env` for the configured
+    /// normalisation, initialises the network from `seed` and resets the
+    /// environments with a seed derived from it. `env` must have
+    /// `config.n_envs` environments; wrap single envs in
+    /// `hlynr_env::EpisodeStatistics` so episode returns are reported.
+    pub fn new(config: PpoConfig, env: B, seed: u64) -> Result<Self, PpoError> {
+        use hlynr_env::config::Validate;
+        config.validate("ppo")?;
+        if env.num_envs() != config.n_envs {
+            return Err(PpoError::invalid(
+                "Ppo::new",
+                format!(
+                    "ppo.n_envs is {} but the environment batch has {} envs",
+                    config.n_envs,
+                    env.num_envs()
+                ),
+            ));
+        }
+        let norm = VecNormalizeConfig {
+            norm_obs: config.normalize_observations,
+            norm_reward: config.normalize_reward,
+            clip_obs: config.clip_obs as f32,
+            clip_reward: config.clip_reward as f32,
+            gamma: config.gamma,
+            ..VecNormalizeConfig::default()
+        };
+        let mut env = VecNormalize::new(env, norm)?;
+        let obs_dim = env.obs_dim();
+        let mut init_rng = Rng::from_stream(seed, STREAM_INIT);
+        let mut net = ActorCritic::new(obs_dim, env.action_space(), &config.policy, &mut init_rng)?;
+        net.set_policy_rng(Rng::from_stream(seed, STREAM_POLICY));
+        let weights = &config.entropy_head_weights;
+        if !weights.is_empty() && weights.len() != net.num_components() {
+            return Err(PpoError::Config(ConfigError::invalid(
+                "ppo.entropy_head_weights",
+                format!(
+                    "{} weights for an action space of {} components (Gaussian and categorical parts in flat order)",
+                    weights.len(),
+                    net.num_components()
+                ),
+            )));
+        }
+        let (actor, critic) = net.param_groups();
+        let lr = config.learning_rate.initial();
+        let critic_lr = config
+            .critic_learning_rate
+            .as_ref()
+            .map_or(lr, Schedule::initial);
+        let adam = AdamConfig {
+            eps: config.adam_eps,
+            ..AdamConfig::new(AdamKind::Adam)
+        };
+        let opt = Adam::new(
+            adam,
+            vec![
+                ParamGroup::new(ACTOR_GROUP, actor, lr),
+                ParamGroup::new(CRITIC_GROUP, critic, critic_lr),
+            ],
+        )?;
+        env.reset(derive_seed(seed, STREAM_ENV))?;
+        let n = config.n_envs;
+        let act_dim = net.act_dim();
+        Ok(Self {
+            buffer: RolloutBuffer::new(config.n_steps, n, obs_dim, act_dim),
+            return_norm: config.normalize_returns.then(ReturnNormalizer::new),
+            rollout_rng: Rng::from_stream(seed, STREAM_ROLLOUT),
+            shuffle_rng: Rng::from_stream(seed, STREAM_SHUFFLE),
+            counters: Counters::default(),
+            episodes: EpisodeWindow::default(),
+            scratch: update::Scratch::default(),
+            env_actions: vec![0.0; n * act_dim],
+            last_values: vec![0.0; n],
+            final_obs: Tensor::default(),
+            last_obs: Tensor::default(),
+            final_rows: Vec::with_capacity(n),
+            config,
+            seed,
+            env,
+            net,
+            opt,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PpoConfig {
+        &self.config
+    }
+
+    /// The network.
+    pub fn policy(&self) -> &ActorCritic {
+        &self.net
+    }
+
+    /// The network, mutably (e.g. to evaluate it as a `Policy`).
+    pub fn policy_mut(&mut self) -> &mut ActorCritic {
+        &mut self.net
+    }
+
+    /// The (normalising) environment batch: its observation normaliser is the
+    /// one evaluation must apply, frozen.
+    pub fn env(&self) -> &VecNormalize<B> {
+        &self.env
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Recent episode statistics.
+    pub fn episodes(&self) -> &EpisodeWindow {
+        &self.episodes
+    }
+
+    /// The last collected rollout.
+    pub fn buffer(&self) -> &RolloutBuffer {
+        &self.buffer
+    }
+
+    /// Fraction of training remaining, `1 - num_timesteps / total_timesteps`
+    /// (the argument of every schedule).
+    pub fn progress_remaining(&self) -> f64 {
+        1.0 - self.counters.num_timesteps as f64 / self.config.total_timesteps as f64
+    }
+
+    /// Converts a critic output to return units.
+    #[inline]
+    fn to_return_units(norm: Option<&ReturnNormalizer>, v: f32) -> f32 {
+        norm.map_or(v, |n| n.denormalize(v))
+    }
+
+    /// Runs the policy for `n_steps` vector steps, storing the transitions,
+    /// adding truncation bootstraps, recording finished episodes, and computes
+    /// GAE advantages and returns.
+    pub fn collect_rollout(&mut self) -> Result<(), PpoError> {
+        let n = self.config.n_envs;
+        let gamma = self.config.gamma;
+        self.buffer.reset();
+        while !self.buffer.is_full() {
+            {
+                let slots = self.buffer.next_step_slots()?;
+                slots.obs.copy_from_slice(self.env.obs());
+                self.net.act(
+                    self.env.obs(),
+                    n,
+                    false,
+                    &mut self.rollout_rng,
+                    slots.actions,
+                    &mut self.env_actions,
+                    slots.log_probs,
+                    slots.values,
+                )?;
+                for v in slots.values.iter_mut() {
+                    *v = Self::to_return_units(self.return_norm.as_ref(), *v);
+                }
+            }
+            self.env.step(&self.env_actions)?;
+            self.counters.num_timesteps += n as u64;
+            // Truncated envs: value of their final observations, in one batch.
+            self.final_rows.clear();
+            let (term, trunc) = (self.env.terminated(), self.env.truncated());
+            self.final_rows
+                .extend((0..n).filter(|&i| trunc[i] && !term[i]));
+            let mut bootstrap = [0.0f32; 0].as_slice();
+            if !self.final_rows.is_empty() {
+                let d = self.env.obs_dim();
+                self.final_obs.resize(&[self.final_rows.len(), d]);
+                for (row, &i) in self
+                    .final_obs
+                    .data_mut()
+                    .chunks_exact_mut(d)
+                    .zip(&self.final_rows)
+                {
+                    let fin = self.env.final_observation(i).ok_or_else(|| {
+                        PpoError::invalid(
+                            "collect_rollout",
+                            format!("env {i} was truncated but has no final observation"),
+                        )
+                    })?;
+                    row.copy_from_slice(fin);
+                }
+                bootstrap = self.net.forward_values(&self.final_obs)?;
+            }
+            let step = self.buffer.pos();
+            let k0 = step * n;
+            let rewards = self.env.rewards();
+            for i in 0..n {
+                self.buffer.rewards[k0 + i] = rewards[i];
+                self.buffer.dones[k0 + i] = term[i] || trunc[i];
+            }
+            for (&i, &v) in self.final_rows.iter().zip(bootstrap) {
+                let v = Self::to_return_units(self.return_norm.as_ref(), v);
+                self.buffer.rewards[k0 + i] =
+                    buffer::bootstrap_truncation(self.buffer.rewards[k0 + i], gamma, v);
+            }
+            for (i, info) in self.env.infos().iter().enumerate() {
+                if !(term[i] || trunc[i]) {
+                    continue;
+                }
+                self.episodes.total_episodes += 1;
+                if let Some(ep) = info.episode {
+                    self.episodes
+                        .push_episode(ep.episode_return, ep.episode_length);
+                }
+                if let Some(s) = info.is_success {
+                    self.episodes.push_success(s);
+                }
+            }
+            self.buffer.finish_step();
+        }
+        self.last_obs.resize(&[n, self.env.obs_dim()]);
+        self.last_obs.data_mut().copy_from_slice(self.env.obs());
+        let values = self.net.forward_values(&self.last_obs)?;
+        self.last_values.copy_from_slice(values);
+        for v in &mut self.last_values {
+            *v = Self::to_return_units(self.return_norm.as_ref(), *v);
+        }
+        self.buffer
+            .compute_gae(&self.last_values, gamma, self.config.gae_lambda)?;
+        Ok(())
+    }
+
+    /// One iteration: collect a rollout, then update. Returns the metrics.
+    pub fn iterate(&mut self) -> Result<PpoMetrics, PpoError> {
+        self.collect_rollout()?;
+        let mut metrics = self.update()?;
+        self.counters.iterations += 1;
+        metrics.iterations = self.counters.iterations;
+        metrics.total_timesteps = self.counters.num_timesteps;
+        metrics.ep_rew_mean = self.episodes.mean_return();
+        metrics.ep_len_mean = self.episodes.mean_length();
+        metrics.success_rate = self.episodes.success_rate();
+        metrics.episodes = self.episodes.total_episodes;
+        Ok(metrics)
+    }
+
+    /// Trains until `num_timesteps >= total_timesteps` (schedules always use
+    /// `config.total_timesteps` as the horizon, so a run can be stopped early
+    /// and resumed). After every iteration `callback` gets the trainer and the
+    /// metrics; returning `ControlFlow::Break(())` stops after that iteration.
+    pub fn learn<F>(&mut self, total_timesteps: u64, mut callback: F) -> Result<(), PpoError>
+    where
+        F: FnMut(&Self, &PpoMetrics) -> ControlFlow<()>,
+    {
+        while self.counters.num_timesteps < total_timesteps {
+            let metrics = self.iterate()?;
+            if callback(self, &metrics).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Exports the complete training state.
+    pub fn export_state(&self) -> Result<PpoState, PpoError> {
+        Ok(PpoState {
+            weights: self.net.state_dict(),
+            optimizer: self.opt.state()?,
+            meta: PpoMeta {
+                config: self.config.clone(),
+                seed: self.seed,
+                counters: self.counters,
+                rollout_rng: self.rollout_rng.clone(),
+                shuffle_rng: self.shuffle_rng.clone(),
+                policy_rng: self.net_policy_rng(),
+                return_normalizer: self.return_norm.clone(),
+                episodes: self.episodes.clone(),
+                env: self.env.state(),
+            },
+        })
+    }
+
+    fn net_policy_rng(&self) -> Rng {
+        self.net.policy_rng().clone()
+    }
+
+    /// Restores a state exported by a trainer built from the same config
+    /// (`total_timesteps` may differ, to extend a run). Nothing changes on error.
+    pub fn import_state(&mut self, state: &PpoState) -> Result<(), PpoError> {
+        let mut saved = state.meta.config.clone();
+        saved.total_timesteps = self.config.total_timesteps;
+        if saved != self.config {
+            return Err(PpoError::State(format!(
+                "saved with a different ppo config; saved: {}, current: {}",
+                serde_json::to_string(&state.meta.config).unwrap_or_default(),
+                serde_json::to_string(&self.config).unwrap_or_default()
+            )));
+        }
+        if state.meta.config.normalize_returns != state.meta.return_normalizer.is_some() {
+            return Err(PpoError::State(
+                "return normaliser presence does not match normalize_returns".into(),
+            ));
+        }
+        let opt = Adam::from_state(&state.optimizer)?;
+        let names = |g: &[ParamGroup]| -> Vec<(String, Vec<String>)> {
+            g.iter()
+                .map(|g| (g.name.clone(), g.params.clone()))
+                .collect()
+        };
+        if names(opt.groups()) != names(self.opt.groups()) {
+            return Err(PpoError::State(
+                "optimizer parameter groups do not match the network".into(),
+            ));
+        }
+        // Validate the weights before touching anything, then apply.
+        let before = self.net.state_dict();
+        self.net.load_state_dict(&state.weights)?;
+        let env_before = self.env.state();
+        if let Err(e) = self.env.set_state(&state.meta.env) {
+            self.net.load_state_dict(&before)?;
+            let _ = self.env.set_state(&env_before);
+            return Err(e.into());
+        }
+        self.opt = opt;
+        self.seed = state.meta.seed;
+        self.counters = state.meta.counters;
+        self.rollout_rng = state.meta.rollout_rng.clone();
+        self.shuffle_rng = state.meta.shuffle_rng.clone();
+        self.net.set_policy_rng(state.meta.policy_rng.clone());
+        self.return_norm = state.meta.return_normalizer.clone();
+        self.episodes = state.meta.episodes.clone();
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! Finite-difference checks of the full PPO loss gradient with respect to
+//! every network parameter, for every head type and value-loss variant.
+
+use hlynr_env::Space;
+use hlynr_nn::Tensor;
+use hlynr_rl::policy_net::{ActorCritic, NetArch, PolicyConfig, Squash};
+use hlynr_rl::ppo::update::{LossSettings, LossWorkspace, Minibatch, ppo_backward, ppo_loss};
+use hlynr_rl::ppo::{ValueClip, ValueClipLoss, ValueLoss};
+use hlynr_rng::Rng;
+
+const OBS: usize = 3;
+const B: usize = 6;
+
+fn batch(net: &mut ActorCritic, rng: &mut Rng) -> Minibatch {
+    let obs =
+        Tensor::from_vec(&[B, OBS], (0..B * OBS).map(|_| rng.normal_f32()).collect()).unwrap();
+    // Actions sampled from the network itself, old log-probs near the current
+    // ones so that some ratios fall inside and some outside the clip range.
+    let ad = net.act_dim();
+    let (mut raw, mut env) = (vec![0.0; B * ad], vec![0.0; B * ad]);
+    let (mut lp, mut v) = (vec![0.0; B], vec![0.0; B]);
+    net.act(
+        obs.data(),
+        B,
+        false,
+        rng,
+        &mut raw,
+        &mut env,
+        &mut lp,
+        &mut v,
+    )
+    .unwrap();
+    let old_log_prob = lp.iter().map(|&l| l + 0.3 * rng.normal_f32()).collect();
+    Minibatch {
+        obs,
+        actions: Tensor::from_vec(&[B, ad], raw).unwrap(),
+        old_log_prob,
+        advantages: (0..B).map(|_| rng.normal_f32()).collect(),
+        returns: (0..B).map(|_| 2.0 * rng.normal_f32()).collect(),
+        old_values: v.iter().map(|&x| x + 0.5 * rng.normal_f32()).collect(),
+    }
+}
+
+fn loss(net: &mut ActorCritic, mb: &Minibatch, s: &LossSettings) -> f64 {
+    ppo_loss(net, mb, s, &mut LossWorkspace::default())
+        .unwrap()
+        .loss
+}
+
+/// Compares analytic and central-difference gradients on every parameter
+/// entry; returns the number of entries checked.
+fn check(space: &Space, policy: PolicyConfig, s: &LossSettings, seed: u64) -> usize {
+    let mut rng = Rng::seed_from_u64(seed);
+    let mut net = ActorCritic::new(OBS, space, &policy, &mut rng).unwrap();
+    // Larger-than-default head weights so every term has a visible gradient.
+    for (name, p) in net.named_params_mut() {
+        if name.starts_with("action_net") || name.starts_with("value_net") {
+            for v in p.value.data_mut() {
+                *v = 0.5 * rng.normal_f32();
+            }
+        }
+    }
+    let mb = batch(&mut net, &mut rng);
+    let mut ws = LossWorkspace::default();
+    ppo_loss(&mut net, &mb, s, &mut ws).unwrap();
+    net.zero_grad();
+    ppo_backward(&mut net, &mb, &ws).unwrap();
+    let grads: Vec<(String, Vec<f32>)> = net
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.grad.data().to_vec()))
+        .collect();
+    let eps = 2e-3f32;
+    let base = loss(&mut net, &mb, s);
+    let (mut checked, mut kinks) = (0, 0);
+    for (pi, (name, grad)) in grads.iter().enumerate() {
+        for (j, &g) in grad.iter().enumerate() {
+            let set = |net: &mut ActorCritic, delta: f32| {
+                let mut params = net.named_params_mut();
+                params[pi].1.value.data_mut()[j] += delta;
+            };
+            set(&mut net, eps);
+            let up = loss(&mut net, &mb, s);
+            set(&mut net, -2.0 * eps);
+            let down = loss(&mut net, &mb, s);
+            set(&mut net, eps);
+            let numeric = (up - down) / (2.0 * eps as f64);
+            let analytic = g as f64;
+            let tol = 1e-3 + 2e-2 * numeric.abs().max(analytic.abs());
+            // A kink (clip boundary, Huber threshold, ReLU) within eps makes the
+            // one-sided slopes disagree; central differences are meaningless there.
+            let (fwd, bwd) = ((up - base) / eps as f64, (base - down) / eps as f64);
+            if (fwd - bwd).abs() > 2.0 * tol {
+                kinks += 1;
+                continue;
+            }
+            assert!(
+                (numeric - analytic).abs() <= tol,
+                "{name}[{j}]: analytic {analytic} vs numeric {numeric} ({s:?}, {space:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        kinks * 6 <= checked,
+        "{kinks} kinks for {checked} checked entries"
+    );
+    checked
+}
+
+fn settings(n_components: usize) -> LossSettings {
+    LossSettings {
+        clip_range: 0.2,
+        ent_coefs: (0..n_components).map(|c| 0.05 * (c + 1) as f64).collect(),
+        vf_coef: 0.5,
+        value_clip: ValueClip::None,
+        clip_range_vf: 0.3,
+        value_clip_loss: ValueClipLoss::Clipped,
+        value_loss: ValueLoss::Mse,
+        huber_delta: 1.0,
+    }
+}
+
+fn small_policy(shared: bool, squash: Squash) -> PolicyConfig {
+    PolicyConfig {
+        net_arch: NetArch {
+            shared: if shared { vec![5] } else { vec![] },
+            pi: vec![4],
+            vf: vec![4],
+        },
+        squash,
+        log_std_init: -0.3,
+        ..PolicyConfig::default()
+    }
+}
+
+#[test]
+fn gaussian_head_all_value_variants() {
+    let space = Space::uniform_box(-1.0, 1.0, &[2]);
+    let mut total = 0;
+    for (i, (clip, comb)) in [
+        (ValueClip::None, ValueClipLoss::Clipped),
+        (ValueClip::Absolute, ValueClipLoss::Clipped),
+        (ValueClip::Absolute, ValueClipLoss::Max),
+        (ValueClip::Relative, ValueClipLoss::Clipped),
+        (ValueClip::Relative, ValueClipLoss::Max),
+        (ValueClip::SquaredErrorCap, ValueClipLoss::Clipped),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (k, kind) in [ValueLoss::Mse, ValueLoss::Huber, ValueLoss::MseHuber]
+            .into_iter()
+            .enumerate()
+        {
+            let s = LossSettings {
+                value_clip: clip,
+                value_clip_loss: comb,
+                value_loss: kind,
+                clip_range_vf: if clip == ValueClip::SquaredErrorCap {
+                    2.0
+                } else {
+                    0.3
+                },
+                ..settings(1)
+            };
+            total += check(
+                &space,
+                small_policy(false, Squash::Clip),
+                &s,
+                (i * 3 + k) as u64,
+            );
+        }
+    }
+    assert!(total > 500, "{total}");
+}
+
+#[test]
+fn tanh_squashed_gaussian_with_shared_trunk() {
+    let space = Space::box_1d(vec![-2.0, 0.0], vec![2.0, 1.0]);
+    check(&space, small_policy(true, Squash::Tanh), &settings(1), 11);
+}
+
+#[test]
+fn categorical_and_multi_discrete_heads() {
+    check(
+        &Space::Discrete { n: 3 },
+        small_policy(false, Squash::Clip),
+        &settings(1),
+        12,
+    );
+    let md = Space::MultiDiscrete { nvec: vec![2, 3] };
+    check(&md, small_policy(true, Squash::Clip), &settings(2), 13);
+}
+
+#[test]
+fn hybrid_gaussian_plus_categorical_with_per_head_entropy() {
+    let space = Space::Tuple {
+        spaces: vec![
+            Space::uniform_box(-1.0, 1.0, &[2]),
+            Space::Discrete { n: 3 },
+        ],
+    };
+    let s = LossSettings {
+        value_clip: ValueClip::Absolute,
+        value_clip_loss: ValueClipLoss::Max,
+        value_loss: ValueLoss::MseHuber,
+        ..settings(2)
+    };
+    check(&space, small_policy(false, Squash::Clip), &s, 14);
+    let mut relu = small_policy(true, Squash::Tanh);
+    relu.activation = hlynr_rl::policy_net::Activation::LeakyRelu;
+    relu.layer_norm = true;
+    check(&space, relu, &settings(2), 15);
+}

@@ -1,0 +1,286 @@
+//! Trainer-level tests: determinism, the non-finite guard, exact resume, and
+//! (ignored, run in release) the statistical acceptance tests.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use hlynr_env::config::from_yaml_str;
+use hlynr_env::{
+    BatchEnv, Env, EpisodeStatistics, Info, Space, Step, TimeLimit, VecEnv, VecNormalize,
+    VecNormalizeConfig, classic,
+};
+use hlynr_rl::ppo::{
+    KlCheck, Ppo, PpoConfig, PpoMeta, PpoMetrics, PpoState, TrainConfig, make_classic_vec_env,
+};
+use serde_json::Value;
+
+fn small_config(extra: &str) -> PpoConfig {
+    from_yaml_str(
+        &format!(
+            "n_envs: 2\nn_steps: 16\nbatch_size: 8\nn_epochs: 2\ntotal_timesteps: 256\n\
+             learning_rate: {{type: linear, initial: 1.0e-3}}\npolicy: {{net_arch: [16, 16]}}\n{extra}"
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+fn cartpole(n: usize) -> hlynr_rl::ppo::ClassicVecEnv {
+    make_classic_vec_env(
+        &from_yaml_str::<TrainConfig>("env: {id: CartPole-v1}\n", "t")
+            .unwrap()
+            .env,
+        n,
+    )
+    .unwrap()
+}
+
+#[test]
+fn same_seed_gives_identical_weights_and_different_seed_does_not() {
+    let cfg = small_config("");
+    let run = |seed| {
+        let mut ppo = Ppo::new(cfg.clone(), cartpole(2), seed).unwrap();
+        let before = ppo.policy().state_dict();
+        let m = ppo.iterate().unwrap();
+        assert_ne!(before, ppo.policy().state_dict(), "update changed nothing");
+        (ppo.policy().state_dict(), m)
+    };
+    let (a, ma) = run(7);
+    let (b, mb) = run(7);
+    assert_eq!(a, b);
+    assert_eq!(ma, mb);
+    assert_ne!(a, run(8).0);
+    assert!(
+        ma.approx_kl >= 0.0 && ma.gradient_steps == 8 && ma.n_updates == 2,
+        "{ma:?}"
+    );
+}
+
+/// CartPole whose reward turns NaN on one chosen step.
+struct NanReward {
+    inner: EpisodeStatistics<TimeLimit<Box<dyn Env>>>,
+    steps: u64,
+    nan_at: u64,
+}
+
+impl Env for NanReward {
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+        self.inner.reset(seed, obs, info)
+    }
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+        self.steps += 1;
+        let mut s = self.inner.step(action, obs, info);
+        if self.steps == self.nan_at {
+            s.reward = f64::NAN;
+        }
+        s
+    }
+    fn state(&self) -> Value {
+        self.inner.state()
+    }
+    fn set_state(&mut self, state: &Value) -> hlynr_env::Result<()> {
+        self.inner.set_state(state)
+    }
+}
+
+#[test]
+fn nan_reward_skips_the_update_and_restores_parameters() {
+    let cfg = small_config("");
+    let env = VecEnv::from_fn(2, |i| NanReward {
+        inner: EpisodeStatistics::new(
+            TimeLimit::new(classic::make("CartPole-v1").unwrap(), 500).unwrap(),
+        ),
+        steps: 0,
+        nan_at: if i == 1 { 20 } else { u64::MAX },
+    })
+    .unwrap();
+    let mut ppo = Ppo::new(cfg, env, 3).unwrap();
+    let m1 = ppo.iterate().unwrap();
+    assert!(!m1.nonfinite_skipped);
+    let weights = ppo.policy().state_dict();
+    let opt_steps = ppo.counters().gradient_steps;
+    let m2 = ppo.iterate().unwrap(); // env 1 step 20 falls in the second rollout
+    assert!(m2.nonfinite_skipped && m2.nonfinite_skips == 1, "{m2:?}");
+    assert_eq!(
+        ppo.policy().state_dict(),
+        weights,
+        "parameters were not restored"
+    );
+    assert_eq!(ppo.counters().gradient_steps, opt_steps);
+    let m3 = ppo.iterate().unwrap();
+    assert!(!m3.nonfinite_skipped && m3.nonfinite_skips == 1);
+    assert!(
+        ppo.policy()
+            .state_dict()
+            .values()
+            .all(|t| t.data().iter().all(|v| v.is_finite()))
+    );
+}
+
+fn last_metrics(ppo: &mut Ppo<impl BatchEnv>, until: u64) -> PpoMetrics {
+    let mut last = None;
+    ppo.learn(until, |_, m| {
+        last = Some(m.clone());
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    last.unwrap()
+}
+
+#[test]
+fn resume_from_exported_state_is_bitwise_exact() {
+    let cfg = small_config(
+        "normalize_observations: true\nnormalize_reward: true\nnormalize_returns: true\n\
+         target_kl: 0.01\nkl_check: epoch\nclip_range: {type: cosine, initial: 0.3, final: 0.1}\n\
+         policy: {net_arch: [16, 16], log_std_init: 0.0}\n",
+    );
+    let mut straight = Ppo::new(cfg.clone(), cartpole(2), 11).unwrap();
+    let m_straight = last_metrics(&mut straight, 256);
+
+    let mut first = Ppo::new(cfg.clone(), cartpole(2), 11).unwrap();
+    last_metrics(&mut first, 128);
+    let state = first.export_state().unwrap();
+    drop(first);
+    // The scalar part goes through JSON text, as a checkpoint stores it.
+    let meta: PpoMeta = serde_json::from_str(&serde_json::to_string(&state.meta).unwrap()).unwrap();
+    assert_eq!(meta, state.meta);
+    let state = PpoState { meta, ..state };
+    let mut resumed = Ppo::new(cfg.clone(), cartpole(2), 999).unwrap();
+    resumed.import_state(&state).unwrap();
+    let m_resumed = last_metrics(&mut resumed, 256);
+    assert_eq!(
+        resumed.policy().state_dict(),
+        straight.policy().state_dict()
+    );
+    assert_eq!(m_resumed, m_straight);
+    assert_eq!(
+        resumed.export_state().unwrap(),
+        straight.export_state().unwrap()
+    );
+
+    // A different config is refused and leaves the trainer untouched.
+    let mut other = Ppo::new(small_config("n_epochs: 3\n"), cartpole(2), 1).unwrap();
+    let before = other.policy().state_dict();
+    assert!(
+        other
+            .import_state(&state)
+            .unwrap_err()
+            .to_string()
+            .contains("config")
+    );
+    assert_eq!(other.policy().state_dict(), before);
+}
+
+#[test]
+fn kl_early_stop_per_minibatch_stops_before_the_step() {
+    let cfg = small_config("target_kl: 1.0e-9\nkl_factor: 1.5\nlearning_rate: 0.01\n");
+    assert_eq!(cfg.kl_check, KlCheck::Minibatch);
+    let mut ppo = Ppo::new(cfg, cartpole(2), 5).unwrap();
+    let m = ppo.iterate().unwrap();
+    // The first minibatch has ratio 1 (KL 0), the second exceeds the limit.
+    assert!(
+        m.kl_stopped && m.kl_stop_minibatch == Some(1) && m.epochs == 0,
+        "{m:?}"
+    );
+    assert_eq!(m.gradient_steps, 1);
+}
+
+// ---------------------------------------------------------------------------
+// Statistical acceptance (release: cargo test -p hlynr-rl --release -- --ignored --nocapture)
+
+fn load(name: &str) -> TrainConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs")
+        .join(name);
+    hlynr_env::config::resolve_file::<TrainConfig, &str>(&path, &[])
+        .unwrap()
+        .0
+}
+
+/// Mean undiscounted return of `episodes` deterministic episodes (one per
+/// eval env), observations normalised with the trainer's frozen statistics.
+fn evaluate<B: BatchEnv>(ppo: &mut Ppo<B>, cfg: &TrainConfig, episodes: usize, seed: u64) -> f64 {
+    let inner = make_classic_vec_env(&cfg.env, episodes).unwrap();
+    let mut env = VecNormalize::new(
+        inner,
+        VecNormalizeConfig {
+            norm_obs: cfg.ppo.normalize_observations,
+            norm_reward: false,
+            ..VecNormalizeConfig::default()
+        },
+    )
+    .unwrap();
+    env.reset(seed).unwrap();
+    if let Some(n) = ppo.env().obs_normalizer() {
+        env.set_obs_normalizer(n.clone()).unwrap();
+    }
+    env.freeze();
+    let act_dim = env.act_dim();
+    let mut actions = vec![0.0f32; episodes * act_dim];
+    let mut returns: Vec<Option<f64>> = vec![None; episodes];
+    let mut rng = hlynr_rng::Rng::seed_from_u64(0);
+    let (mut raw, mut lp, mut v) = (actions.clone(), vec![0.0; episodes], vec![0.0; episodes]);
+    while returns.iter().any(Option::is_none) {
+        ppo.policy_mut()
+            .act(
+                env.obs(),
+                episodes,
+                true,
+                &mut rng,
+                &mut raw,
+                &mut actions,
+                &mut lp,
+                &mut v,
+            )
+            .unwrap();
+        env.step(&actions).unwrap();
+        for (i, info) in env.infos().iter().enumerate() {
+            if let (None, Some(ep)) = (returns[i], info.episode) {
+                returns[i] = Some(ep.episode_return);
+            }
+        }
+    }
+    returns.iter().map(|r| r.unwrap()).sum::<f64>() / episodes as f64
+}
+
+fn acceptance(config: &str, threshold: f64, required: usize) {
+    let mut passed = 0;
+    for seed in 0..5 {
+        let cfg = load(config);
+        let env = make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap();
+        let start = Instant::now();
+        let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed).unwrap();
+        ppo.learn(cfg.ppo.total_timesteps, |_, _| ControlFlow::Continue(()))
+            .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let score = evaluate(&mut ppo, &cfg, 20, 1000 + seed);
+        println!(
+            "{config} seed {seed}: eval mean return {score:.1} over 20 episodes, train wall-clock {secs:.2} s ({} steps, ep_rew_mean {:?})",
+            ppo.counters().num_timesteps,
+            ppo.episodes().mean_return()
+        );
+        passed += usize::from(score >= threshold);
+    }
+    assert!(
+        passed >= required,
+        "{config}: {passed} of 5 seeds reached {threshold}"
+    );
+}
+
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn cartpole_reaches_475_in_100k_steps_for_5_of_5_seeds() {
+    acceptance("cartpole_ppo.yaml", 475.0, 5);
+}
+
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn pendulum_reaches_minus_250_in_200k_steps_for_4_of_5_seeds() {
+    acceptance("pendulum_ppo.yaml", -250.0, 4);
+}
