@@ -175,6 +175,22 @@ impl Atmosphere {
     /// Air at `altitude_m`, fast path (table interpolation for ISA).
     #[inline]
     pub fn at(&self, altitude_m: f64) -> AirState {
+        let (t, p) = self.base_temperature_pressure(altitude_m);
+        self.finish(t, p)
+    }
+
+    /// Density alone (kg/m^3), bitwise equal to `at(altitude_m).density_kgpm3`
+    /// without the speed of sound's square root, for vehicles that need only
+    /// the dynamic pressure.
+    #[inline]
+    pub fn density_at(&self, altitude_m: f64) -> f64 {
+        let (t, p) = self.base_temperature_pressure(altitude_m);
+        self.density_factor * p / (R_AIR_JPKGK * (t + self.temperature_offset_k))
+    }
+
+    /// Standard (undeviated) temperature and pressure from the table.
+    #[inline]
+    fn base_temperature_pressure(&self, altitude_m: f64) -> (f64, f64) {
         match self.model {
             AtmosphereModel::Isa => {
                 let x = altitude_m.clamp(0.0, CEILING_M) / TABLE_STEP_M;
@@ -182,12 +198,12 @@ impl Atmosphere {
                 let i = (x as usize).min(TABLE_LEN - 2);
                 let f = x - i as f64;
                 let (a, b) = (t[i], t[i + 1]);
-                self.finish(a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
+                (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
             }
             AtmosphereModel::Uniform {
                 temperature_k,
                 pressure_pa,
-            } => self.finish(temperature_k, pressure_pa),
+            } => (temperature_k, pressure_pa),
         }
     }
 

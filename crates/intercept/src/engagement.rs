@@ -39,6 +39,13 @@ use crate::units::deg_to_rad;
 const PIP_TABLE_STEP_S: f64 = 0.05;
 /// Grid step of the PIP root bracketing (s).
 const PIP_SCAN_STEP_S: f64 = 0.25;
+/// Step of the back-propagation of ballistic threats from their impact
+/// conditions (s). Against a converged (500 Hz) back-propagation its start
+/// state is within centimetres over the configured threat ranges, as close as
+/// one at the 100 Hz physics rate (the 10 m atmosphere table's kinks limit
+/// both), at half the cost; coarser steps lose accuracy quickly in the
+/// heavy-drag corner (tested in `physics_dynamics`).
+pub const BACK_PROPAGATION_STEP_S: f64 = 0.02;
 
 /// What was drawn for one episode, besides the engagement itself.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,43 +92,78 @@ fn pick_class(config: &ScenarioConfig, rng: &mut Rng) -> usize {
         .unwrap_or(0)
 }
 
-/// Threat positions every [`PIP_TABLE_STEP_S`] along its non-maneuvering
-/// trajectory in the mean wind, for the PIP search.
-fn trajectory_table(
-    threat: &Threat,
-    world: &World,
-    wind: &crate::wind::WindParams,
-    horizon_s: f64,
-) -> Vec<Vec3> {
-    let n = (horizon_s / PIP_TABLE_STEP_S).ceil() as usize + 1;
-    let mut t = Threat {
-        maneuver: Maneuver::none(),
-        ..threat.clone()
-    };
-    // One RK4 step per table entry: a prediction for aiming the launch needs
-    // far less accuracy than the simulation itself.
-    let substeps = 1;
-    let h = PIP_TABLE_STEP_S;
-    let mut out = Vec::with_capacity(n);
-    let mut time = 0.0;
-    out.push(t.state.position_m);
-    for _ in 1..n {
-        for _ in 0..substeps {
-            let w = wind.mean_at(t.state.position_m.z);
-            t.integrate(world, w, time, h);
-            t.finish_step();
-            time += h;
-        }
-        out.push(t.state.position_m);
-    }
-    out
+/// The threat's non-maneuvering trajectory in the mean wind, tabulated every
+/// [`PIP_TABLE_STEP_S`] for the PIP search and extended only as far as the
+/// search asks: the search stops at the first root, usually long before the
+/// horizon, so most of the table is never needed. The entries are those of a
+/// table built to the horizon up front (same steps in the same order).
+struct TrajectoryTable<'a> {
+    threat: Threat,
+    world: &'a World,
+    wind: &'a crate::wind::WindParams,
+    /// Entries the full table would have (`horizon / step + 1`).
+    len: usize,
+    time_s: f64,
+    positions: &'a mut Vec<Vec3>,
 }
 
-fn interpolate(table: &[Vec3], t_s: f64) -> Vec3 {
-    let x = (t_s / PIP_TABLE_STEP_S).max(0.0);
-    let i = (x.floor() as usize).min(table.len().saturating_sub(2));
-    let f = (x - i as f64).clamp(0.0, 1.0);
-    table[i] + (table[i + 1] - table[i]) * f
+impl<'a> TrajectoryTable<'a> {
+    fn new(
+        threat: &Threat,
+        world: &'a World,
+        wind: &'a crate::wind::WindParams,
+        horizon_s: f64,
+        positions: &'a mut Vec<Vec3>,
+    ) -> Self {
+        let threat = Threat {
+            maneuver: Maneuver::none(),
+            ..threat.clone()
+        };
+        positions.clear();
+        positions.push(threat.state.position_m);
+        Self {
+            threat,
+            world,
+            wind,
+            len: (horizon_s / PIP_TABLE_STEP_S).ceil() as usize + 1,
+            time_s: 0.0,
+            positions,
+        }
+    }
+
+    /// Extends the table to `entries` entries (at most the full length). One
+    /// RK4 step per entry: a prediction for aiming the launch needs far less
+    /// accuracy than the simulation itself.
+    fn extend_to(&mut self, entries: usize) {
+        let h = PIP_TABLE_STEP_S;
+        while self.positions.len() < entries.min(self.len) {
+            let w = self.wind.mean_at(self.threat.state.position_m.z);
+            self.threat.integrate(self.world, w, self.time_s, h);
+            self.threat.finish_step();
+            self.time_s += h;
+            self.positions.push(self.threat.state.position_m);
+        }
+    }
+
+    /// Predicted position at `t_s`, linearly interpolated.
+    fn position_at(&mut self, t_s: f64) -> Vec3 {
+        let x = (t_s / PIP_TABLE_STEP_S).max(0.0);
+        let i = (x.floor() as usize).min(self.len.saturating_sub(2));
+        self.extend_to(i + 2);
+        let table = &self.positions;
+        if table.len() < 2 {
+            return table[0];
+        }
+        let f = (x - i as f64).clamp(0.0, 1.0);
+        table[i] + (table[i + 1] - table[i]) * f
+    }
+}
+
+/// Reusable buffers of [`draw_engagement_with`], so repeated draws do not
+/// allocate.
+#[derive(Clone, Debug, Default)]
+pub struct DrawScratch {
+    trajectory: Vec<Vec3>,
 }
 
 /// Draws one engagement. `engagement_rng` draws randomisation and geometry,
@@ -131,6 +173,24 @@ pub fn draw_engagement(
     engagement_rng: &mut Rng,
     maneuver_rng: &mut Rng,
     wind_rng: &mut Rng,
+) -> Result<DrawnEngagement, EnvError> {
+    draw_engagement_with(
+        config,
+        engagement_rng,
+        maneuver_rng,
+        wind_rng,
+        &mut DrawScratch::default(),
+    )
+}
+
+/// [`draw_engagement`] with caller-owned buffers (no allocation once they
+/// have grown).
+pub fn draw_engagement_with(
+    config: &ScenarioConfig,
+    engagement_rng: &mut Rng,
+    maneuver_rng: &mut Rng,
+    wind_rng: &mut Rng,
+    scratch: &mut DrawScratch,
 ) -> Result<DrawnEngagement, EnvError> {
     let physics = &config.physics;
     let randomization = physics.sample_randomization(engagement_rng);
@@ -176,8 +236,15 @@ pub fn draw_engagement(
                     capability: tc.capability(),
                     state: ballistic_start_drag_free(aim, v_imp, t_imp, world.gravity_mps2),
                 };
-                let start =
-                    back_propagate(&probe, &world, &wind, aim, v_imp, t_imp, physics.step_s());
+                let start = back_propagate(
+                    &probe,
+                    &world,
+                    &wind,
+                    aim,
+                    v_imp,
+                    t_imp,
+                    BACK_PROPAGATION_STEP_S,
+                );
                 (start, start.position_m.z, motion)
             }
             ThreatSpawn::Box(s) => {
@@ -206,13 +273,14 @@ pub fn draw_engagement(
             e.launcher_position_m[1].sample(engagement_rng),
             e.launcher_position_m[2].sample(engagement_rng),
         );
-        let table = trajectory_table(&threat, &world, &wind, horizon);
+        let mut table =
+            TrajectoryTable::new(&threat, &world, &wind, horizon, &mut scratch.trajectory);
         let pip = predicted_intercept_point(
             launcher,
             e.mean_flyout_speed_mps,
             horizon,
             PIP_SCAN_STEP_S,
-            |t| interpolate(&table, t),
+            |t| table.position_at(t),
         );
         let feasible = pip.is_some_and(|p| {
             p.time_s <= e.pip_max_time_s && p.position_m.z >= e.pip_min_altitude_m

@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use crate::Vec3;
 use crate::cpa::CpaTracker;
-use crate::engagement::{EngagementRecord, draw_engagement};
+use crate::engagement::{DrawScratch, EngagementRecord, draw_engagement_with};
 use crate::guidance::{
     Guidance, GuidanceInput, GuidanceState, InterceptorKinematics, TargetKinematics, VehicleKind,
 };
@@ -136,6 +136,13 @@ pub struct InterceptEnv {
     defended_m: Vec3,
     guidance: Guidance,
     d: Dynamic,
+    /// The tracker estimate at the current time, computed once after each
+    /// `reset`, `step` and `set_state` and shared by the observation, the
+    /// controller view and the residual command (it is a function of the
+    /// tracker and the clock, which change nowhere else).
+    estimate: Estimate,
+    /// Buffers of the engagement draw, reused across resets.
+    scratch: DrawScratch,
 }
 
 fn interceptor_kind(config: &ScenarioConfig) -> VehicleKind {
@@ -160,7 +167,9 @@ impl InterceptEnv {
         let obs_dim = observation_dim(config.observation.mode, act_dim);
         let guidance = Guidance::new(&config.guidance)?;
         let seeds = EpisodeSeeds::from_seed(0);
-        let d = Self::draw(config, Rng::seed_from_u64(0), seeds)?;
+        let mut scratch = DrawScratch::default();
+        let d = Self::draw(config, Rng::seed_from_u64(0), seeds, &mut scratch)?;
+        let estimate = d.tracker.estimate(d.engagement.time_s);
         let h_s = config.physics.step_s();
         let substeps = config.substeps();
         Ok(Self {
@@ -173,19 +182,29 @@ impl InterceptEnv {
             defended_m: Vec3::from_array(config.engagement.defended_point_m),
             guidance,
             d,
+            estimate,
+            scratch,
             config: config.clone(),
         })
     }
 
-    fn draw(config: &ScenarioConfig, master: Rng, seeds: EpisodeSeeds) -> Result<Dynamic> {
+    /// Builds the dynamic state of a first episode, constructing the sensors
+    /// and the tracker.
+    fn draw(
+        config: &ScenarioConfig,
+        master: Rng,
+        seeds: EpisodeSeeds,
+        scratch: &mut DrawScratch,
+    ) -> Result<Dynamic> {
         let mut engagement_rng = Rng::seed_from_u64(seeds.engagement);
         let mut maneuver_rng = Rng::seed_from_u64(seeds.maneuver);
         let mut wind_rng = Rng::seed_from_u64(seeds.wind);
-        let drawn = draw_engagement(
+        let drawn = draw_engagement_with(
             config,
             &mut engagement_rng,
             &mut maneuver_rng,
             &mut wind_rng,
+            scratch,
         )?;
         let mut radar = GroundRadar::new(&config.radar)?;
         radar.reset(
@@ -227,6 +246,65 @@ impl InterceptEnv {
         })
     }
 
+    /// Draws a new episode into the existing dynamic state: the sensors and
+    /// the tracker are reset in place (what [`InterceptEnv::draw`] gives for
+    /// the same seeds, without rebuilding them).
+    fn redraw(&mut self, seeds: EpisodeSeeds) -> Result<()> {
+        let mut engagement_rng = Rng::seed_from_u64(seeds.engagement);
+        let mut maneuver_rng = Rng::seed_from_u64(seeds.maneuver);
+        let mut wind_rng = Rng::seed_from_u64(seeds.wind);
+        let drawn = draw_engagement_with(
+            &self.config,
+            &mut engagement_rng,
+            &mut maneuver_rng,
+            &mut wind_rng,
+            &mut self.scratch,
+        )?;
+        let d = &mut self.d;
+        d.radar.reset(
+            0.0,
+            Rng::seed_from_u64(seeds.radar),
+            Rng::seed_from_u64(seeds.radar_link),
+        );
+        d.radar.set_target_rcs(drawn.record.rcs_m2);
+        match d.seeker.as_mut() {
+            Some(s) => s.reset(0.0, Rng::seed_from_u64(seeds.seeker)),
+            None if self.config.seeker.enabled => {
+                let mut s = Seeker::new(&self.config.seeker)?;
+                s.reset(0.0, Rng::seed_from_u64(seeds.seeker));
+                d.seeker = Some(s);
+            }
+            None => {}
+        }
+        if drawn.world.gravity_mps2 == d.world.gravity_mps2 {
+            d.tracker.reset();
+        } else {
+            d.tracker = Tracker::new(&self.config.tracker, drawn.world.gravity_mps2)?;
+        }
+        d.accel_scale_mps2 = match &drawn.engagement.interceptor {
+            Interceptor::Aero(a) => a.params.max_structural_accel_mps2,
+            Interceptor::Thruster(t) => t.params.max_thrust_n / t.params.dry_mass_kg,
+        };
+        d.maneuver_rng = maneuver_rng;
+        d.wind_rng = wind_rng;
+        d.world = drawn.world;
+        d.engagement = drawn.engagement;
+        d.record = drawn.record;
+        d.cpa = CpaTracker::new();
+        d.guidance = GuidanceState::default();
+        d.previous_action = [0.0; 3];
+        d.potential = 0.0;
+        d.track_lost_s = 0.0;
+        d.reason = TerminationReason::None;
+        d.done = false;
+        Ok(())
+    }
+
+    /// Recomputes the cached tracker estimate for the current time.
+    fn refresh_estimate(&mut self) {
+        self.estimate = self.d.tracker.estimate(self.d.engagement.time_s);
+    }
+
     /// The scenario.
     pub fn config(&self) -> &ScenarioConfig {
         &self.config
@@ -264,7 +342,17 @@ impl InterceptEnv {
 
     /// The tracker estimate now.
     pub fn estimate(&self) -> Estimate {
-        self.d.tracker.estimate(self.d.engagement.time_s)
+        self.current_estimate().into_owned()
+    }
+
+    /// The cached estimate (recomputed only if the clock was moved through
+    /// [`InterceptEnv::engagement_mut`]).
+    fn current_estimate(&self) -> std::borrow::Cow<'_, Estimate> {
+        if self.estimate.time_s() == self.d.engagement.time_s {
+            std::borrow::Cow::Borrowed(&self.estimate)
+        } else {
+            std::borrow::Cow::Owned(self.d.tracker.estimate(self.d.engagement.time_s))
+        }
     }
 
     /// Closest approach so far (m).
@@ -301,10 +389,10 @@ impl InterceptEnv {
         obs: &mut [f32],
         info: &mut Info,
     ) -> Result<()> {
-        let master = self.d.master.clone();
-        self.d = Self::draw(&self.config, master, seeds)?;
+        self.redraw(seeds)?;
         self.guidance.reset();
         self.sense(0.0);
+        self.refresh_estimate();
         let (zem, _) = true_zem_perp(
             self.d.engagement.relative_position_m(),
             self.d.engagement.relative_velocity_mps(),
@@ -402,7 +490,7 @@ impl InterceptEnv {
     fn write_obs(&self, obs: &mut [f32]) {
         let k = self.own_kinematics();
         let own = self.own_observation(&k);
-        let estimate = self.estimate();
+        let estimate = self.current_estimate();
         write_observation(
             self.config.observation.mode,
             &estimate,
@@ -446,7 +534,7 @@ impl InterceptEnv {
                 a.clamp_norm(a_max)
             }
             ActionMode::Residual => {
-                let estimate = self.estimate();
+                let estimate = self.current_estimate().into_owned();
                 let base = if estimate.track_valid() {
                     self.guidance.set_state(self.d.guidance);
                     let c = self.guidance.command(&GuidanceInput {
@@ -629,6 +717,7 @@ impl Env for InterceptEnv {
             );
             self.fill_final_info(info);
         }
+        self.refresh_estimate();
         self.write_obs(obs);
         Step {
             reward,
@@ -682,6 +771,7 @@ impl Env for InterceptEnv {
         }
         self.d = d;
         self.guidance.set_state(self.d.guidance);
+        self.refresh_estimate();
         Ok(())
     }
 
@@ -704,7 +794,7 @@ impl Env for InterceptEnv {
             let (p, v, a, kn) = self.truth_view();
             (p, v, a, kn, true, 0.0, 0.0)
         } else {
-            let est = self.estimate();
+            let est = self.current_estimate();
             (
                 est.position_m(),
                 est.velocity_mps(),

@@ -145,14 +145,21 @@ impl Engagement {
         let t0 = self.time_s;
         let r_start = self.relative_position_m();
 
-        // Held inputs for the whole step.
-        let air_m = self.interceptor.air_speed_mps(self.interceptor_wind());
-        let air_t = self.threat.air_speed_mps(self.threat_wind());
+        // Held inputs for the whole step. The mean wind depends only on the
+        // altitudes, which the gust update does not change: evaluate it once.
+        let mean_m = self.wind.mean_at(self.interceptor.position_m().z);
+        let mean_t = self.wind.mean_at(self.threat.state.position_m.z);
+        let air_m = self
+            .interceptor
+            .air_speed_mps(mean_m + self.interceptor_gust.velocity_mps);
+        let air_t = self
+            .threat
+            .air_speed_mps(mean_t + self.threat_gust.velocity_mps);
         self.interceptor_gust
             .advance(&self.wind, air_m, h_s, wind_rng);
         self.threat_gust.advance(&self.wind, air_t, h_s, wind_rng);
-        let wind_m = self.interceptor_wind();
-        let wind_t = self.threat_wind();
+        let wind_m = mean_m + self.interceptor_gust.velocity_mps;
+        let wind_t = mean_t + self.threat_gust.velocity_mps;
         self.threat.begin_step(t0, h_s, maneuver_rng);
 
         // Interceptor: split at motor events inside the step.

@@ -5,24 +5,24 @@
 //! ground radar and optional seeker, an EKF tracker fed only by detections, and
 //! the classical guidance laws as baselines.
 
+pub mod atmosphere;
+pub mod cpa;
+pub mod engagement;
+pub mod env;
 pub mod guidance;
+pub mod integrate;
+pub mod interceptor;
 pub mod linalg;
 pub mod observation;
+pub mod physics_config;
 pub mod policies;
 pub mod radar;
 pub mod reward;
 pub mod scenario;
 pub mod seeker;
 pub mod sensor_config;
-pub mod tracker;
-pub mod atmosphere;
-pub mod cpa;
-pub mod engagement;
-pub mod env;
-pub mod integrate;
-pub mod interceptor;
-pub mod physics_config;
 pub mod threat;
+pub mod tracker;
 pub mod units;
 pub mod vec3;
 pub mod wind;

@@ -179,7 +179,7 @@ impl Policy for GuidancePolicy {
                 input.controller_view.len()
             ));
         }
-        if actions.len() % n != 0 {
+        if !actions.len().is_multiple_of(n) {
             return Err(format!(
                 "action buffer of {} values is not a multiple of {n} envs",
                 actions.len()

@@ -273,13 +273,26 @@ impl Threat {
         s: &ThreatState,
         wind_mps: Vec3,
     ) -> Vec3 {
+        self.maneuver_accel_along(world, t_s, s, wind_mps, s.velocity_mps.unit_or_zero())
+    }
+
+    /// [`Threat::maneuver_accel_mps2`] with the velocity direction `v_hat`
+    /// already computed.
+    #[inline]
+    fn maneuver_accel_along(
+        &self,
+        world: &World,
+        t_s: f64,
+        s: &ThreatState,
+        wind_mps: Vec3,
+        v_hat: Vec3,
+    ) -> Vec3 {
         if !self.maneuver.active {
             return Vec3::ZERO;
         }
         let v_air = s.velocity_mps - wind_mps;
-        let rho = world.atmosphere.at(s.position_m.z).density_kgpm3;
+        let rho = world.atmosphere.density_at(s.position_m.z);
         let q = 0.5 * rho * v_air.norm_sq();
-        let v_hat = s.velocity_mps.unit_or_zero();
         self.maneuver
             .accel_mps2(t_s, v_hat)
             .clamp_norm(self.capability.limit_mps2(q))
@@ -299,12 +312,11 @@ impl Threat {
             ThreatMotion::Ballistic {
                 ballistic_coefficient_kgpm2,
             } => {
-                let air = world.atmosphere.at(s.position_m.z);
+                let rho = world.atmosphere.density_at(s.position_m.z);
                 let v_air = v - wind_mps;
-                let drag = v_air
-                    * (air.density_kgpm3 * v_air.norm() / (2.0 * ballistic_coefficient_kgpm2));
+                let drag = v_air * (rho * v_air.norm() / (2.0 * ballistic_coefficient_kgpm2));
                 let man = if self.maneuver.active {
-                    let q = 0.5 * air.density_kgpm3 * v_air.norm_sq();
+                    let q = 0.5 * rho * v_air.norm_sq();
                     self.maneuver
                         .accel_mps2(t_s, v.unit_or_zero())
                         .clamp_norm(self.capability.limit_mps2(q))
@@ -322,7 +334,7 @@ impl Threat {
                     }
                     None => Vec3::ZERO,
                 };
-                hold + self.maneuver_accel_mps2(world, t_s, s, wind_mps)
+                hold + self.maneuver_accel_along(world, t_s, s, wind_mps, v_hat)
             }
         };
         ThreatState {

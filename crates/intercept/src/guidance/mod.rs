@@ -14,8 +14,20 @@
 //!    carries gravity in its ZEM (never both);
 //! 5. `aero` vehicles: projection perpendicular to the body axis (fins cannot push
 //!    along the velocity);
-//! 6. ground-avoidance pull-up below `ground_avoid_altitude_m` while descending;
-//! 7. a norm clip to `a_max` (never per axis).
+//! 6. `thruster` vehicles, law mode: the thrust authority the lateral command
+//!    leaves unused is spent along the line of sight, toward the target
+//!    ([`add_closing_thrust`]);
+//! 7. ground-avoidance pull-up below `ground_avoid_altitude_m` while descending;
+//! 8. a norm clip to `a_max` (never per axis).
+//!
+//! Why step 6: a thrust-vectored vehicle, unlike a finned one, can accelerate
+//! along its velocity, and the laws command only the acceleration across the
+//! line of sight (or the velocity). A slow thruster vehicle flown by them alone
+//! never speeds up and arrives too late against all but the slowest targets;
+//! pursuit-style thruster controllers instead put their full thrust on the
+//! target. Spending the remainder along the line of sight keeps the law's
+//! lateral command intact (it is never reduced) and adds closing speed, which
+//! also shortens the time-to-go over which target motion must be predicted.
 
 pub mod laws;
 
@@ -529,8 +541,12 @@ impl Guidance {
             }
             (a, GuidanceMode::Law)
         };
-        if m.kind == VehicleKind::Aero {
-            a = a.perp_to(g.body_axis);
+        match m.kind {
+            VehicleKind::Aero => a = a.perp_to(g.body_axis),
+            VehicleKind::Thruster if mode == GuidanceMode::Law && !passive => {
+                a = add_closing_thrust(a, g.los, a_max);
+            }
+            VehicleKind::Thruster => {}
         }
         let climb = m.velocity_mps.z;
         if !passive
@@ -553,6 +569,22 @@ impl Guidance {
             saturated,
         }
     }
+}
+
+/// `a + s lam` with the largest `s >= 0` such that `|a + s lam| <= a_max`:
+/// the thrust left after the command `a` (m/s^2), spent along the unit line of
+/// sight `lam` toward the target. `a` is returned unchanged when it already
+/// uses the whole authority (the final norm clip then applies as usual).
+/// `s` solves `|a|^2 + 2 s (a . lam) + s^2 = a_max^2`.
+pub fn add_closing_thrust(a: Vec3, lam: Vec3, a_max: f64) -> Vec3 {
+    let a_sq = a.norm_sq();
+    let a_max_sq = a_max * a_max;
+    if a_sq >= a_max_sq || lam.norm_sq() == 0.0 {
+        return a;
+    }
+    let b = a.dot(lam);
+    let s = -b + (b * b + a_max_sq - a_sq).sqrt();
+    a + lam * s
 }
 
 /// Unit vector perpendicular to `u`, as close to straight up as possible
@@ -602,5 +634,27 @@ mod tests {
                 .contains("guidance.nav_gain")
         );
         assert!(serde_json::from_str::<GuidanceConfig>(r#"{"nav": 3}"#).is_err());
+    }
+
+    #[test]
+    fn closing_thrust_fills_the_authority_along_the_los_without_touching_the_lateral_part() {
+        let lam = Vec3::new(0.6, 0.8, 0.0);
+        let lateral = Vec3::new(-8.0, 6.0, 3.0); // perpendicular to lam
+        let a_max = 35.0;
+        let a = add_closing_thrust(lateral, lam, a_max);
+        assert!((a.norm() - a_max).abs() < 1e-9, "{a:?}");
+        assert!((a.perp_to(lam) - lateral).norm() < 1e-9, "{a:?}");
+        assert!(a.dot(lam) > 0.0, "thrust must close: {a:?}");
+        // A command with an along-LOS part: the added thrust is still along lam
+        // and the result sits on the authority sphere.
+        let opening = lateral - lam * 10.0;
+        let b = add_closing_thrust(opening, lam, a_max);
+        assert!((b.norm() - a_max).abs() < 1e-9);
+        assert!((b - opening).cross(lam).norm() < 1e-9);
+        assert!((b - opening).dot(lam) > 0.0);
+        // A saturated command is left alone; no LOS, nothing added.
+        let big = Vec3::new(0.0, 0.0, 50.0);
+        assert_eq!(add_closing_thrust(big, lam, a_max), big);
+        assert_eq!(add_closing_thrust(lateral, Vec3::ZERO, a_max), lateral);
     }
 }
