@@ -8,7 +8,12 @@ fn cartpole(c: &mut Criterion) {
     let mut group = c.benchmark_group("cartpole vecenv random actions");
     for (label, parallelism) in [
         ("serial", Parallelism::Serial),
-        ("rayon", Parallelism::Rayon { min_envs_per_task: 64 }),
+        (
+            "rayon",
+            Parallelism::Rayon {
+                min_envs_per_task: 64,
+            },
+        ),
     ] {
         let mut envs = CartPoleVec::new(256, parallelism);
         group.throughput(Throughput::Elements(envs.num_envs() as u64));

@@ -19,7 +19,9 @@ fn workloads(c: &mut Criterion) {
         b.iter(|| w3.step())
     });
     let mut w4 = ConvUpdate::new(0);
-    c.bench_function("W4 conv net 64x64x4 batch 32 update", |b| b.iter(|| w4.step()));
+    c.bench_function("W4 conv net 64x64x4 batch 32 update", |b| {
+        b.iter(|| w4.step())
+    });
 }
 
 criterion_group!(benches, workloads);

@@ -98,7 +98,8 @@ impl PpoUpdate {
         // Actor: clipped surrogate on a diagonal Gaussian.
         let mean = self.actor.forward(&self.obs).expect("actor forward");
         let dist = DiagGaussian::new(mean, &self.log_std.value).expect("distribution");
-        dist.log_prob(&self.actions, &mut self.log_prob).expect("log_prob");
+        dist.log_prob(&self.actions, &mut self.log_prob)
+            .expect("log_prob");
         for i in 0..Self::BATCH {
             let ratio = (self.log_prob[i] - self.old_log_prob[i]).exp();
             let adv = self.advantages[i];

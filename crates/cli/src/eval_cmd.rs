@@ -48,8 +48,14 @@ pub struct EvalArgs {
     pub overrides: Vec<String>,
     /// Comma-separated policies. Interception: zero, pursuit, ppn, tpn,
     /// zem-pn, apn, ogl, random. Classic envs: random.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "model")]
     pub policy: Vec<String>,
+    /// A trained model: a run directory (its `best` checkpoint, else `last`)
+    /// or `RUN_DIR/checkpoints/NAME`. It is evaluated on the run's own
+    /// environment config with its saved normaliser statistics, beside any
+    /// `--policy` baselines. Without `--out` the report goes to `RUN_DIR/eval/`.
+    #[arg(long, value_name = "RUN_DIR[/checkpoints/NAME]")]
+    pub model: Option<PathBuf>,
     /// Episodes per policy.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub episodes: u64,
@@ -99,7 +105,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     );
     print!("{}", terminal_table(report, &default_columns(report)));
     eprintln!("\nevaluated in {elapsed_s:.1} s");
-    if let Some(dir) = &args.out {
+    let model_out = evaluation.model_out.clone();
+    if let Some(dir) = args.out.as_ref().or(model_out.as_ref()) {
         report
             .write(dir)
             .with_context(|| format!("writing the report into {}", dir.display()))?;
@@ -123,12 +130,17 @@ pub struct Evaluation {
     pub report: EvalReport,
     /// Plot data, when the env is interception.
     pub plots: Option<InterceptPlots>,
+    /// Default report directory of a `--model` evaluation (`RUN_DIR/eval/...`).
+    pub model_out: Option<PathBuf>,
 }
 
 /// Validates the arguments, runs the evaluation and builds the report.
 pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
+    if let Some(model) = &args.model {
+        return evaluate_model(args, model);
+    }
     let names = normalise_policy_names(&args.policy)?;
-    let mut config = EvalConfig::new(args.episodes, args.seed);
+    let config = EvalConfig::new(args.episodes, args.seed);
     if args.env == INTERCEPT_ENV {
         let scenario_name = args.scenario.as_deref().unwrap_or("medium");
         let (mut scenario, _) = ScenarioConfig::load_resolved(scenario_name, &args.overrides)
@@ -159,6 +171,7 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
         return Ok(Evaluation {
             report,
             plots: Some(plots),
+            model_out: None,
         });
     }
 
@@ -182,7 +195,6 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
         // Every registered classic task has a limit; the cap guards the rest.
         TimeLimit::new(env, spec.max_episode_steps.unwrap_or(100_000))
     };
-    config.max_episode_steps = None;
     let probe_env = make_env()?;
     let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len());
     for name in &names {
@@ -206,10 +218,129 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
     Ok(Evaluation {
         report: EvalReport::new(&context, &results)?,
         plots: None,
+        model_out: None,
     })
 }
 
-/// Trims, lower-cases and de-duplicates check of `--policy` values.
+/// `--model`: the run's trained policy on the run's own environment config
+/// (and frozen normaliser statistics), beside the `--policy` baselines.
+pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
+    let (run_dir, checkpoint) = hlynr_rl::trainer::locate_model(model)?;
+    let loaded =
+        hlynr_rl::trainer::load_model(&run_dir, &checkpoint, crate::train_cmd::factory_for)
+            .with_context(|| format!("loading model {}", model.display()))?;
+    let env_id = loaded.config.env.id.clone();
+    if args.env != INTERCEPT_ENV && args.env != env_id {
+        bail!(
+            "--env {} does not match the model's env `{env_id}` (from its config.yaml)",
+            args.env
+        );
+    }
+    for (flag, given) in [
+        ("--scenario", args.scenario.is_some()),
+        ("--set", !args.overrides.is_empty()),
+    ] {
+        if given {
+            bail!(
+                "{flag} cannot be combined with --model: the model is evaluated on its run's own environment config"
+            );
+        }
+    }
+    let names = if args.policy.is_empty() {
+        Vec::new()
+    } else {
+        normalise_policy_names(&args.policy)?
+    };
+    let mut model_policy = loaded.policy;
+    if names.contains(&model_policy.name().to_string()) {
+        model_policy.set_name(format!("model:{}", model_policy.name()));
+    }
+    let config = EvalConfig::new(args.episodes, args.seed);
+    let ckpt_name = checkpoint
+        .file_name()
+        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned());
+    let model_out = Some(
+        run_dir
+            .join("eval")
+            .join(format!("{ckpt_name}-seed{}", args.seed)),
+    );
+    if env_id == INTERCEPT_ENV {
+        let settings = hlynr_rl::trainer::ScenarioSettings::parse(&loaded.config.env.settings)?;
+        let (mut scenario, _) = crate::train_cmd::resolve_scenario(&settings)?;
+        scenario.oracle = args.oracle;
+        let make_env = || InterceptEnv::new(&scenario);
+        let env = make_env().with_context(|| format!("building scenario `{}`", scenario.name))?;
+        let mut policies = intercept_policies(&names, &scenario, env.action_space(), args.seed)?;
+        policies.push(Box::new(model_policy));
+        let recorded = if args.plots.is_some() {
+            args.trajectories
+        } else {
+            0
+        };
+        let (results, probes) = evaluate_with_probes(&make_env, &mut policies, &config, |_| {
+            InterceptProbe::new(recorded)
+        })?;
+        let context = ReportContext {
+            env: INTERCEPT_ENV.to_string(),
+            scenario: Some(scenario.name.clone()),
+            seed: args.seed,
+            episodes: args.episodes,
+            deterministic: config.deterministic,
+            oracle: args.oracle,
+        };
+        let report = EvalReport::new(&context, &results)?;
+        let plots = InterceptPlots {
+            scenario: scenario.name.clone(),
+            kill_radius_m: scenario.kill_radius_m,
+            seed: args.seed,
+            results,
+            probes,
+        };
+        return Ok(Evaluation {
+            report,
+            plots: Some(plots),
+            model_out,
+        });
+    }
+    for (flag, given) in [("--plots", args.plots.is_some()), ("--oracle", args.oracle)] {
+        if given {
+            bail!("{flag} applies only to {INTERCEPT_ENV} models, not to {env_id}");
+        }
+    }
+    let factory = hlynr_rl::trainer::ClassicEnvFactory::new(&loaded.config.env)?;
+    let make_env = || {
+        use hlynr_rl::trainer::EnvFactory;
+        factory.make_eval()
+    };
+    let probe_env = make_env()?;
+    let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len() + 1);
+    for name in &names {
+        if name != RANDOM_POLICY {
+            bail!(unknown_policy_message(name, &[RANDOM_POLICY], &env_id));
+        }
+        policies.push(Box::new(RandomPolicy::new(
+            probe_env.action_space().clone(),
+            hlynr_rng::derive_seed(args.seed, RANDOM_POLICY_STREAM),
+        )));
+    }
+    policies.push(Box::new(model_policy));
+    let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
+    let context = ReportContext {
+        env: env_id,
+        scenario: None,
+        seed: args.seed,
+        episodes: args.episodes,
+        deterministic: config.deterministic,
+        oracle: false,
+    };
+    Ok(Evaluation {
+        report: EvalReport::new(&context, &results)?,
+        plots: None,
+        model_out,
+    })
+}
+
+/// Trims and lower-cases `--policy` values; empty or repeated names are errors.
 pub fn normalise_policy_names(raw: &[String]) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::with_capacity(raw.len());
     for r in raw {
@@ -461,6 +592,7 @@ mod tests {
             trajectories: 2,
             oracle: false,
             threads: Some(1),
+            model: None,
         }
     }
 

@@ -2,7 +2,9 @@
 
 mod bench;
 mod eval_cmd;
+mod resume_cmd;
 mod scenario_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,10 @@ enum Command {
         #[arg(long, default_value_t = 9)]
         repeats: usize,
     },
+    /// Trains PPO from a config into a new run directory (see docs/runs.md).
+    Train(train_cmd::TrainArgs),
+    /// Continues a run from its newest valid checkpoint.
+    Resume(resume_cmd::ResumeArgs),
     /// Evaluates policies side by side on identical seeded episodes (see docs/eval.md).
     Eval(eval_cmd::EvalArgs),
     /// Inspects interception scenarios.
@@ -35,6 +41,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench { repeats } => bench::run(repeats),
+        Command::Train(args) => train_cmd::run(&args),
+        Command::Resume(args) => resume_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Scenario { command } => scenario_cmd::run(&command),
     }

@@ -15,3 +15,4 @@ pub mod progress;
 pub mod run;
 pub mod signals;
 pub mod tensorboard;
+pub mod trainer;

@@ -1,0 +1,51 @@
+//! `hlynr resume`: continues a run from its newest valid checkpoint, exactly
+//! as if it had never stopped.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use hlynr_rl::progress::ProgressMode;
+use hlynr_rl::signals::StopSignal;
+use hlynr_rl::trainer::Trainer;
+
+use crate::train_cmd::{factory_for, parse_progress, report};
+
+/// Arguments of `hlynr resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run directory (`runs/<name>-<time>`).
+    pub run_dir: PathBuf,
+    /// Stop after N env steps in total (default: ppo.total_timesteps).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Progress display: bar, quiet or json.
+    #[arg(long, default_value = "bar", value_parser = parse_progress)]
+    pub progress: ProgressMode,
+}
+
+/// Runs `hlynr resume`.
+pub fn run(args: &ResumeArgs) -> Result<()> {
+    let stop = StopSignal::install()?;
+    let (mut trainer, found) = Trainer::resume(
+        &args.run_dir,
+        factory_for,
+        std::env::args().collect(),
+        args.progress,
+    )?;
+    for repair in &found.repairs {
+        eprintln!("repaired: {repair}");
+    }
+    for (path, reason) in &found.rejected {
+        eprintln!("skipping damaged checkpoint {}: {reason}", path.display());
+    }
+    eprintln!(
+        "resuming {} from {} at {} env steps",
+        trainer.run_dir().display(),
+        found.checkpoint.display(),
+        found.env_steps
+    );
+    let outcome = trainer.train(args.steps, Some(&stop))?;
+    report(trainer.run_dir(), &outcome);
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! `hlynr train`: resolves a training config, creates a run directory and
+//! trains PPO in it (see docs/runs.md for what the run holds).
+//!
+//! Classic-control ids (`CartPole-v1`, ...) build their environments in
+//! `hlynr-rl`; `env.id: intercept` builds interception environments from
+//! `env.settings` (`scenario` and `set`, see
+//! [`hlynr_rl::trainer::ScenarioSettings`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use hlynr_env::{BatchEnv, EpisodeStatistics, VecEnv};
+use hlynr_intercept::{InterceptEnv, ScenarioConfig};
+use hlynr_rl::progress::ProgressMode;
+use hlynr_rl::signals::StopSignal;
+use hlynr_rl::trainer::{
+    ClassicEnvFactory, EnvFactory, RunConfig, RunLocation, ScenarioSettings, TrainError,
+    TrainOutcome, TrainStatus, Trainer,
+};
+
+use crate::eval_cmd::INTERCEPT_ENV;
+
+/// Arguments of `hlynr train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training config (YAML): `env`, `ppo`, `seed`, `run`.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Config override `key=value` (repeatable), e.g. `--set ppo.n_envs=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run name (default: the config file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Parent directory of run directories.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Progress display: bar, quiet or json (one JSON object per update on stdout).
+    #[arg(long, default_value = "bar", value_parser = parse_progress)]
+    pub progress: ProgressMode,
+    /// Stop after N env steps (at most ppo.total_timesteps; the schedules
+    /// keep total_timesteps as their horizon, so `hlynr resume` continues).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+}
+
+/// Parses `--progress`.
+pub fn parse_progress(s: &str) -> std::result::Result<ProgressMode, String> {
+    s.parse()
+}
+
+/// Interception environments from one resolved scenario.
+#[derive(Debug)]
+pub struct InterceptFactory {
+    scenario: ScenarioConfig,
+}
+
+impl EnvFactory for InterceptFactory {
+    fn make_train(&self, n_envs: usize) -> hlynr_rl::trainer::Result<Box<dyn BatchEnv>> {
+        let envs = (0..n_envs)
+            .map(|_| InterceptEnv::new(&self.scenario).map(EpisodeStatistics::new))
+            .collect::<hlynr_env::Result<Vec<_>>>()?;
+        Ok(Box::new(VecEnv::new(envs)?))
+    }
+
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
+        Ok(Box::new(InterceptEnv::new(&self.scenario)?))
+    }
+}
+
+/// Resolves an interception run's `env.settings` into a scenario and its
+/// resolved mapping.
+pub fn resolve_scenario(
+    settings: &ScenarioSettings,
+) -> Result<(ScenarioConfig, hlynr_rl::trainer::Value)> {
+    let resolved = match settings.scenario.as_str() {
+        Some(name) => ScenarioConfig::load_resolved(name, &settings.set)
+            .with_context(|| format!("loading scenario `{name}` (env.settings.scenario)"))?,
+        // YAML is a superset of JSON, so the mapping's JSON text parses as YAML.
+        None => ScenarioConfig::from_yaml(
+            &settings.scenario.to_string(),
+            "env.settings.scenario",
+            &settings.set,
+        )
+        .context("env.settings.scenario")?,
+    };
+    Ok(resolved)
+}
+
+/// The environment factory of a run config.
+pub fn factory_for(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvFactory>> {
+    if config.env.id == INTERCEPT_ENV {
+        let settings = ScenarioSettings::parse(&config.env.settings)?;
+        let (scenario, _) = resolve_scenario(&settings)
+            .map_err(|e| TrainError::invalid("env.settings", format!("{e:#}")))?;
+        return Ok(Box::new(InterceptFactory { scenario }));
+    }
+    Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
+}
+
+/// Loads `path` with `overrides`, strictly, and resolves the environment
+/// part (an interception scenario is stored fully resolved).
+pub fn load_config(
+    path: &Path,
+    overrides: &[String],
+) -> Result<(RunConfig, hlynr_rl::trainer::Value)> {
+    let (mut config, mut resolved): (RunConfig, _) =
+        hlynr_env::config::resolve_file(path, overrides)?;
+    if config.env.id == INTERCEPT_ENV {
+        let settings = ScenarioSettings::parse(&config.env.settings)?;
+        let (_, scenario) = resolve_scenario(&settings)?;
+        ScenarioSettings::store_resolved(&mut config, &mut resolved, scenario)?;
+    }
+    Ok((config, resolved))
+}
+
+/// Runs `hlynr train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let (config, resolved) = load_config(&args.config, &args.overrides)?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => args
+            .config
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("run")
+            .to_string(),
+    };
+    let factory = factory_for(&config)?;
+    let stop = StopSignal::install()?;
+    let location = RunLocation {
+        runs_dir: args.runs_dir.clone(),
+        name,
+        command_line: std::env::args().collect(),
+    };
+    let mut trainer = Trainer::create(config, &resolved, factory, &location, args.progress)?;
+    eprintln!("run directory: {}", trainer.run_dir().display());
+    let outcome = trainer.train(args.steps, Some(&stop))?;
+    report(trainer.run_dir(), &outcome);
+    Ok(())
+}
+
+/// Prints how a training segment ended.
+pub fn report(run_dir: &Path, outcome: &TrainOutcome) {
+    let what = match outcome.status {
+        TrainStatus::Completed => "completed",
+        TrainStatus::Paused => "paused",
+        TrainStatus::Interrupted => "interrupted",
+    };
+    eprintln!(
+        "{what} at {} env steps in {:.1} s ({:.0} steps/s this segment)",
+        outcome.env_steps,
+        outcome.segment_s,
+        outcome.env_steps as f64 / outcome.segment_s.max(1e-9)
+    );
+    if let Some(e) = &outcome.last_eval {
+        let success = e
+            .success_rate
+            .map_or(String::new(), |s| format!(", success rate {:.3}", s));
+        eprintln!(
+            "last evaluation at {} steps: mean return {:.2} over {} episodes{success}",
+            e.env_steps, e.mean_reward, e.episodes
+        );
+    }
+    if outcome.nonfinite_skips > 0 {
+        eprintln!(
+            "warning: {} updates were skipped by the non-finite guard",
+            outcome.nonfinite_skips
+        );
+    }
+    if outcome.status != TrainStatus::Completed {
+        eprintln!("continue with: hlynr resume {}", run_dir.display());
+    }
+}

@@ -1,0 +1,239 @@
+//! The training driver end to end on CartPole: exact resume, fallback past
+//! damaged checkpoints, strict config keys, and a clean stop on request.
+
+use std::path::{Path, PathBuf};
+
+use hlynr_rl::checkpoint::{BEST, LAST, MODEL_FILE, step_dir_name};
+use hlynr_rl::metrics::{MetricsRecord, read_metrics};
+use hlynr_rl::progress::ProgressMode;
+use hlynr_rl::run::{RunDir, RunStatus};
+use hlynr_rl::signals::StopSignal;
+use hlynr_rl::trainer::{
+    ClassicEnvFactory, EnvFactory, RunConfig, RunLocation, TrainStatus, Trainer, Value,
+};
+
+const TOTAL: u64 = 1024;
+const HALF: u64 = 512;
+
+fn config_text(checkpoint_every: u64) -> String {
+    format!(
+        "env: {{id: CartPole-v1}}\nseed: 3\n\
+         ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: {TOTAL},\n\
+           learning_rate: {{type: linear, initial: 1.0e-3}}, clip_range: {{type: linear, initial: 0.2}},\n\
+           normalize_observations: true, policy: {{net_arch: [16, 16]}}}}\n\
+         run: {{checkpoint_every_steps: {checkpoint_every}, keep_last_n: 10, eval_every_steps: 256, eval_episodes: 2}}\n"
+    )
+}
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hlynr-trainer-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn factory(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvFactory>> {
+    Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
+}
+
+fn new_trainer(runs_dir: &Path, checkpoint_every: u64) -> Trainer {
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(&config_text(checkpoint_every), "test", &[] as &[&str]).unwrap();
+    let f = factory(&config).unwrap();
+    let location = RunLocation {
+        runs_dir: runs_dir.to_path_buf(),
+        name: "cartpole".into(),
+        command_line: vec!["test".into()],
+    };
+    Trainer::create(config, &resolved, f, &location, ProgressMode::Quiet).unwrap()
+}
+
+fn resume(run_dir: &Path) -> (Trainer, hlynr_rl::trainer::ResumeReport) {
+    Trainer::resume(run_dir, factory, vec!["resume".into()], ProgressMode::Quiet).unwrap()
+}
+
+fn weight_bits(t: &Trainer) -> Vec<(String, Vec<u32>)> {
+    t.ppo()
+        .policy()
+        .state_dict()
+        .into_iter()
+        .map(|(k, v)| (k, v.data().iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+/// Scalar records without the wall-clock keys, as comparable text.
+fn scalar_lines(run_dir: &Path) -> Vec<String> {
+    let log = read_metrics(&run_dir.join("metrics.jsonl")).unwrap();
+    log.records
+        .iter()
+        .filter_map(|r| match r {
+            MetricsRecord::Scalars { step, values, .. } => {
+                let kept: Vec<String> = values
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "time/fps" | "time/time_elapsed"))
+                    .map(|(k, v)| format!("{k}={:016x}", v.to_bits()))
+                    .collect();
+                Some(format!("{step}: {}", kept.join(" ")))
+            }
+            MetricsRecord::Event { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn stopped_and_resumed_run_ends_bitwise_identical() {
+    let root = scratch_dir("exact");
+    let mut full = new_trainer(&root.join("full"), HALF);
+    let outcome = full.train(None, None).unwrap();
+    assert_eq!(outcome.status, TrainStatus::Completed);
+    assert_eq!(outcome.env_steps, TOTAL);
+    let full_dir = full.run_dir().to_path_buf();
+    let full_weights = weight_bits(&full);
+    drop(full);
+
+    let mut half = new_trainer(&root.join("half"), HALF);
+    let out = half.train(Some(HALF), None).unwrap();
+    assert_eq!((out.status, out.env_steps), (TrainStatus::Paused, HALF));
+    let half_dir = half.run_dir().to_path_buf();
+    assert_ne!(weight_bits(&half), full_weights, "half a run already equal");
+    drop(half);
+    assert_eq!(
+        RunDir::open(&half_dir).unwrap().manifest().status,
+        RunStatus::Interrupted
+    );
+
+    let (mut resumed, found) = resume(&half_dir);
+    assert_eq!(found.env_steps, HALF);
+    assert!(found.rejected.is_empty());
+    let out = resumed.train(None, None).unwrap();
+    assert_eq!((out.status, out.env_steps), (TrainStatus::Completed, TOTAL));
+    assert_eq!(weight_bits(&resumed), full_weights);
+    drop(resumed);
+
+    let (a, b) = (scalar_lines(&full_dir), scalar_lines(&half_dir));
+    assert!(a.iter().any(|l| l.contains("eval/mean_reward")), "{a:?}");
+    assert!(a.iter().any(|l| l.contains("rollout/ep_rew_mean")), "{a:?}");
+    assert_eq!(a, b);
+    let manifest = RunDir::open(&half_dir).unwrap().manifest().clone();
+    assert_eq!(manifest.status, RunStatus::Completed);
+    assert_eq!(manifest.resumes.len(), 1);
+    for dir in [&full_dir, &half_dir] {
+        let ckpts = dir.join("checkpoints");
+        for name in [
+            LAST.to_string(),
+            BEST.to_string(),
+            step_dir_name(HALF),
+            step_dir_name(TOTAL),
+        ] {
+            assert!(
+                ckpts.join(&name).join(MODEL_FILE).is_file(),
+                "{name} in {}",
+                dir.display()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn resume_skips_damaged_checkpoints_and_still_continues_exactly() {
+    let root = scratch_dir("corrupt");
+    let mut full = new_trainer(&root.join("full"), 256);
+    full.train(None, None).unwrap();
+    let full_weights = weight_bits(&full);
+    drop(full);
+
+    let mut half = new_trainer(&root.join("half"), 256);
+    half.train(Some(HALF), None).unwrap();
+    let dir = half.run_dir().to_path_buf();
+    drop(half);
+    // Damage the two newest copies (last/ and step-512/): one flipped byte each.
+    let ckpts = dir.join("checkpoints");
+    for name in [LAST.to_string(), step_dir_name(HALF)] {
+        let file = ckpts.join(&name).join(MODEL_FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x40;
+        std::fs::write(&file, bytes).unwrap();
+    }
+    let (mut resumed, found) = resume(&dir);
+    assert_eq!(found.env_steps, 256, "{found:?}");
+    assert_eq!(found.checkpoint, ckpts.join(step_dir_name(256)));
+    assert_eq!(found.rejected.len(), 2, "{:?}", found.rejected);
+    assert!(
+        found
+            .rejected
+            .iter()
+            .all(|(_, why)| why.contains(MODEL_FILE)),
+        "{:?}",
+        found.rejected
+    );
+    resumed.train(None, None).unwrap();
+    assert_eq!(weight_bits(&resumed), full_weights);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_the_nearest_valid_one() {
+    for (text, key, hint) in [
+        (
+            "env: {id: CartPole-v1}\nppo: {n_step: 8}\n",
+            "ppo.n_step",
+            "n_steps",
+        ),
+        (
+            "env: {id: CartPole-v1}\nrun: {keep_last: 2}\n",
+            "run.keep_last",
+            "keep_last_n",
+        ),
+        ("env: {id: CartPole-v1}\nsed: 2\n", "sed", "seed"),
+    ] {
+        let e = hlynr_env::config::resolve::<RunConfig, _>(text, "t", &[] as &[&str])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key) && e.contains(hint), "{text}: {e}");
+    }
+    let e = hlynr_env::config::resolve::<RunConfig, _>(
+        "env: {id: CartPole-v1}\n",
+        "t",
+        &["run.eval_every=5"],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("eval_every") && e.contains("eval_every_steps"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_stop_request_finishes_the_update_checkpoints_and_marks_the_run() {
+    let root = scratch_dir("stop");
+    let mut trainer = new_trainer(&root, HALF);
+    let stop = StopSignal::install().unwrap();
+    stop.request_stop();
+    let out = trainer.train(None, Some(&stop)).unwrap();
+    drop(stop);
+    // One update of 2 envs x 32 steps, then the stop.
+    assert_eq!((out.status, out.env_steps), (TrainStatus::Interrupted, 64));
+    let dir = trainer.run_dir().to_path_buf();
+    drop(trainer);
+    let manifest = RunDir::open(&dir).unwrap().manifest().clone();
+    assert_eq!(manifest.status, RunStatus::Interrupted);
+    assert!(
+        manifest
+            .status_message
+            .as_deref()
+            .is_some_and(|m| m.contains("stop")),
+        "{manifest:?}"
+    );
+    assert!(
+        dir.join("checkpoints")
+            .join(step_dir_name(64))
+            .join(MODEL_FILE)
+            .is_file()
+    );
+    let (_, found) = resume(&dir);
+    assert_eq!(found.env_steps, 64);
+    let _ = std::fs::remove_dir_all(&root);
+}
