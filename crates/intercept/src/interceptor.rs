@@ -197,7 +197,7 @@ pub fn flight_condition(
     let v_air = velocity_mps - wind_mps;
     let speed = v_air.norm();
     let body_axis = if speed > MIN_AIRSPEED_MPS {
-        v_air / speed
+        v_air * (1.0 / speed)
     } else {
         velocity_mps.unit_or_zero()
     };
@@ -282,11 +282,13 @@ impl AeroInterceptor {
         let fc = flight_condition(world, s.position_m, s.velocity_mps, wind_mps);
         let x_b = fc.body_axis;
         let m = s.mass_kg;
+        // One division per stage: every per-mass term uses the reciprocal.
+        let inv_m = 1.0 / m;
         let q_s = fc.dynamic_pressure_pa * p.reference_area_m2;
-        let aero_limit = q_s * p.cl_max / m;
+        let aero_limit = q_s * p.cl_max * inv_m;
         let a_max = p
             .max_structural_accel_mps2
-            .min(aero_limit + thrust_n * p.tvc_sin / m);
+            .min(aero_limit + thrust_n * p.tvc_sin * inv_m);
 
         let a_lat = s.lateral_accel_mps2.perp_to(x_b);
         let a_lat_norm = a_lat.norm();
@@ -303,9 +305,9 @@ impl AeroInterceptor {
         let target = self.command_mps2.perp_to(x_b).clamp_norm(a_max);
         AeroState {
             position_m: s.velocity_mps,
-            velocity_mps: x_b * ((thrust_n - drag_n) / m) + a_lat + world.gravity_mps2,
+            velocity_mps: x_b * ((thrust_n - drag_n) * inv_m) + a_lat + world.gravity_mps2,
             mass_kg: -mass_flow_kgps,
-            lateral_accel_mps2: (target - s.lateral_accel_mps2) / p.autopilot_tau_s,
+            lateral_accel_mps2: (target - s.lateral_accel_mps2) * (1.0 / p.autopilot_tau_s),
             control_effort_m2ps3: a_lat_norm * a_lat_norm,
         }
     }

@@ -195,20 +195,38 @@ impl Maneuver {
     /// direction `v_hat` (unclipped; perpendicular to `v_hat`).
     #[inline]
     pub fn accel_mps2(&self, t_s: f64, v_hat: Vec3) -> Vec3 {
-        if !self.active {
-            return Vec3::ZERO;
-        }
-        let (e1, e2) = maneuver_basis(v_hat);
-        let e = if self.horizontal_only {
+        self.accel_along_direction(t_s, v_hat, self.direction_weights())
+    }
+
+    /// Weights `(sin a, cos a)` of `e2` and `e1` in the maneuver direction
+    /// `e`; `(+/-1, 0)` when restricted to the horizontal. Constant over an
+    /// episode, so integrators evaluate it once per step rather than per stage.
+    #[inline]
+    pub fn direction_weights(&self) -> (f64, f64) {
+        if self.horizontal_only {
             let s = if self.direction_rad.sin() >= 0.0 {
                 1.0
             } else {
                 -1.0
             };
-            e2 * s
+            (s, 0.0)
         } else {
-            let (s, c) = self.direction_rad.sin_cos();
-            e1 * c + e2 * s
+            self.direction_rad.sin_cos()
+        }
+    }
+
+    /// [`Maneuver::accel_mps2`] with the direction weights from
+    /// [`Maneuver::direction_weights`] already evaluated.
+    #[inline]
+    fn accel_along_direction(&self, t_s: f64, v_hat: Vec3, (ws, wc): (f64, f64)) -> Vec3 {
+        if !self.active {
+            return Vec3::ZERO;
+        }
+        let (e1, e2) = maneuver_basis(v_hat);
+        let e = if self.horizontal_only {
+            e2 * ws
+        } else {
+            e1 * wc + e2 * ws
         };
         let n = self.accel_mps2;
         match self.kind {
@@ -273,7 +291,14 @@ impl Threat {
         s: &ThreatState,
         wind_mps: Vec3,
     ) -> Vec3 {
-        self.maneuver_accel_along(world, t_s, s, wind_mps, s.velocity_mps.unit_or_zero())
+        self.maneuver_accel_along(
+            world,
+            t_s,
+            s,
+            wind_mps,
+            s.velocity_mps.unit_or_zero(),
+            self.maneuver.direction_weights(),
+        )
     }
 
     /// [`Threat::maneuver_accel_mps2`] with the velocity direction `v_hat`
@@ -286,6 +311,7 @@ impl Threat {
         s: &ThreatState,
         wind_mps: Vec3,
         v_hat: Vec3,
+        direction: (f64, f64),
     ) -> Vec3 {
         if !self.maneuver.active {
             return Vec3::ZERO;
@@ -294,7 +320,7 @@ impl Threat {
         let rho = world.atmosphere.density_at(s.position_m.z);
         let q = 0.5 * rho * v_air.norm_sq();
         self.maneuver
-            .accel_mps2(t_s, v_hat)
+            .accel_along_direction(t_s, v_hat, direction)
             .clamp_norm(self.capability.limit_mps2(q))
     }
 
@@ -307,6 +333,19 @@ impl Threat {
         s: &ThreatState,
         wind_mps: Vec3,
     ) -> ThreatState {
+        self.derivative_with(world, t_s, s, wind_mps, self.maneuver.direction_weights())
+    }
+
+    /// [`Threat::derivative`] with the maneuver direction weights evaluated.
+    #[inline]
+    fn derivative_with(
+        &self,
+        world: &World,
+        t_s: f64,
+        s: &ThreatState,
+        wind_mps: Vec3,
+        direction: (f64, f64),
+    ) -> ThreatState {
         let v = s.velocity_mps;
         let accel = match self.motion {
             ThreatMotion::Ballistic {
@@ -318,7 +357,7 @@ impl Threat {
                 let man = if self.maneuver.active {
                     let q = 0.5 * rho * v_air.norm_sq();
                     self.maneuver
-                        .accel_mps2(t_s, v.unit_or_zero())
+                        .accel_along_direction(t_s, v.unit_or_zero(), direction)
                         .clamp_norm(self.capability.limit_mps2(q))
                 } else {
                     Vec3::ZERO
@@ -334,7 +373,7 @@ impl Threat {
                     }
                     None => Vec3::ZERO,
                 };
-                hold + self.maneuver_accel_along(world, t_s, s, wind_mps, v_hat)
+                hold + self.maneuver_accel_along(world, t_s, s, wind_mps, v_hat, direction)
             }
         };
         ThreatState {
@@ -347,7 +386,14 @@ impl Threat {
     /// back-propagation) with held wind.
     pub fn integrate(&mut self, world: &World, wind_mps: Vec3, t_s: f64, h_s: f64) {
         let y = self.state;
-        self.state = rk4_step(t_s, &y, h_s, |t, s| self.derivative(world, t, s, wind_mps));
+        let direction = if self.maneuver.active {
+            self.maneuver.direction_weights()
+        } else {
+            (0.0, 0.0)
+        };
+        self.state = rk4_step(t_s, &y, h_s, |t, s| {
+            self.derivative_with(world, t, s, wind_mps, direction)
+        });
     }
 
     /// Post-step: a cruise threat's speed is renormalised (its accelerations
