@@ -209,6 +209,9 @@ impl Lstm {
                 ));
             }
         }
+        x.check_finite("Lstm input x")?;
+        h0.check_finite("Lstm initial state h0")?;
+        c0.check_finite("Lstm initial state c0")?;
         Ok((t, b))
     }
 
@@ -888,6 +891,30 @@ mod tests {
             );
         }
         assert_ne!(&a.data()[8..12], &b.data()[8..12]);
+    }
+
+    #[test]
+    fn non_finite_inputs_are_errors_naming_the_tensor() {
+        let mut rng = Rng::seed_from_u64(9);
+        let mut lstm = Lstm::new(2, 3, &mut rng);
+        let mut x = Tensor::zeros(&[2, 1, 2]);
+        x.data_mut()[3] = f32::NAN;
+        let h = Tensor::zeros(&[1, 3]);
+        let err = lstm
+            .forward_sequence(&x, &h, &h, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Lstm input x") && err.contains("index 3"),
+            "{err}"
+        );
+        let mut c = Tensor::zeros(&[1, 3]);
+        c.data_mut()[0] = f32::INFINITY;
+        let err = lstm
+            .forward_sequence(&Tensor::zeros(&[2, 1, 2]), &h, &c, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c0"), "{err}");
     }
 
     #[test]

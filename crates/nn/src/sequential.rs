@@ -68,7 +68,11 @@ impl Layer for Sequential {
         "Sequential"
     }
 
+    /// Rejects a non-finite input with an error naming the first bad index, so
+    /// a NaN from an environment or a user policy is reported at the network's
+    /// entry instead of silently propagating through every layer.
     fn forward(&mut self, input: &Tensor) -> Result<&Tensor> {
+        input.check_finite("Sequential input")?;
         let Some((first, rest)) = self.layers.split_first_mut() else {
             self.empty.copy_from(input);
             return Ok(&self.empty);
@@ -153,6 +157,20 @@ mod tests {
         net.params("", &mut ps);
         let names: Vec<&str> = ps.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["0.weight", "0.bias", "1.weight", "1.bias"]);
+    }
+
+    #[test]
+    fn non_finite_input_is_an_error_naming_the_index() {
+        let mut rng = Rng::seed_from_u64(0);
+        let mut net = Sequential::new().with(Linear::new(2, 2, &mut rng));
+        let x = Tensor::from_vec(&[2, 2], vec![0.0, 1.0, f32::NAN, 2.0]).unwrap();
+        let err = net.forward(&x).unwrap_err().to_string();
+        assert!(
+            err.contains("Sequential input") && err.contains("index 2"),
+            "{err}"
+        );
+        let x = Tensor::from_vec(&[1, 2], vec![f32::INFINITY, 0.0]).unwrap();
+        assert!(net.forward(&x).is_err());
     }
 
     #[test]
