@@ -1,0 +1,133 @@
+//! A real Ctrl-C (SIGINT) and SIGTERM sent to a running `hlynr train` process:
+//! the run finishes its current update, writes a checkpoint, is marked
+//! interrupted, exits cleanly, and resumes from that checkpoint.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hlynr-signal-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A CartPole run long enough to still be training when the signal arrives.
+fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("long_cartpole.yaml");
+    fs::write(
+        &path,
+        "env: {id: CartPole-v1}\nseed: 3\nppo:\n  n_envs: 4\n  n_steps: 64\n  batch_size: 64\n  \
+         n_epochs: 2\n  total_timesteps: 50000000\nrun:\n  eval_every_steps: 0\n  \
+         checkpoint_every_steps: 100000000\n",
+    )
+    .unwrap();
+    path
+}
+
+fn run_dir(runs: &Path) -> Option<PathBuf> {
+    fs::read_dir(runs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+}
+
+/// Env steps of the newest `checkpoints/step-N` directory.
+fn newest_step_checkpoint(run: &Path) -> u64 {
+    fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
+        .max()
+        .expect("a step checkpoint")
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("hlynr did not exit within {timeout:?} after the signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn interrupt_and_check(signal: &str) {
+    let dir = scratch_dir(signal);
+    let config = write_config(&dir);
+    let runs = dir.join("runs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hlynr"))
+        .args(["train", "--progress", "quiet", "--config"])
+        .arg(&config)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until training has logged at least one update.
+    wait_for("the first logged update", Duration::from_secs(120), || {
+        run_dir(&runs).is_some_and(|r| {
+            fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 1)
+        })
+    });
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+    let exit = wait_exit(&mut child, Duration::from_secs(120));
+    assert!(
+        exit.success(),
+        "hlynr exited with {exit:?} after SIG{signal}"
+    );
+
+    let run = run_dir(&runs).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "interrupted", "{manifest}");
+    assert!(run.join("checkpoints/last/state.json").is_file());
+
+    // The interrupted run resumes from its checkpoint and trains on.
+    let saved = newest_step_checkpoint(&run);
+    let target = saved + 512;
+    let resumed = Command::new(env!("CARGO_BIN_EXE_hlynr"))
+        .args(["resume", "--progress", "quiet", "--steps"])
+        .arg(target.to_string())
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(newest_step_checkpoint(&run) >= target);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigint_checkpoints_marks_interrupted_and_exits_cleanly() {
+    interrupt_and_check("INT");
+}
+
+#[test]
+fn sigterm_checkpoints_marks_interrupted_and_exits_cleanly() {
+    interrupt_and_check("TERM");
+}
