@@ -229,6 +229,11 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
     let loaded =
         hlynr_rl::trainer::load_model(&run_dir, &checkpoint, crate::train_cmd::factory_for)
             .with_context(|| format!("loading model {}", model.display()))?;
+    if let Some((index, name)) = &loaded.stage {
+        eprintln!(
+            "model evaluated on curriculum stage {index} `{name}` (the final stage's environment)"
+        );
+    }
     let env_id = loaded.config.env.id.clone();
     if args.env != INTERCEPT_ENV && args.env != env_id {
         bail!(

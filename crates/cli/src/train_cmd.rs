@@ -127,14 +127,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .unwrap_or("run")
             .to_string(),
     };
-    let factory = factory_for(&config)?;
     let stop = StopSignal::install()?;
     let location = RunLocation {
         runs_dir: args.runs_dir.clone(),
         name,
         command_line: std::env::args().collect(),
     };
-    let mut trainer = Trainer::create(config, &resolved, factory, &location, args.progress)?;
+    let mut trainer =
+        Trainer::create_staged(config, &resolved, factory_for, &location, args.progress)?;
     eprintln!("run directory: {}", trainer.run_dir().display());
     let outcome = trainer.train(args.steps, Some(&stop))?;
     report(trainer.run_dir(), &outcome);

@@ -7,6 +7,7 @@
 pub mod eval;
 
 pub mod checkpoint;
+pub mod curriculum;
 pub mod metrics;
 pub mod normalize_returns;
 pub mod policy_net;

@@ -11,6 +11,11 @@
 //! it writes a checkpoint. A stop request (Ctrl-C, SIGTERM) finishes the
 //! current update, writes a checkpoint and marks the run `interrupted`.
 //!
+//! With a `curriculum` section (see [`crate::curriculum`]) the training and
+//! evaluation environments are those of the current stage; an evaluation
+//! that reaches the promotion threshold moves the run to the next stage, and
+//! the stage is logged (`curriculum/stage`) and checkpointed.
+//!
 //! Every decision depends only on the env-step counter and saved state, never
 //! on wall time, so a run stopped at any checkpoint and resumed ends with the
 //! same weights and metrics as one that ran through.
@@ -32,6 +37,7 @@ pub use serde_json::Value;
 use thiserror::Error;
 
 use crate::checkpoint::{BEST, Checkpoint, CheckpointManager, CheckpointPayload, ModelTensor};
+use crate::curriculum::CurriculumConfig;
 use crate::eval::{EvalConfig, EvalError, PolicyEpisodes, evaluate};
 use crate::metrics::{Metrics, MetricsSink, RunEvent, keys};
 use crate::policy_net::ActorCritic;
@@ -171,12 +177,28 @@ pub struct RunConfig {
     /// Checkpoints and evaluation.
     #[serde(default)]
     pub run: RunSettings,
+    /// Optional curriculum of environment stages (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curriculum: Option<CurriculumConfig>,
 }
 
 impl Validate for RunConfig {
     fn validate(&self, path: &str) -> std::result::Result<(), ConfigError> {
         self.train_config().validate(path)?;
-        self.run.validate(&join_path(path, "run"))
+        self.run.validate(&join_path(path, "run"))?;
+        if let Some(c) = &self.curriculum {
+            c.validate(&join_path(path, "curriculum"))?;
+            if self.run.eval_episodes < c.min_eval_episodes {
+                return Err(ConfigError::invalid(
+                    join_path(path, "run.eval_episodes"),
+                    format!(
+                        "{} is fewer than curriculum.min_eval_episodes = {}, so no evaluation could promote",
+                        self.run.eval_episodes, c.min_eval_episodes
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -198,6 +220,66 @@ impl RunConfig {
         self.run
             .eval_seed
             .unwrap_or_else(|| derive_seed(self.seed, STREAM_EVAL))
+    }
+
+    /// Number of environment stages: the curriculum's, or 1 without one.
+    pub fn stage_count(&self) -> usize {
+        self.curriculum.as_ref().map_or(1, |c| c.stages.len())
+    }
+
+    /// This config with the environment of stage `stage` (the config itself
+    /// without a curriculum, where only stage 0 exists).
+    pub fn stage_config(&self, stage: usize) -> Result<RunConfig> {
+        let mut out = self.clone();
+        match &self.curriculum {
+            Some(c) => out.env = c.apply(&self.env, stage)?,
+            None if stage == 0 => {}
+            None => {
+                return Err(TrainError::invalid(
+                    "curriculum",
+                    format!("stage {stage} asked of a run without a curriculum"),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Name of stage `stage`, if the run has a curriculum.
+    pub fn stage_name(&self, stage: usize) -> Option<&str> {
+        self.curriculum
+            .as_ref()
+            .and_then(|c| c.stages.get(stage))
+            .map(|s| s.name.as_str())
+    }
+
+    /// Builds the environment factory of every stage with `factory_for` and
+    /// one evaluation environment of each, so a bad stage override fails
+    /// before training, naming the stage.
+    pub fn stage_factories<F>(&self, factory_for: F) -> Result<Vec<Box<dyn EnvFactory>>>
+    where
+        F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
+    {
+        (0..self.stage_count())
+            .map(|i| {
+                let context = |e: &dyn std::fmt::Display| {
+                    TrainError::invalid(
+                        format!(
+                            "curriculum.stages[{i}] (`{}`)",
+                            self.stage_name(i).unwrap_or_default()
+                        ),
+                        e.to_string(),
+                    )
+                };
+                let stage = self.stage_config(i)?;
+                let factory = factory_for(&stage);
+                if self.curriculum.is_none() {
+                    return factory;
+                }
+                let factory = factory.map_err(|e| context(&e))?;
+                factory.make_eval().map_err(|e| context(&e))?;
+                Ok(factory)
+            })
+            .collect()
     }
 
     /// Strictly parses a resolved config value (a run's `config.yaml`).
@@ -521,11 +603,19 @@ pub struct TrainerMeta {
     pub best: Option<EvalScore>,
     /// The most recent evaluation.
     pub last_eval: Option<EvalSummary>,
+    /// Current curriculum stage (0 without a curriculum).
+    #[serde(default)]
+    pub stage: usize,
 }
 
-/// The key `best/` is chosen by: success rate first, then mean return.
+/// The key `best/` is chosen by: curriculum stage first (an evaluation on a
+/// later, harder stage ranks above any on an earlier one), then success
+/// rate, then mean return.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalScore {
+    /// Curriculum stage the evaluation ran on (0 without a curriculum).
+    #[serde(default)]
+    pub stage: usize,
     /// Success rate; `null` for envs that define no success.
     pub success_rate: Option<f64>,
     /// Mean undiscounted return.
@@ -536,6 +626,9 @@ impl EvalScore {
     /// Whether `self` beats `other` (success rate, then return; a rate
     /// beats none).
     pub fn beats(&self, other: &EvalScore) -> bool {
+        if self.stage != other.stage {
+            return self.stage > other.stage;
+        }
         match (self.success_rate, other.success_rate) {
             (Some(a), Some(b)) if a != b => a > b,
             (Some(_), None) => true,
@@ -550,6 +643,9 @@ impl EvalScore {
 pub struct EvalSummary {
     /// Env steps when it ran.
     pub env_steps: u64,
+    /// Curriculum stage it ran on (0 without a curriculum).
+    #[serde(default)]
+    pub stage: usize,
     /// Episodes.
     pub episodes: u64,
     /// Mean undiscounted return.
@@ -568,6 +664,7 @@ impl EvalSummary {
         let flagged = eps.iter().any(|e| e.is_success.is_some());
         EvalSummary {
             env_steps,
+            stage: 0,
             episodes: eps.len() as u64,
             mean_reward: eps.iter().map(|e| e.episode_return).sum::<f64>() / n,
             mean_ep_length: eps.iter().map(|e| e.length as f64).sum::<f64>() / n,
@@ -579,6 +676,7 @@ impl EvalSummary {
     /// The score `best/` is chosen by.
     pub fn score(&self) -> EvalScore {
         EvalScore {
+            stage: self.stage,
             success_rate: self.success_rate,
             mean_return: self.mean_reward,
         }
@@ -713,13 +811,29 @@ pub struct Trainer {
     run: RunDir,
     config: RunConfig,
     fingerprint: String,
-    factory: Box<dyn EnvFactory>,
+    /// One factory per curriculum stage (one without a curriculum).
+    factories: Vec<Box<dyn EnvFactory>>,
     ppo: Ppo<TrainEnv>,
     sink: MetricsSink,
     checkpoints: CheckpointManager,
     meta: TrainerMeta,
     /// Env steps of the last checkpoint written (avoids saving twice).
     last_saved_step: Option<u64>,
+}
+
+/// Seed stream of the environment resets at curriculum promotions.
+const STREAM_CURRICULUM: u64 = 0x6375_7272; // "curr"
+
+fn stage_factory(factories: &[Box<dyn EnvFactory>], stage: usize) -> Result<&dyn EnvFactory> {
+    factories.get(stage).map(Box::as_ref).ok_or_else(|| {
+        TrainError::invalid(
+            "curriculum",
+            format!(
+                "stage {stage} does not exist (the run has {} stages)",
+                factories.len()
+            ),
+        )
+    })
 }
 
 fn make_ppo(config: &RunConfig, factory: &dyn EnvFactory) -> Result<Ppo<TrainEnv>> {
@@ -729,7 +843,8 @@ fn make_ppo(config: &RunConfig, factory: &dyn EnvFactory) -> Result<Ppo<TrainEnv
 
 impl Trainer {
     /// Creates a new run directory for the resolved `config` (`resolved` is
-    /// what `config.yaml` holds) and a trainer at step 0.
+    /// what `config.yaml` holds) and a trainer at step 0. A config with a
+    /// curriculum needs one factory per stage: use [`Trainer::create_staged`].
     pub fn create(
         config: RunConfig,
         resolved: &Value,
@@ -737,9 +852,44 @@ impl Trainer {
         location: &RunLocation,
         progress: ProgressMode,
     ) -> Result<Self> {
+        if config.curriculum.is_some() {
+            return Err(TrainError::invalid(
+                "curriculum",
+                "a run with a curriculum is created with Trainer::create_staged",
+            ));
+        }
+        Self::create_with(config, resolved, vec![factory], location, progress)
+    }
+
+    /// Like [`Trainer::create`], building the environments of every
+    /// curriculum stage with `factory_for` (from the stage's config) and
+    /// checking each before the run directory exists.
+    pub fn create_staged<F>(
+        config: RunConfig,
+        resolved: &Value,
+        factory_for: F,
+        location: &RunLocation,
+        progress: ProgressMode,
+    ) -> Result<Self>
+    where
+        F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
+    {
+        config.validate("")?;
+        let factories = config.stage_factories(factory_for)?;
+        Self::create_with(config, resolved, factories, location, progress)
+    }
+
+    fn create_with(
+        config: RunConfig,
+        resolved: &Value,
+        factories: Vec<Box<dyn EnvFactory>>,
+        location: &RunLocation,
+        progress: ProgressMode,
+    ) -> Result<Self> {
         config.validate("")?;
         // Build everything that can fail on bad input before creating the directory.
-        let ppo = make_ppo(&config, factory.as_ref())?;
+        let factory = stage_factory(&factories, 0)?;
+        let ppo = make_ppo(&config, factory)?;
         factory.make_eval()?;
         let run = RunDir::create(&NewRun {
             runs_dir: &location.runs_dir,
@@ -755,7 +905,7 @@ impl Trainer {
             fingerprint: crate::checkpoint::json_fingerprint(resolved),
             run,
             config,
-            factory,
+            factories,
             ppo,
             sink,
             checkpoints,
@@ -773,12 +923,12 @@ impl Trainer {
         progress: ProgressMode,
     ) -> Result<(Self, ResumeReport)>
     where
-        F: FnOnce(&RunConfig) -> Result<Box<dyn EnvFactory>>,
+        F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
     {
         let opened = RunDir::open(run_dir)?;
         let resolved = opened.read_config()?;
         let config = RunConfig::from_resolved(&resolved)?;
-        let factory = factory_for(&config)?;
+        let factories = config.stage_factories(factory_for)?;
         let checkpoints =
             CheckpointManager::new(&opened.checkpoints_dir(), config.run.keep_last_n)?;
         let recovery = checkpoints.latest_valid()?;
@@ -806,7 +956,8 @@ impl Trainer {
                  config.yaml must not be edited between segments",
             ));
         }
-        let mut ppo = make_ppo(&config, factory.as_ref())?;
+        // The checkpoint's environment state belongs to its stage's batch.
+        let mut ppo = make_ppo(&config, stage_factory(&factories, meta.stage)?)?;
         ppo.import_state(&state)?;
         let env_steps = checkpoint.env_steps;
         if ppo.counters().num_timesteps != env_steps {
@@ -845,7 +996,7 @@ impl Trainer {
                 run,
                 fingerprint,
                 config,
-                factory,
+                factories,
                 ppo,
                 sink,
                 checkpoints,
@@ -923,6 +1074,9 @@ impl Trainer {
                 values.insert(keys::FPS.into(), (step - segment_start) as f64 / segment_s);
             }
             values.insert(keys::TIME_ELAPSED.into(), self.sink.elapsed_s());
+            if self.config.curriculum.is_some() {
+                values.insert(CURRICULUM_STAGE.into(), self.meta.stage as f64);
+            }
             self.sink.log(step, &values)?;
             if metrics.nonfinite_skipped {
                 self.sink.event(
@@ -990,19 +1144,28 @@ impl Trainer {
         })
     }
 
-    /// Evaluates the current policy on fresh environments (deterministic
-    /// actions, frozen normaliser, the run's fixed evaluation seeds).
+    /// The current curriculum stage (0 without a curriculum).
+    pub fn stage(&self) -> usize {
+        self.meta.stage
+    }
+
+    /// Evaluates the current policy on fresh environments of the current
+    /// curriculum stage (deterministic actions, frozen normaliser, the run's
+    /// fixed evaluation seeds).
     pub fn evaluate_now(&self) -> Result<EvalSummary> {
         let step = self.ppo.counters().num_timesteps;
         let policy = ModelPolicy::from_ppo(&self.ppo, "model")?;
         let mut policies: Vec<Box<dyn Policy>> = vec![Box::new(policy)];
         let config = EvalConfig::new(self.config.run.eval_episodes, self.config.eval_seed());
-        let factory = self.factory.as_ref();
+        let factory = stage_factory(&self.factories, self.meta.stage)?;
         let results = evaluate(&|| factory.make_eval(), &mut policies, &config)?;
         let first = results
             .first()
             .ok_or_else(|| TrainError::invalid("evaluation", "returned no results"))?;
-        Ok(EvalSummary::of(first, step))
+        Ok(EvalSummary {
+            stage: self.meta.stage,
+            ..EvalSummary::of(first, step)
+        })
     }
 
     fn evaluate_and_keep_best(&mut self, step: u64) -> Result<()> {
@@ -1031,6 +1194,41 @@ impl Trainer {
                     ),
             )?;
         }
+        let promotes = match &self.config.curriculum {
+            Some(c) => c.promotes(self.meta.stage, &summary)?,
+            None => false,
+        };
+        if promotes {
+            self.promote(step, &summary)?;
+        }
+        Ok(())
+    }
+
+    /// Moves to the next curriculum stage: a fresh training batch of that
+    /// stage, reset with a seed derived from the run seed and the stage
+    /// (normaliser statistics, network and optimizer carry over).
+    fn promote(&mut self, step: u64, summary: &EvalSummary) -> Result<()> {
+        let next = self.meta.stage + 1;
+        let factory = stage_factory(&self.factories, next)?;
+        let batch = EpisodeMetricsRecorder::new(factory.make_train(self.config.ppo.n_envs)?);
+        let seed = derive_seed(
+            derive_seed(self.config.seed, STREAM_CURRICULUM),
+            next as u64,
+        );
+        self.ppo.replace_env_batch(batch, seed)?;
+        self.meta.stage = next;
+        let name = self.config.stage_name(next).unwrap_or_default().to_string();
+        self.sink.event(
+            step,
+            &RunEvent::new("curriculum", format!("promoted to stage {next} `{name}`"))
+                .with("stage", next as u64)
+                .with("name", name)
+                .with("mean_reward", summary.mean_reward)
+                .with(
+                    "success_rate",
+                    summary.success_rate.map_or(Value::Null, Value::from),
+                ),
+        )?;
         Ok(())
     }
 
@@ -1058,6 +1256,9 @@ impl Trainer {
     }
 }
 
+/// Metric key of the current curriculum stage, logged every update.
+pub const CURRICULUM_STAGE: &str = "curriculum/stage";
+
 /// Whether a multiple of `every` lies in `(before, after]`.
 fn crossed(before: u64, after: u64, every: u64) -> bool {
     every > 0 && after / every > before / every
@@ -1076,6 +1277,9 @@ pub struct LoadedModel {
     pub env_steps: u64,
     /// The policy (network + frozen observation normaliser).
     pub policy: ModelPolicy,
+    /// For a run with a curriculum: the stage whose environment `config`
+    /// holds (the final stage), index and name.
+    pub stage: Option<(usize, String)>,
 }
 
 /// Resolves `RUN_DIR` or `RUN_DIR/checkpoints/NAME` to the run directory and
@@ -1111,21 +1315,37 @@ pub fn locate_model(path: &Path) -> Result<(PathBuf, PathBuf)> {
 
 /// Loads the policy of checkpoint `checkpoint_dir` of the run at `run_dir`,
 /// with the run's own config and normaliser statistics. `factory_for`
-/// builds the environments from the run's config.
+/// builds the environments from the run's config. For a run with a
+/// curriculum the returned config holds the final stage's environment,
+/// whatever stage the checkpoint was written at: a model is judged on the
+/// task the curriculum leads to.
 pub fn load_model<F>(run_dir: &Path, checkpoint_dir: &Path, factory_for: F) -> Result<LoadedModel>
 where
-    F: FnOnce(&RunConfig) -> Result<Box<dyn EnvFactory>>,
+    F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
 {
     let run = RunDir::open(run_dir)?;
     let config = RunConfig::from_resolved(&run.read_config()?)?;
-    let factory = factory_for(&config)?;
     let checkpoint = crate::checkpoint::read_checkpoint(checkpoint_dir)?;
-    let (state, _, _) = state_of(&checkpoint)?;
+    let (state, meta, _) = state_of(&checkpoint)?;
+    // The checkpoint's environment state belongs to its own stage's batch.
+    let factory = factory_for(&config.stage_config(meta.stage)?)?;
     let mut ppo = make_ppo(&config, factory.as_ref())?;
     ppo.import_state(&state)?;
     let name = run.manifest().name.clone();
+    let (config, stage) = match &config.curriculum {
+        Some(c) => {
+            let last = c.final_stage();
+            let stage = (
+                last,
+                config.stage_name(last).unwrap_or_default().to_string(),
+            );
+            (config.stage_config(last)?, Some(stage))
+        }
+        None => (config, None),
+    };
     Ok(LoadedModel {
         policy: ModelPolicy::from_ppo(&ppo, name)?,
+        stage,
         config,
         checkpoint: checkpoint.path,
         env_steps: checkpoint.env_steps,
@@ -1147,6 +1367,7 @@ mod tests {
     #[test]
     fn success_rate_ranks_before_return() {
         let s = |r: Option<f64>, m: f64| EvalScore {
+            stage: 0,
             success_rate: r,
             mean_return: m,
         };
@@ -1155,6 +1376,13 @@ mod tests {
         assert!(!s(Some(0.8), 4.0).beats(&s(Some(0.8), 4.0)));
         assert!(s(None, 500.0).beats(&s(None, 499.0)));
         assert!(s(Some(0.0), 0.0).beats(&s(None, 1e9)));
+        // A later curriculum stage ranks above any score on an earlier one.
+        let later = EvalScore {
+            stage: 1,
+            ..s(Some(0.1), -5.0)
+        };
+        assert!(later.beats(&s(Some(1.0), 100.0)));
+        assert!(!s(Some(1.0), 100.0).beats(&later));
     }
 
     #[test]

@@ -16,12 +16,18 @@ const TOTAL: u64 = 1024;
 const HALF: u64 = 512;
 
 fn config_text(checkpoint_every: u64) -> String {
+    config_text_with(checkpoint_every, "")
+}
+
+/// The test config plus `extra` YAML (e.g. a `curriculum` section).
+fn config_text_with(checkpoint_every: u64, extra: &str) -> String {
     format!(
         "env: {{id: CartPole-v1}}\nseed: 3\n\
          ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: {TOTAL},\n\
            learning_rate: {{type: linear, initial: 1.0e-3}}, clip_range: {{type: linear, initial: 0.2}},\n\
            normalize_observations: true, policy: {{net_arch: [16, 16]}}}}\n\
-         run: {{checkpoint_every_steps: {checkpoint_every}, keep_last_n: 10, eval_every_steps: 256, eval_episodes: 2}}\n"
+         run: {{checkpoint_every_steps: {checkpoint_every}, keep_last_n: 10, eval_every_steps: 256, eval_episodes: 2}}\n\
+         {extra}"
     )
 }
 
@@ -36,16 +42,49 @@ fn factory(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvFactory>>
     Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
 }
 
+fn location(runs_dir: &Path) -> RunLocation {
+    RunLocation {
+        runs_dir: runs_dir.to_path_buf(),
+        name: "cartpole".into(),
+        command_line: vec!["test".into()],
+    }
+}
+
 fn new_trainer(runs_dir: &Path, checkpoint_every: u64) -> Trainer {
     let (config, resolved): (RunConfig, Value) =
         hlynr_env::config::resolve(&config_text(checkpoint_every), "test", &[] as &[&str]).unwrap();
     let f = factory(&config).unwrap();
-    let location = RunLocation {
-        runs_dir: runs_dir.to_path_buf(),
-        name: "cartpole".into(),
-        command_line: vec!["test".into()],
-    };
-    Trainer::create(config, &resolved, f, &location, ProgressMode::Quiet).unwrap()
+    Trainer::create(
+        config,
+        &resolved,
+        f,
+        &location(runs_dir),
+        ProgressMode::Quiet,
+    )
+    .unwrap()
+}
+
+/// Stage 0 ends CartPole episodes after 30 steps; stage 1 is the full task.
+/// Promotion needs a deterministic mean evaluation return of at least 20.
+/// With this seed the first evaluation (256 steps) falls short and the
+/// second (512 steps, the resume point) promotes.
+const CURRICULUM: &str = "curriculum: {stages: [{name: short, set: [max_episode_steps=30]}, \
+    {name: full, set: []}], promote_at_return: 20, min_eval_episodes: 2}\n";
+
+/// A trainer for the test config plus `curriculum`; config and startup
+/// errors as text.
+fn staged_trainer(runs_dir: &Path, curriculum: &str) -> Result<Trainer, String> {
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(&config_text_with(256, curriculum), "test", &[] as &[&str])
+            .map_err(|e| e.to_string())?;
+    Trainer::create_staged(
+        config,
+        &resolved,
+        factory,
+        &location(runs_dir),
+        ProgressMode::Quiet,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn resume(run_dir: &Path) -> (Trainer, hlynr_rl::trainer::ResumeReport) {
@@ -235,5 +274,104 @@ fn a_stop_request_finishes_the_update_checkpoints_and_marks_the_run() {
     );
     let (_, found) = resume(&dir);
     assert_eq!(found.env_steps, 64);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `(step, eval/mean_reward, curriculum/stage)` of every evaluation, and the
+/// steps of the promotion events.
+fn curriculum_log(run_dir: &Path) -> (Vec<(u64, f64, f64)>, Vec<u64>) {
+    let log = read_metrics(&run_dir.join("metrics.jsonl")).unwrap();
+    let mut stage_at = std::collections::BTreeMap::new();
+    let mut evals = Vec::new();
+    let mut promotions = Vec::new();
+    for r in &log.records {
+        match r {
+            MetricsRecord::Scalars { step, values, .. } => {
+                if let Some(s) = values.get("curriculum/stage") {
+                    stage_at.insert(*step, *s);
+                }
+                if let Some(m) = values.get("eval/mean_reward") {
+                    evals.push((*step, *m));
+                }
+            }
+            MetricsRecord::Event { step, event, .. } => {
+                if event.kind == "curriculum" {
+                    promotions.push(*step);
+                }
+            }
+        }
+    }
+    let evals = evals
+        .into_iter()
+        .map(|(step, m)| (step, m, stage_at[&step]))
+        .collect();
+    (evals, promotions)
+}
+
+#[test]
+fn curriculum_promotes_on_performance_and_resumes_exactly() {
+    let root = scratch_dir("curriculum");
+    let mut full = staged_trainer(&root.join("full"), CURRICULUM).unwrap();
+    assert_eq!(full.stage(), 0);
+    full.train(None, None).unwrap();
+    let full_dir = full.run_dir().to_path_buf();
+    let full_weights = weight_bits(&full);
+    assert_eq!(full.stage(), 1, "never promoted");
+    drop(full);
+    let (evals, promotions) = curriculum_log(&full_dir);
+    assert_eq!(promotions, vec![HALF], "{evals:?}");
+    assert!(
+        evals
+            .iter()
+            .any(|&(_, mean, stage)| stage == 0.0 && mean < 20.0),
+        "no evaluation fell short of the threshold: {evals:?}"
+    );
+    // Every stage-0 evaluation below the threshold left the stage alone; the
+    // one that reached it promoted.
+    for &(step, mean, stage) in &evals {
+        if stage == 0.0 {
+            assert_eq!(mean >= 20.0, step == promotions[0], "{evals:?}");
+        }
+    }
+
+    let mut half = staged_trainer(&root.join("half"), CURRICULUM).unwrap();
+    half.train(Some(HALF), None).unwrap();
+    assert_eq!(half.stage(), 1);
+    let half_dir = half.run_dir().to_path_buf();
+    drop(half);
+    // The checkpoint at the promotion step restores the new stage.
+    let (mut resumed, _) = resume(&half_dir);
+    assert_eq!(resumed.stage(), 1);
+    resumed.train(None, None).unwrap();
+    assert_eq!(resumed.stage(), 1);
+    assert_eq!(weight_bits(&resumed), full_weights);
+    drop(resumed);
+    assert_eq!(scalar_lines(&full_dir), scalar_lines(&half_dir));
+
+    // A model is evaluated on the final stage's environment, whatever stage
+    // its checkpoint was written at.
+    let (run_dir, ckpt) = hlynr_rl::trainer::locate_model(&half_dir).unwrap();
+    let loaded = hlynr_rl::trainer::load_model(&run_dir, &ckpt, factory).unwrap();
+    assert_eq!(loaded.stage, Some((1, "full".to_string())));
+    assert_eq!(loaded.config.env.max_episode_steps, None);
+    let first = half_dir.join("checkpoints").join(step_dir_name(256));
+    let early = hlynr_rl::trainer::load_model(&run_dir, &first, factory).unwrap();
+    assert_eq!(early.stage, Some((1, "full".to_string())));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_bad_stage_override_fails_before_the_run_exists() {
+    let root = scratch_dir("bad-stage");
+    let bad = CURRICULUM.replace("set: []", "set: [max_episode_step=9]");
+    let e = staged_trainer(&root, &bad).unwrap_err();
+    assert!(
+        e.contains("curriculum.stages[1]") && e.contains("max_episode_step"),
+        "{e}"
+    );
+    let too_few = CURRICULUM.replace("min_eval_episodes: 2", "min_eval_episodes: 3");
+    let e = staged_trainer(&root, &too_few).unwrap_err();
+    assert!(e.contains("run.eval_episodes"), "{e}");
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -219,6 +219,18 @@ pub struct PpoState {
     pub meta: PpoMeta,
 }
 
+/// The normalisation wrapper settings of `config`.
+fn normalize_config(config: &PpoConfig) -> VecNormalizeConfig {
+    VecNormalizeConfig {
+        norm_obs: config.normalize_observations,
+        norm_reward: config.normalize_reward,
+        clip_obs: config.clip_obs as f32,
+        clip_reward: config.clip_reward as f32,
+        gamma: config.gamma,
+        ..VecNormalizeConfig::default()
+    }
+}
+
 /// PPO trainer over the environment batch `B`.
 #[derive(Debug)]
 pub struct Ppo<B: BatchEnv> {
@@ -261,15 +273,7 @@ impl<B: BatchEnv> Ppo<B> {
                 ),
             ));
         }
-        let norm = VecNormalizeConfig {
-            norm_obs: config.normalize_observations,
-            norm_reward: config.normalize_reward,
-            clip_obs: config.clip_obs as f32,
-            clip_reward: config.clip_reward as f32,
-            gamma: config.gamma,
-            ..VecNormalizeConfig::default()
-        };
-        let mut env = VecNormalize::new(env, norm)?;
+        let mut env = VecNormalize::new(env, normalize_config(&config))?;
         let obs_dim = env.obs_dim();
         let mut init_rng = Rng::from_stream(seed, STREAM_INIT);
         let mut net = ActorCritic::new(obs_dim, env.action_space(), &config.policy, &mut init_rng)?;
@@ -324,6 +328,49 @@ impl<B: BatchEnv> Ppo<B> {
             net,
             opt,
         })
+    }
+
+    /// Replaces the environment batch (a curriculum stage change) and resets
+    /// it with `seed`, keeping the observation and reward normaliser
+    /// statistics, the network, the optimizer and every counter: only the
+    /// environments change. `batch` must match the old batch's size and
+    /// spaces. Nothing changes on error.
+    pub fn replace_env_batch(&mut self, batch: B, seed: u64) -> Result<(), PpoError> {
+        if batch.num_envs() != self.env.num_envs()
+            || batch.observation_space() != self.env.observation_space()
+            || batch.action_space() != self.env.action_space()
+        {
+            return Err(PpoError::invalid(
+                "Ppo::replace_env_batch",
+                format!(
+                    "the new batch ({} envs, observations {:?}, actions {:?}) differs from the old one ({} envs, observations {:?}, actions {:?})",
+                    batch.num_envs(),
+                    batch.observation_space(),
+                    batch.action_space(),
+                    self.env.num_envs(),
+                    self.env.observation_space(),
+                    self.env.action_space()
+                ),
+            ));
+        }
+        let mut env = VecNormalize::new(batch, normalize_config(&self.config))?;
+        // Carry the normaliser statistics over: the old wrapper's state with
+        // the new batch's own inner state.
+        let mut state = self.env.state();
+        match &mut state {
+            serde_json::Value::Object(map) => {
+                map.insert("inner".into(), env.inner().state());
+            }
+            _ => {
+                return Err(PpoError::State(
+                    "VecNormalize state is not a mapping".into(),
+                ));
+            }
+        }
+        env.set_state(&state)?;
+        env.reset(seed)?;
+        self.env = env;
+        Ok(())
     }
 
     /// The configuration.
