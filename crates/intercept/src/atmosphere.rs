@@ -43,6 +43,8 @@ const UPPER_GRADIENT_KPM: f64 = 0.001;
 
 /// Spacing of the interpolation table (m).
 const TABLE_STEP_M: f64 = 10.0;
+/// Reciprocal of [`TABLE_STEP_M`] (1/m).
+const INV_TABLE_STEP_PER_M: f64 = 1.0 / TABLE_STEP_M;
 const TABLE_LEN: usize = (CEILING_M / TABLE_STEP_M) as usize + 1;
 
 /// Air properties at one altitude.
@@ -193,7 +195,9 @@ impl Atmosphere {
     fn base_temperature_pressure(&self, altitude_m: f64) -> (f64, f64) {
         match self.model {
             AtmosphereModel::Isa => {
-                let x = altitude_m.clamp(0.0, CEILING_M) / TABLE_STEP_M;
+                // A multiplication by the reciprocal spacing, not a division:
+                // the index and fraction differ only at rounding level.
+                let x = altitude_m.clamp(0.0, CEILING_M) * INV_TABLE_STEP_PER_M;
                 let t = table();
                 let i = (x as usize).min(TABLE_LEN - 2);
                 let f = x - i as f64;

@@ -186,7 +186,9 @@ pub struct FlightCondition {
 
 /// Flight condition of a vehicle at `position_m` with velocity `velocity_mps`
 /// in wind `wind_mps`: one atmosphere lookup, shared by every term.
-#[inline]
+/// Always inlined: it runs in every RK4 stage, and inlining lets the
+/// compiler drop the fields a caller does not read.
+#[inline(always)]
 pub fn flight_condition(
     world: &World,
     position_m: Vec3,

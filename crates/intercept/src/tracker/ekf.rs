@@ -92,9 +92,21 @@ impl EkfState {
     /// a known constant acceleration input `u` (gravity for ballistic targets):
     /// `x <- F x + [T^2/2, T] u`, `P <- F P F^T + Q`.
     pub fn predict(&mut self, m: &AxisModel, dt_s: f64, known_accel: Vec3) {
-        let n = self.n;
-        let k = m.k;
-        debug_assert_eq!(3 * k, n);
+        debug_assert_eq!(3 * m.k, self.n);
+        // The per-axis size as a constant lets the small loops unroll; every
+        // instance runs the same operations in the same order.
+        match m.k {
+            2 => self.predict_k(m, dt_s, known_accel, 2),
+            3 => self.predict_k(m, dt_s, known_accel, 3),
+            k => self.predict_k(m, dt_s, known_accel, k),
+        }
+    }
+
+    /// [`Self::predict`] with `k` states per axis. Always inlined so that the
+    /// constant `k` of each call above is propagated into the loops.
+    #[inline(always)]
+    fn predict_k(&mut self, m: &AxisModel, dt_s: f64, known_accel: Vec3, k: usize) {
+        let n = 3 * k;
         // State: x'[i*3+a] = sum_b F1[i][b] x[b*3+a].
         let mut x = [0.0; MAX_STATES];
         for i in 0..k {
@@ -155,7 +167,19 @@ impl EkfState {
     /// Applies the detection `det` (already predicted to its time stamp). With
     /// `gate`, an update whose NIS exceeds the chi-square 99.9 % point is rejected.
     pub fn update(&mut self, det: &Detection, gate: bool) -> UpdateOutcome {
-        let n = self.n;
+        // A constant state size lets the small loops unroll; every instance
+        // runs the same operations in the same order.
+        match self.n {
+            6 => self.update_n(det, gate, 6),
+            9 => self.update_n(det, gate, 9),
+            n => self.update_n(det, gate, n),
+        }
+    }
+
+    /// [`Self::update`] with `n == self.n` states. Always inlined so that the
+    /// constant `n` of each call above is propagated into the loops.
+    #[inline(always)]
+    fn update_n(&mut self, det: &Detection, gate: bool, n: usize) -> UpdateOutcome {
         let d = self.position() - det.sensor_position_m;
         let u = self.velocity() - det.sensor_velocity_mps;
         let pred = spherical(d, u);
