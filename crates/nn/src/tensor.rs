@@ -1,8 +1,9 @@
 //! A dense, row-major `f32` tensor that owns its storage.
 //!
 //! Layers keep their outputs and gradients in `Tensor`s that are resized, never
-//! reallocated, once they have reached their working size: a training step
-//! allocates nothing after the first minibatch.
+//! reallocated, once they have reached their working size, so layer buffers
+//! cost nothing after the first minibatch. (The GEMM kernels still allocate a
+//! small packing scratch per call; see `crates/rl/tests/ppo_rollout_alloc.rs`.)
 
 use crate::error::{NnError, Result};
 
