@@ -94,6 +94,19 @@ pub fn factory_for(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvF
         let settings = ScenarioSettings::parse(&config.env.settings)?;
         let (scenario, _) = resolve_scenario(&settings)
             .map_err(|e| TrainError::invalid("env.settings", format!("{e:#}")))?;
+        // Potential-based shaping leaves the optimal policy unchanged only when
+        // it discounts with the learner's own gamma.
+        if scenario.reward.gamma != config.ppo.gamma {
+            return Err(TrainError::invalid(
+                "env.settings",
+                format!(
+                    "the scenario's reward.gamma = {} differs from ppo.gamma = {}; the \
+                     reward shaping is only policy-invariant when they are equal (add \
+                     \"reward.gamma={}\" to env.settings.set or change ppo.gamma)",
+                    scenario.reward.gamma, config.ppo.gamma, config.ppo.gamma
+                ),
+            ));
+        }
         return Ok(Box::new(InterceptFactory { scenario }));
     }
     Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
