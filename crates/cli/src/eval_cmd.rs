@@ -146,33 +146,8 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
         let (mut scenario, _) = ScenarioConfig::load_resolved(scenario_name, &args.overrides)
             .with_context(|| format!("loading scenario `{scenario_name}`"))?;
         scenario.oracle = args.oracle;
-        let recorded = if args.plots.is_some() {
-            args.trajectories
-        } else {
-            0
-        };
-        let (results, probes) = run_intercept(&scenario, &names, &config, recorded)?;
-        let context = ReportContext {
-            env: INTERCEPT_ENV.to_string(),
-            scenario: Some(scenario.name.clone()),
-            seed: args.seed,
-            episodes: args.episodes,
-            deterministic: config.deterministic,
-            oracle: args.oracle,
-        };
-        let report = EvalReport::new(&context, &results)?;
-        let plots = InterceptPlots {
-            scenario: scenario.name.clone(),
-            kill_radius_m: scenario.kill_radius_m,
-            seed: args.seed,
-            results,
-            probes,
-        };
-        return Ok(Evaluation {
-            report,
-            plots: Some(plots),
-            model_out: None,
-        });
+        let outcome = run_intercept(&scenario, &names, None, &config, recorded_episodes(args))?;
+        return intercept_evaluation(args, &scenario, &config, outcome, None);
     }
 
     let spec = hlynr_env::classic::spec(&args.env)
@@ -273,39 +248,14 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
         let settings = hlynr_rl::trainer::ScenarioSettings::parse(&loaded.config.env.settings)?;
         let (mut scenario, _) = crate::train_cmd::resolve_scenario(&settings)?;
         scenario.oracle = args.oracle;
-        let make_env = || InterceptEnv::new(&scenario);
-        let env = make_env().with_context(|| format!("building scenario `{}`", scenario.name))?;
-        let mut policies = intercept_policies(&names, &scenario, env.action_space(), args.seed)?;
-        policies.push(Box::new(model_policy));
-        let recorded = if args.plots.is_some() {
-            args.trajectories
-        } else {
-            0
-        };
-        let (results, probes) = evaluate_with_probes(&make_env, &mut policies, &config, |_| {
-            InterceptProbe::new(recorded)
-        })?;
-        let context = ReportContext {
-            env: INTERCEPT_ENV.to_string(),
-            scenario: Some(scenario.name.clone()),
-            seed: args.seed,
-            episodes: args.episodes,
-            deterministic: config.deterministic,
-            oracle: args.oracle,
-        };
-        let report = EvalReport::new(&context, &results)?;
-        let plots = InterceptPlots {
-            scenario: scenario.name.clone(),
-            kill_radius_m: scenario.kill_radius_m,
-            seed: args.seed,
-            results,
-            probes,
-        };
-        return Ok(Evaluation {
-            report,
-            plots: Some(plots),
-            model_out,
-        });
+        let outcome = run_intercept(
+            &scenario,
+            &names,
+            Some(Box::new(model_policy)),
+            &config,
+            recorded_episodes(args),
+        )?;
+        return intercept_evaluation(args, &scenario, &config, outcome, model_out);
     }
     for (flag, given) in [("--plots", args.plots.is_some()), ("--oracle", args.oracle)] {
         if given {
@@ -399,21 +349,63 @@ pub fn intercept_policies(
         .collect()
 }
 
-/// Runs the named policies on `scenario`, recording the trajectories of the
-/// first `recorded_episodes` episodes of each.
+/// Runs the named policies, then `extra` (a trained model), on `scenario`,
+/// recording the trajectories of the first `recorded_episodes` episodes of each.
 pub fn run_intercept(
     scenario: &ScenarioConfig,
     names: &[String],
+    extra: Option<Box<dyn Policy>>,
     config: &EvalConfig,
     recorded_episodes: u64,
 ) -> Result<(Vec<PolicyEpisodes>, Vec<InterceptProbe>)> {
     let make_env = || InterceptEnv::new(scenario);
     let env = make_env().with_context(|| format!("building scenario `{}`", scenario.name))?;
     let mut policies = intercept_policies(names, scenario, env.action_space(), config.seed)?;
+    policies.extend(extra);
     let outcome = evaluate_with_probes(&make_env, &mut policies, config, |_| {
         InterceptProbe::new(recorded_episodes)
     })?;
     Ok(outcome)
+}
+
+/// Episodes whose trajectories are recorded: only when plots are asked for.
+fn recorded_episodes(args: &EvalArgs) -> u64 {
+    if args.plots.is_some() {
+        args.trajectories
+    } else {
+        0
+    }
+}
+
+/// The report and plot data of an interception evaluation.
+fn intercept_evaluation(
+    args: &EvalArgs,
+    scenario: &ScenarioConfig,
+    config: &EvalConfig,
+    (results, probes): (Vec<PolicyEpisodes>, Vec<InterceptProbe>),
+    model_out: Option<PathBuf>,
+) -> Result<Evaluation> {
+    let context = ReportContext {
+        env: INTERCEPT_ENV.to_string(),
+        scenario: Some(scenario.name.clone()),
+        seed: args.seed,
+        episodes: args.episodes,
+        deterministic: config.deterministic,
+        oracle: args.oracle,
+    };
+    let report = EvalReport::new(&context, &results)?;
+    let plots = InterceptPlots {
+        scenario: scenario.name.clone(),
+        kill_radius_m: scenario.kill_radius_m,
+        seed: args.seed,
+        results,
+        probes,
+    };
+    Ok(Evaluation {
+        report,
+        plots: Some(plots),
+        model_out,
+    })
 }
 
 /// Positions of one recorded engagement, one sample per decision step.

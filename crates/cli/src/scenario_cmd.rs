@@ -114,7 +114,7 @@ pub fn check_scenario(name: &str, args: &CheckArgs) -> Result<CheckOutcome> {
         .with_context(|| format!("loading scenario `{name}`"))?;
     let names = [ZERO_POLICY.to_string(), REFERENCE_POLICY.to_string()];
     let config = EvalConfig::new(args.episodes, args.seed);
-    let (results, _) = run_intercept(&scenario, &names, &config, 0)?;
+    let (results, _) = run_intercept(&scenario, &names, None, &config, 0)?;
     let zero = PolicyReport::from_episodes(&results[0])?;
     let pn = PolicyReport::from_episodes(&results[1])?;
     println!(
