@@ -1,17 +1,25 @@
 //! Matrix products on row-major slices.
 //!
-//! The kernels come from the `gemm` crate, which picks AVX2/FMA or AVX-512 code
-//! paths at run time, so a binary built for baseline x86-64 still runs fast
-//! where the CPU has them, and which handles the skinny shapes of RL (a batch of
-//! one to sixteen against a weight matrix) without packing overhead. On the
-//! project's reference machine it made the PPO update workload (W1) 1.5x and the
-//! batch-1 policy forward pass 5x faster than `matrixmultiply`
-//! (`docs/benchmarks.md`). This module only translates "row-major, optionally
-//! transposed" into the strides the kernel takes.
+//! Two engines sit behind [`gemm`]:
+//!
+//! - The small-batch inference product `A W^T` (a batch of at most
+//!   [`small_gemm::MAX_ROWS`] rows against a weight matrix stored one row per
+//!   output, the layout of every `Linear` forward pass and LSTM step) runs in
+//!   [`small_gemm`], which needs no scratch memory, so rollouts never touch the
+//!   heap. It also gives every row bitwise the same result whatever the batch
+//!   size.
+//! - Everything else (the training products: large batches, transposed
+//!   operands) goes to the `gemm` crate, which picks AVX2/FMA or AVX-512 code
+//!   paths at run time and packs operands into cache-friendly panels. On the
+//!   project's reference machine it made the PPO update workload (W1) 1.5x
+//!   faster than `matrixmultiply` (`docs/benchmarks.md`). It allocates its
+//!   packing scratch on every call, which is negligible next to a large product.
 //!
 //! Results are deterministic for a given machine and call shape; kernels for
 //! different shapes (or different CPUs) may sum in a different order, so equal
 //! mathematical products can differ in the last bits across shapes.
+
+use crate::small_gemm;
 
 /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
 ///
@@ -63,6 +71,27 @@ pub fn gemm(
         }
         return;
     }
+    if !a_t && b_t && small_gemm::handles(m, k, n) {
+        small_gemm::gemm_nt(m, k, n, alpha, a, b, beta, c);
+        return;
+    }
+    gemm_crate(m, k, n, alpha, a, a_t, b, b_t, beta, c);
+}
+
+/// The `gemm` crate's kernel for `m, n, k > 0`; slice lengths checked by the caller.
+#[allow(clippy::too_many_arguments)]
+fn gemm_crate(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
     let (rsa, csa) = if a_t {
         (1, m as isize)
     } else {
@@ -136,6 +165,78 @@ mod tests {
                     assert!((x - y).abs() < 1e-5, "a_t={a_t} b_t={b_t}: {x} vs {y}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn both_engines_match_naive_across_the_dispatch_boundary() {
+        let (k, n) = (33, 20);
+        for m in [small_gemm::MAX_ROWS, small_gemm::MAX_ROWS + 1] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut c = vec![f32::NAN; m * n];
+            gemm(m, k, n, 1.0, &a, false, &b, true, 0.0, &mut c);
+            let want = naive(m, k, n, &a, false, &b, true);
+            for (x, y) in c.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-4, "m={m}: {x} vs {y}");
+            }
+        }
+    }
+
+    /// Times the allocation-free kernel against the `gemm` crate on the
+    /// inference shapes; run with `cargo test -p hlynr-nn --release --lib --
+    /// --ignored --nocapture small_kernel_speed`.
+    #[test]
+    #[ignore]
+    fn small_kernel_speed() {
+        use std::hint::black_box;
+        use std::time::Instant;
+        let shapes = [
+            (1, 32, 128),
+            (1, 128, 128),
+            (1, 128, 3),
+            (8, 4, 64),
+            (8, 64, 64),
+            (16, 32, 128),
+            (16, 128, 128),
+            (16, 128, 3),
+            (16, 128, 512),
+            (32, 128, 128),
+            (64, 128, 128),
+            (64, 256, 256),
+            (64, 512, 512),
+            (64, 1024, 2048),
+            (36, 128, 16),
+            (64, 32, 512),
+        ];
+        println!("isa {:?}", small_gemm::best_isa());
+        for (m, k, n) in shapes {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut c = vec![0.0f32; m * n];
+            let reps = (20_000_000 / (m * k * n)).clamp(20, 200_000);
+            let mut time = |small: bool| {
+                let mut best = f64::INFINITY;
+                for _ in 0..7 {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        if small {
+                            small_gemm::gemm_nt(m, k, n, 1.0, black_box(&a), &b, 1.0, &mut c);
+                        } else {
+                            gemm_crate(m, k, n, 1.0, black_box(&a), false, &b, true, 1.0, &mut c);
+                        }
+                    }
+                    best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+                }
+                best
+            };
+            let (ours, theirs) = (time(true), time(false));
+            println!(
+                "m={m:3} k={k:4} n={n:4}: small {:9.3} us  gemm crate {:9.3} us  ratio {:.2}",
+                ours * 1e6,
+                theirs * 1e6,
+                theirs / ours
+            );
         }
     }
 

@@ -32,6 +32,7 @@ pub mod optim;
 pub mod param;
 pub mod sequential;
 pub mod simd;
+pub mod small_gemm;
 pub mod tensor;
 
 pub use activation::{LeakyReLU, ReLU, Sigmoid, Softplus, Tanh};

@@ -4,7 +4,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hlynr_rl::ppo::{EnvConfig, Ppo, PpoConfig, make_classic_vec_env};
+use hlynr_nn::{Lstm, Tensor};
+use hlynr_rl::ppo::{EnvConfig, EpisodeWindow, Ppo, PpoConfig, make_classic_vec_env};
+use hlynr_rng::Rng;
 
 /// Counts allocations made by the whole test process.
 struct Counting;
@@ -32,12 +34,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Known to fail today: the `gemm` crate allocates its packing scratch on
-/// every call (two allocations per batched product, eight per policy step of
-/// a 64-64 MLP). Ignored until the matrix products run on a reused scratch
-/// buffer; run it with `cargo test -p hlynr-rl --test ppo_rollout_alloc -- --ignored`.
+/// The policy's products run on the allocation-free small-batch kernel
+/// (`hlynr_nn::small_gemm`), so after the first rollout has sized every buffer
+/// the later ones never touch the heap; nor does a recurrent policy's step.
 #[test]
-#[ignore = "gemm allocates packing scratch per call; see the doc comment"]
 fn second_and_later_rollouts_allocate_nothing() {
     let env_config = EnvConfig {
         id: "CartPole-v1".into(),
@@ -52,7 +52,14 @@ fn second_and_later_rollouts_allocate_nothing() {
     };
     let envs = make_classic_vec_env(&env_config, config.n_envs).unwrap();
     let mut ppo = Ppo::new(config, envs, 7).unwrap();
+    // Warm-up: the first rollout sizes every buffer; the following ones fill
+    // the statistics window of the last 100 episodes (which grows as episodes
+    // arrive). The thread pool's workers allocate once when they start.
     ppo.collect_rollout().unwrap();
+    while (ppo.episodes().total_episodes as usize) < 2 * EpisodeWindow::CAPACITY {
+        ppo.collect_rollout().unwrap();
+    }
+    rayon::broadcast(|_| ());
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for _ in 0..3 {
         ppo.collect_rollout().unwrap();
@@ -62,4 +69,31 @@ fn second_and_later_rollouts_allocate_nothing() {
         allocations, 0,
         "3 rollouts of 8 x 64 steps allocated {allocations} times"
     );
+    check_lstm_steps_allocate_nothing();
+}
+
+/// A recurrent policy's step (`Lstm::step` on a batch of environments) reuses
+/// its scratch once sized: stepping it again allocates nothing. Called from the
+/// one test of this file, because the counter sees every thread and a second
+/// test starting in parallel would be counted.
+fn check_lstm_steps_allocate_nothing() {
+    let (batch, input, hidden) = (8, 6, 64);
+    let mut rng = Rng::seed_from_u64(3);
+    let mut lstm = Lstm::new(input, hidden, &mut rng);
+    let mut x = Tensor::zeros(&[batch, input]);
+    rng.fill_normal_f32(x.data_mut());
+    let mut h = Tensor::zeros(&[batch, hidden]);
+    let mut c = Tensor::zeros(&[batch, hidden]);
+    lstm.step(&x, &mut h, &mut c).unwrap();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..64 {
+        lstm.step(&x, &mut h, &mut c).unwrap();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        allocations, 0,
+        "64 LSTM steps allocated {allocations} times"
+    );
+    // The state moved: the steps really ran.
+    assert!(h.data().iter().any(|&v| v != 0.0));
 }
