@@ -16,7 +16,16 @@
 //!    rules of model section 9, in order `cpa`, `ground`, `leak`, `energy`,
 //!    then the time limit (`timeout`, a truncation);
 //! 3. reward ([`crate::reward`]) and the observation from the tracker
-//!    estimate ([`crate::observation`]).
+//!    estimate, or in `raw_radar` mode from the latest delivered radar
+//!    detection ([`crate::observation`]).
+//!
+//! In `raw_radar` mode the tracker keeps running, but only behind the
+//! controller view that the classical baselines read (and the `track_lost_s`
+//! metric): `hlynr eval --policy zem-pn` then flies the same filtered law on
+//! the same episodes in every observation mode, so a learned raw-radar policy
+//! is compared with the baseline it would replace, and nothing of the
+//! tracker reaches the learned policy's observation. The residual action
+//! mode, whose base law flies on the tracker, is rejected with `raw_radar`.
 //!
 //! Success has one definition: `info.is_success = miss_distance_m <=
 //! kill_radius_m`, with `miss_distance_m` the minimum intra-step closest
@@ -42,6 +51,7 @@ use serde_json::Value;
 
 use crate::Vec3;
 use crate::cpa::CpaTracker;
+use crate::detection_feed::DetectionFeed;
 use crate::engagement::{DrawScratch, EngagementRecord, draw_engagement_with};
 use crate::guidance::{
     Guidance, GuidanceInput, GuidanceState, InterceptorKinematics, TargetKinematics, VehicleKind,
@@ -49,8 +59,8 @@ use crate::guidance::{
 use crate::integrate::{Engagement, World};
 use crate::interceptor::Interceptor;
 use crate::observation::{
-    ControllerView, ObservationScales, OwnObservation, observation_dim, velocity_frame,
-    write_observation,
+    ControllerView, ObservationScales, OwnObservation, TrackLayout, observation_dim,
+    velocity_frame, write_observation, write_raw_radar_observation,
 };
 use crate::physics_config::InterceptorConfig;
 use crate::radar::{GroundRadar, TargetTruth};
@@ -98,6 +108,8 @@ struct Dynamic {
     radar: GroundRadar,
     seeker: Option<Seeker>,
     tracker: Tracker,
+    /// Ground-radar detections as received (the `raw_radar` observation).
+    radar_feed: DetectionFeed,
     cpa: CpaTracker,
     guidance: GuidanceState,
     previous_action: [f32; 3],
@@ -221,6 +233,7 @@ impl InterceptEnv {
             None
         };
         let tracker = Tracker::new(&config.tracker, drawn.world.gravity_mps2)?;
+        let radar_feed = DetectionFeed::new(config.radar.update_rate_hz, config.physics.step_s())?;
         let accel_scale_mps2 = match &drawn.engagement.interceptor {
             Interceptor::Aero(a) => a.params.max_structural_accel_mps2,
             Interceptor::Thruster(t) => t.params.max_thrust_n / t.params.dry_mass_kg,
@@ -235,6 +248,7 @@ impl InterceptEnv {
             radar,
             seeker,
             tracker,
+            radar_feed,
             cpa: CpaTracker::new(),
             guidance: GuidanceState::default(),
             previous_action: [0.0; 3],
@@ -281,6 +295,7 @@ impl InterceptEnv {
         } else {
             d.tracker = Tracker::new(&self.config.tracker, drawn.world.gravity_mps2)?;
         }
+        d.radar_feed.reset();
         d.accel_scale_mps2 = match &drawn.engagement.interceptor {
             Interceptor::Aero(a) => a.params.max_structural_accel_mps2,
             Interceptor::Thruster(t) => t.params.max_thrust_n / t.params.dry_mass_kg,
@@ -438,6 +453,10 @@ impl InterceptEnv {
         };
         d.radar.poll(t_s, &truth);
         while let Some(det) = d.radar.pop_ready(t_s) {
+            // A radar detection always has a finite range; one the feed
+            // refuses is counted there and still offered to the tracker,
+            // which applies its own checks.
+            d.radar_feed.receive(&det, t_s);
             d.tracker.ingest(&det);
         }
         if let Some(seeker) = d.seeker.as_mut() {
@@ -484,24 +503,33 @@ impl InterceptEnv {
             accel_scale_mps2: self.d.accel_scale_mps2,
             propulsion_fraction: e.interceptor.propulsion_fraction(e.time_s),
             seeker_lock: self.d.seeker.as_ref().is_some_and(Seeker::locked),
+            time_s: e.time_s,
         }
     }
 
     fn write_obs(&self, obs: &mut [f32]) {
         let k = self.own_kinematics();
         let own = self.own_observation(&k);
-        let estimate = self.current_estimate();
-        write_observation(
-            self.config.observation.mode,
-            &estimate,
-            &own,
-            &self.d.previous_action[..self.act_dim],
-            &ObservationScales {
-                kill_radius_m: self.config.kill_radius_m,
-                max_range_m: self.config.observation.max_range_m,
-            },
-            obs,
-        );
+        let previous_action = &self.d.previous_action[..self.act_dim];
+        let scales = ObservationScales {
+            kill_radius_m: self.config.kill_radius_m,
+            max_range_m: self.config.observation.max_range_m,
+        };
+        match TrackLayout::of(self.config.observation.mode) {
+            Some(layout) => {
+                let estimate = self.current_estimate();
+                write_observation(layout, &estimate, &own, previous_action, &scales, obs);
+            }
+            None => {
+                write_raw_radar_observation(&self.d.radar_feed, &own, previous_action, &scales, obs)
+            }
+        }
+    }
+
+    /// The ground-radar detections received this episode, as the `raw_radar`
+    /// observation sees them.
+    pub fn radar_feed(&self) -> &DetectionFeed {
+        &self.d.radar_feed
     }
 
     /// Turns an action into the world-frame acceleration command (m/s^2).
@@ -667,6 +695,7 @@ impl Env for InterceptEnv {
             *slot = a;
         }
         let mut reason = TerminationReason::None;
+        self.d.radar_feed.begin_decision();
         for _ in 0..self.substeps {
             let d = &mut self.d;
             let geom = d

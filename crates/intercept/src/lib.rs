@@ -7,6 +7,7 @@
 
 pub mod atmosphere;
 pub mod cpa;
+pub mod detection_feed;
 pub mod engagement;
 pub mod env;
 pub mod guidance;

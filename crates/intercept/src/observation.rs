@@ -1,11 +1,14 @@
 //! Observations (model section 8.1) and the controller view.
 //!
-//! The observation builder's inputs are a tracker [`Estimate`] and the
-//! interceptor's own state ([`OwnObservation`]); nothing else. An `Estimate`
-//! can only be produced by [`crate::tracker::Tracker`] from detections, so the
-//! true threat state cannot reach an observation: the type signature of
-//! [`write_observation`] is the no-truth-leak guarantee (and a test perturbs
-//! the truth after the last measurement to check it).
+//! The observation builders' inputs are sensor products and the interceptor's
+//! own state ([`OwnObservation`]); nothing else. [`write_observation`] (modes
+//! `los`, `world`, `body`) reads a tracker [`Estimate`], which only
+//! [`crate::tracker::Tracker`] can produce, from detections;
+//! [`write_raw_radar_observation`] (mode `raw_radar`) reads a
+//! [`DetectionFeed`], which holds only the radar's [`Detection`]s as
+//! delivered. The true threat state therefore cannot reach an observation:
+//! the builders' type signatures are the no-truth-leak guarantee (and a test
+//! perturbs the truth after the last measurement to check it for every mode).
 //!
 //! Every feature uses a fixed physical scale (no running statistics), is
 //! clipped to [-5, 5] and cast to `f32` last. When the track is not valid,
@@ -64,8 +67,42 @@
 //! # `body`: `25 + A` values
 //! The `world` layout with every vector (indices 0-11 and 16-18) expressed in
 //! the velocity frame `(xV, yV, zV)` instead of ENU.
+//!
+//! # `raw_radar`: `20 + 2A` values (24 for `aero`)
+//! No tracker output: the latest ground-radar detection as the interceptor
+//! received it (noise, bias, latency and dropouts included) and the
+//! interceptor's own state, so the policy must do its own filtering. Several
+//! detections arriving within one decision step: the latest is shown; a radar
+//! slower than the decisions: the same detection repeats with growing age.
+//! The detected position is `p_det = r_s + R (cos el sin az, cos el cos az,
+//! sin el)` from the measured range, azimuth and elevation and the radar
+//! position `r_s`; `d = p_det - r_M` with the interceptor's position now (the
+//! age and the own velocity say how far it has flown since acquisition).
+//! Before the first detection of an episode, indices 1-11 are zero and index
+//! 0 says so. Seeker measurements are not part of this layout (they still
+//! feed the tracker behind the controller view).
+//!
+//! | index | meaning | unit | normalisation |
+//! |---|---|---|---|
+//! | 0 | `detection_valid`: a detection has been received this episode | - | 0 or 1 |
+//! | 1 | `new_detection`: at least one detection arrived during the last decision step (at reset: at time 0) | - | 0 or 1 |
+//! | 2 | age of the latest detection, now minus its acquisition time | s | `/ 1 s` (clipped at 5) |
+//! | 3 | missed updates: whole radar scan intervals since the last arrival | - | `/ 10` (clipped at 5) |
+//! | 4 | range to the detected position `\|d\|` | m | `ln(R/R_kill) / ln(R_max/R_kill)` |
+//! | 5-7 | direction to the detected position `d / \|d\|`, velocity frame | - | none |
+//! | 8 | measured range rate at the radar (positive opening; 0 when the radar does not measure it) | m/s | `/ 1000` |
+//! | 9-11 | measured radar line of sight `(cos el sin az, cos el cos az, sin el)`, velocity frame (the direction the range rate is along) | - | none |
+//! | 12-14 | own velocity, velocity frame | m/s | `/ 1000` |
+//! | 15..15+A | achieved control acceleration, velocity frame | m/s^2 | `/ a_scale` |
+//! | 15+A | authority `a_max(q, m)` | m/s^2 | `/ a_scale` |
+//! | 16+A, 17+A | altitude, climb rate | m, m/s | `/ 10 km`, `/ 300 m/s` |
+//! | 18+A | propulsion left | - | as in `los` |
+//! | 19+A | time since launch | s | `/ 10 s` (clipped at 5) |
+//! | 20+A..20+2A | previous action | - | as sent |
 
 use crate::Vec3;
+use crate::detection_feed::DetectionFeed;
+use crate::radar::{Detection, spherical_to_cartesian};
 use crate::scenario::ObservationMode;
 use crate::tracker::Estimate;
 use crate::units::G0_MPS2;
@@ -93,6 +130,9 @@ pub struct OwnObservation {
     pub propulsion_fraction: f64,
     /// Whether the onboard seeker holds lock.
     pub seeker_lock: bool,
+    /// Simulation time since launch (s); read by `raw_radar` only (the age
+    /// of a detection and the time feature).
+    pub time_s: f64,
 }
 
 /// Fixed scales of the observation.
@@ -131,6 +171,40 @@ pub fn observation_dim(mode: ObservationMode, act_dim: usize) -> usize {
     match mode {
         ObservationMode::Los => 22 + 2 * act_dim,
         ObservationMode::World | ObservationMode::Body => 25 + act_dim,
+        ObservationMode::RawRadar => 20 + 2 * act_dim,
+    }
+}
+
+/// The observation modes built from the tracker estimate by
+/// [`write_observation`] (`raw_radar` is built from detections instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackLayout {
+    /// `los`.
+    Los,
+    /// `world`.
+    World,
+    /// `body`.
+    Body,
+}
+
+impl TrackLayout {
+    /// The layout of `mode`, or `None` for `raw_radar`.
+    pub fn of(mode: ObservationMode) -> Option<Self> {
+        match mode {
+            ObservationMode::Los => Some(Self::Los),
+            ObservationMode::World => Some(Self::World),
+            ObservationMode::Body => Some(Self::Body),
+            ObservationMode::RawRadar => None,
+        }
+    }
+
+    /// The configured mode this layout belongs to.
+    pub fn mode(self) -> ObservationMode {
+        match self {
+            Self::Los => ObservationMode::Los,
+            Self::World => ObservationMode::World,
+            Self::Body => ObservationMode::Body,
+        }
     }
 }
 
@@ -163,10 +237,10 @@ fn log_signed(z: f64, r_kill: f64) -> f64 {
     z.signum() * (1.0 + z.abs() / r_kill).ln() / (1.0 + 1000.0 / r_kill).ln()
 }
 
-/// Writes the observation of `mode` into `out` (`observation_dim` values).
+/// Writes the observation of `layout` into `out` (`observation_dim` values).
 /// Reads only the tracker estimate and the interceptor's own state.
 pub fn write_observation(
-    mode: ObservationMode,
+    layout: TrackLayout,
     estimate: &Estimate,
     own: &OwnObservation,
     previous_action: &[f32],
@@ -174,7 +248,7 @@ pub fn write_observation(
     out: &mut [f32],
 ) {
     let act_dim = previous_action.len();
-    debug_assert_eq!(out.len(), observation_dim(mode, act_dim));
+    debug_assert_eq!(out.len(), observation_dim(layout.mode(), act_dim));
     let valid = estimate.track_valid();
     let r = estimate.position_m() - own.position_m;
     let v = estimate.velocity_mps() - own.velocity_mps;
@@ -206,8 +280,8 @@ pub fn write_observation(
             [c.x, c.y, c.z]
         }
     };
-    match mode {
-        ObservationMode::Los => {
+    match layout {
+        TrackLayout::Los => {
             let range = r.norm();
             if valid && range > 0.0 {
                 let lf = los_frame(r);
@@ -256,8 +330,8 @@ pub fn write_observation(
                 w.put(0.0);
             }
         }
-        ObservationMode::World | ObservationMode::Body => {
-            let frame = if mode == ObservationMode::Body {
+        TrackLayout::World | TrackLayout::Body => {
+            let frame = if layout == TrackLayout::Body {
                 vf
             } else {
                 (EAST, Vec3::new(0.0, 1.0, 0.0), Z_UP)
@@ -289,9 +363,97 @@ pub fn write_observation(
     debug_assert_eq!(w.i, w.out.len());
 }
 
+/// Log-scaled range, as the `los` range feature: `ln(R/R_kill) /
+/// ln(R_max/R_kill)`, with `R` floored at `R_kill / 1000` so a zero range
+/// stays finite.
+fn log_range(range_m: f64, scales: &ObservationScales) -> f64 {
+    let r_kill = scales.kill_radius_m;
+    let r_eff = range_m.max(r_kill * 1e-3);
+    (r_eff / r_kill).ln() / (scales.max_range_m / r_kill).ln()
+}
+
+/// The target position a range-measuring detection places (m, ENU), and the
+/// measured line of sight from its sensor (unit).
+fn detected_position(det: &Detection, range_m: f64) -> (Vec3, Vec3) {
+    let (offset, _) =
+        spherical_to_cartesian(range_m, det.azimuth_rad, det.elevation_rad, &det.sigma);
+    let (saz, caz) = det.azimuth_rad.sin_cos();
+    let (sel, cel) = det.elevation_rad.sin_cos();
+    (
+        det.sensor_position_m + offset,
+        Vec3::new(cel * saz, cel * caz, sel),
+    )
+}
+
+/// Writes the `raw_radar` observation into `out` (`observation_dim` values;
+/// layout in the module docs). Reads only the received detections and the
+/// interceptor's own state: no tracker estimate, no truth.
+pub fn write_raw_radar_observation(
+    feed: &DetectionFeed,
+    own: &OwnObservation,
+    previous_action: &[f32],
+    scales: &ObservationScales,
+    out: &mut [f32],
+) {
+    let act_dim = previous_action.len();
+    debug_assert_eq!(
+        out.len(),
+        observation_dim(ObservationMode::RawRadar, act_dim)
+    );
+    let vf = velocity_frame(own.body_axis);
+    let a_scale = own.accel_scale_mps2.max(1e-9);
+    let now = own.time_s;
+    let mut w = Writer { out, i: 0 };
+    match feed.latest().and_then(|d| d.range_m.map(|r| (d, r))) {
+        Some((det, range_m)) => {
+            let (p_det, radar_los) = detected_position(det, range_m);
+            let d = p_det - own.position_m;
+            w.put(1.0);
+            w.put(if feed.arrivals_this_decision() > 0 {
+                1.0
+            } else {
+                0.0
+            });
+            w.put(feed.age_s(now).unwrap_or(0.0));
+            w.put(feed.missed_updates(now) as f64 / 10.0);
+            w.put(log_range(d.norm(), scales));
+            w.put3(in_frame(d.unit_or_zero(), &vf));
+            w.put(det.range_rate_mps.unwrap_or(0.0) / 1000.0);
+            w.put3(in_frame(radar_los, &vf));
+        }
+        None => {
+            for _ in 0..12 {
+                w.put(0.0);
+            }
+        }
+    }
+    w.put3(in_frame(own.velocity_mps, &vf) / 1000.0);
+    let c = in_frame(own.control_accel_mps2, &vf);
+    let ac = if act_dim == 2 {
+        [c.y, c.z, 0.0]
+    } else {
+        [c.x, c.y, c.z]
+    };
+    for a in ac.iter().take(act_dim) {
+        w.put(a / a_scale);
+    }
+    w.put(own.a_max_mps2 / a_scale);
+    w.put(own.position_m.z / 10_000.0);
+    w.put(own.velocity_mps.z / 300.0);
+    w.put(own.propulsion_fraction);
+    w.put(now / 10.0);
+    for &a in previous_action {
+        w.put(f64::from(a));
+    }
+    debug_assert_eq!(w.i, w.out.len());
+}
+
 /// Layout of the controller view (model-free SI `f64` values; see
 /// [`hlynr_env::Env::write_controller_view`]). The target block holds the
-/// tracker estimate, or the true threat state when the env is an oracle.
+/// tracker estimate, or the true threat state when the env is an oracle. In
+/// every observation mode, `raw_radar` included, the tracker runs for this
+/// view: the classical baselines are the same laws on the same filter
+/// whatever a learned policy observes (see [`crate::env`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ControllerView {
     /// Target position (m).

@@ -204,6 +204,9 @@ pub enum ObservationMode {
     World,
     /// Interceptor velocity frame.
     Body,
+    /// The latest raw radar detection and the interceptor's own state, no
+    /// tracker output: the policy has to filter the measurements itself.
+    RawRadar,
 }
 
 /// Observation settings.
@@ -211,8 +214,8 @@ pub enum ObservationMode {
 #[serde(deny_unknown_fields, default)]
 pub struct ObservationConfig {
     pub mode: ObservationMode,
-    /// Range that maps to 1 in the log-range feature, and the position scale of
-    /// the `world`/`body` modes (m).
+    /// Range that maps to 1 in the log-range feature (`los`, `raw_radar`), and
+    /// the position scale of the `world`/`body` modes (m).
     pub max_range_m: f64,
 }
 
@@ -565,6 +568,18 @@ impl Validate for ScenarioConfig {
             self.observation.max_range_m,
             Interval::open_closed(1.0, 1e7),
         )?;
+        if self.observation.mode == ObservationMode::RawRadar
+            && self.action.mode == ActionMode::Residual
+        {
+            // The residual's base law flies on the tracker estimate, which would
+            // put the filtering back into the loop that `raw_radar` removes.
+            return Err(ConfigError::invalid(
+                p("action.mode"),
+                "`residual` adds the tracker-driven guidance law to the action; \
+                 `observation.mode: raw_radar` needs `action.mode: direct` so the policy \
+                 does its own filtering",
+            ));
+        }
         ensure_range(
             &p("action.residual_scale"),
             self.action.residual_scale,

@@ -289,6 +289,7 @@ fn observation_ignores_truth_after_the_last_measurement() {
         ObservationMode::Los,
         ObservationMode::World,
         ObservationMode::Body,
+        ObservationMode::RawRadar,
     ] {
         let mut c = ScenarioConfig::load("medium").unwrap();
         c.observation.mode = mode;
@@ -322,6 +323,7 @@ fn observations_are_finite_for_random_actions() {
             ObservationMode::Los,
             ObservationMode::World,
             ObservationMode::Body,
+            ObservationMode::RawRadar,
         ] {
             let mut c = ScenarioConfig::load(name).unwrap();
             c.observation.mode = mode;
