@@ -1,0 +1,209 @@
+//! Rendering of findings: a Markdown timeline for people and a JSON document
+//! for tools.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::stats::fmt_num;
+use super::{Finding, Severity, number_value};
+use crate::metrics::RunEvent;
+
+/// Event kinds the report lists: what the live doctor logged and what the
+/// trainer did about it (or about non-finite updates on its own).
+const REPORTED_EVENT_KINDS: [&str; 5] = ["doctor", "rollback", "stop", "stopped", "nonfinite"];
+
+/// The findings as `{"findings": [{"rule", "severity", "step", "evidence",
+/// "diagnosis", "suggestion", "action"}, ...]}`. Non-finite evidence values
+/// are the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+pub fn to_json(findings: &[Finding]) -> Value {
+    let list = findings
+        .iter()
+        .map(|f| {
+            let evidence: Map<String, Value> = f
+                .evidence
+                .iter()
+                .map(|(k, &v)| (k.clone(), number_value(v)))
+                .collect();
+            let mut m = Map::new();
+            m.insert("rule".into(), Value::String(f.rule.clone()));
+            m.insert("severity".into(), Value::String(f.severity.name().into()));
+            m.insert("step".into(), Value::from(f.step));
+            m.insert("evidence".into(), Value::Object(evidence));
+            m.insert("diagnosis".into(), Value::String(f.diagnosis.clone()));
+            m.insert("suggestion".into(), Value::String(f.suggestion.clone()));
+            m.insert("action".into(), Value::String(f.action.name().into()));
+            Value::Object(m)
+        })
+        .collect();
+    let mut doc = Map::new();
+    doc.insert("findings".into(), Value::Array(list));
+    Value::Object(doc)
+}
+
+/// A Markdown report: a summary line, the findings in step order with their
+/// evidence, diagnosis and suggestion (or a line saying the run looks
+/// healthy), then the doctor, rollback, stop and non-finite events the run
+/// logged while training.
+pub fn render_markdown(
+    run_name: &str,
+    findings: &[Finding],
+    logged_events: &[(u64, &RunEvent)],
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Doctor report: {run_name}\n");
+    let count = |sev: Severity| findings.iter().filter(|f| f.severity == sev).count();
+    if findings.is_empty() {
+        s.push_str("Healthy: no rule fired on this run's metrics.\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "{} finding{}: {} error, {} warning, {} info.\n",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            count(Severity::Error),
+            count(Severity::Warn),
+            count(Severity::Info)
+        );
+        s.push_str("## Timeline\n\n");
+        let mut ordered: Vec<&Finding> = findings.iter().collect();
+        ordered.sort_by_key(|f| f.step); // stable: keeps rule order within a step
+        for f in ordered {
+            let _ = writeln!(
+                s,
+                "### Step {}: {} `{}` (action: {})\n",
+                f.step,
+                f.severity.name().to_uppercase(),
+                f.rule,
+                f.action.name()
+            );
+            let _ = writeln!(s, "{}\n", f.diagnosis);
+            if !f.evidence.is_empty() {
+                let evidence: Vec<String> = f
+                    .evidence
+                    .iter()
+                    .map(|(k, &v)| format!("`{k}` = {}", fmt_num(v)))
+                    .collect();
+                let _ = writeln!(s, "- Evidence: {}", evidence.join(", "));
+            }
+            let _ = writeln!(s, "- Suggestion: {}\n", f.suggestion);
+        }
+    }
+    let events: Vec<&(u64, &RunEvent)> = logged_events
+        .iter()
+        .filter(|(_, e)| REPORTED_EVENT_KINDS.contains(&e.kind.as_str()))
+        .collect();
+    if !events.is_empty() {
+        s.push_str("\n## Events logged during training\n\n");
+        s.push_str("| step | kind | rule | severity | action | message |\n");
+        s.push_str("|---:|---|---|---|---|---|\n");
+        for (step, e) in events {
+            let field = |k: &str| match e.fields.get(k) {
+                Some(Value::String(x)) => x.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "| {step} | {} | {} | {} | {} | {} |",
+                e.kind,
+                field("rule"),
+                field("severity"),
+                field("action"),
+                e.message.replace('|', "\\|").replace('\n', " ")
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::doctor::DoctorAction;
+
+    fn finding(rule: &str, severity: Severity, step: u64) -> Finding {
+        Finding {
+            rule: rule.into(),
+            severity,
+            step,
+            evidence: BTreeMap::from([
+                ("train/approx_kl".to_string(), 2.00774e-7),
+                ("train/value_loss".to_string(), f64::NAN),
+            ]),
+            diagnosis: format!("diagnosis of {rule}"),
+            suggestion: "raise `ppo.learning_rate`".into(),
+            action: DoctorAction::Warn,
+        }
+    }
+
+    #[test]
+    fn json_has_exactly_the_documented_fields() {
+        let v = to_json(&[finding("frozen_policy", Severity::Warn, 7)]);
+        let f = &v["findings"][0];
+        let mut fields: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "action",
+                "diagnosis",
+                "evidence",
+                "rule",
+                "severity",
+                "step",
+                "suggestion"
+            ]
+        );
+        assert_eq!(f["severity"], "warn");
+        assert_eq!(f["step"], 7);
+        assert_eq!(f["evidence"]["train/approx_kl"], 2.00774e-7);
+        assert_eq!(f["evidence"]["train/value_loss"], "NaN");
+        assert_eq!(to_json(&[]), serde_json::json!({"findings": []}));
+    }
+
+    #[test]
+    fn markdown_orders_findings_and_lists_the_runs_events() {
+        let findings = [
+            finding("success_collapse", Severity::Error, 900),
+            finding("frozen_policy", Severity::Warn, 100),
+        ];
+        let doctor_event = RunEvent::new("doctor", "the policy froze")
+            .with("rule", "frozen_policy")
+            .with("severity", "warn")
+            .with("action", "warn");
+        let rollback = RunEvent::new("rollback", "restored checkpoints/step-000000800");
+        let checkpoint = RunEvent::new("checkpoint", "new best evaluation");
+        let events = [(100, &doctor_event), (900, &rollback), (50, &checkpoint)];
+        let md = render_markdown("cartpole", &findings, &events);
+        assert!(md.starts_with("# Doctor report: cartpole"), "{md}");
+        assert!(
+            md.contains("2 findings: 1 error, 1 warning, 0 info."),
+            "{md}"
+        );
+        let frozen = md
+            .find("Step 100: WARN `frozen_policy`")
+            .expect("frozen listed");
+        let collapse = md
+            .find("Step 900: ERROR `success_collapse`")
+            .expect("collapse listed");
+        assert!(frozen < collapse, "timeline is in step order:\n{md}");
+        assert!(md.contains("`train/approx_kl` = 2.008e-7"), "{md}");
+        assert!(md.contains("| 100 | doctor | frozen_policy | warn | warn | the policy froze |"));
+        assert!(md.contains("| 900 | rollback |"), "{md}");
+        assert!(
+            !md.contains("new best evaluation"),
+            "checkpoints are not doctor business"
+        );
+        assert!(!md.contains("Healthy"));
+    }
+
+    #[test]
+    fn markdown_says_healthy_without_findings() {
+        let md = render_markdown("r", &[], &[]);
+        assert!(md.contains("Healthy: no rule fired"), "{md}");
+        assert!(!md.contains("Timeline") && !md.contains("Events"));
+    }
+}
