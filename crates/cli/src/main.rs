@@ -1,7 +1,10 @@
 //! The `hlynr` command.
 
 mod bench;
+mod compare_cmd;
+mod doctor_cmd;
 mod eval_cmd;
+mod monitor_cmd;
 mod resume_cmd;
 mod scenario_cmd;
 mod train_cmd;
@@ -30,6 +33,13 @@ enum Command {
     Resume(resume_cmd::ResumeArgs),
     /// Evaluates policies side by side on identical seeded episodes (see docs/eval.md).
     Eval(eval_cmd::EvalArgs),
+    /// Compares runs side by side: config differences, results, learning curves (see docs/runs.md).
+    Compare(compare_cmd::CompareArgs),
+    /// Watches a run in the terminal: progress, health sparklines, alerts (see docs/runs.md).
+    Monitor(monitor_cmd::MonitorArgs),
+    /// Diagnoses a run from its metrics: what went wrong when, and which
+    /// config keys to change.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Inspects interception scenarios.
     Scenario {
         #[command(subcommand)]
@@ -44,6 +54,9 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train_cmd::run(&args),
         Command::Resume(args) => resume_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
+        Command::Doctor(args) => doctor_cmd::run(&args),
+        Command::Compare(args) => compare_cmd::run(&args),
+        Command::Monitor(args) => monitor_cmd::run(&args),
         Command::Scenario { command } => scenario_cmd::run(&command),
     }
 }

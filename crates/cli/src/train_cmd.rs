@@ -160,6 +160,7 @@ pub fn report(run_dir: &Path, outcome: &TrainOutcome) {
         TrainStatus::Completed => "completed",
         TrainStatus::Paused => "paused",
         TrainStatus::Interrupted => "interrupted",
+        TrainStatus::DoctorStopped => "stopped by the training doctor",
     };
     eprintln!(
         "{what} at {} env steps in {:.1} s ({:.0} steps/s this segment)",

@@ -7,12 +7,16 @@
 pub mod eval;
 
 pub mod checkpoint;
+pub mod compare;
 pub mod curriculum;
+pub mod doctor;
 pub mod metrics;
+pub mod monitor;
 pub mod normalize_returns;
 pub mod policy_net;
 pub mod ppo;
 pub mod progress;
+pub mod recurrent;
 pub mod run;
 pub mod signals;
 pub mod tensorboard;

@@ -240,7 +240,7 @@ impl MetricsRecord {
 }
 
 /// A finite number as a JSON number, a non-finite one as a string.
-fn number_json(x: f64) -> Value {
+pub(crate) fn number_json(x: f64) -> Value {
     if x.is_nan() {
         Value::String("NaN".into())
     } else if x == f64::INFINITY {

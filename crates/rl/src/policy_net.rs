@@ -63,6 +63,7 @@ use hlynr_rng::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::ppo::PpoError;
+use crate::recurrent::{CRITIC_LSTM_PREFIX, RecurrentCore, SequenceBatch};
 
 /// Hidden-layer nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,11 +159,35 @@ fn default_activation() -> Activation {
 fn default_squash() -> Squash {
     Squash::Clip
 }
+/// LSTM hidden size when `lstm_hidden_size` is not set.
+pub const DEFAULT_LSTM_HIDDEN_SIZE: usize = 64;
+
+/// Network family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    /// Feed-forward: the MLPs see the current observation only.
+    #[default]
+    Mlp,
+    /// Recurrent: an LSTM (see [`crate::recurrent`]) in front of the policy
+    /// and value MLPs carries memory across the steps of an episode.
+    Lstm,
+}
 
 /// Network configuration (the `ppo.policy` section).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// `mlp` (default) or `lstm`.
+    #[serde(default, rename = "type")]
+    pub kind: PolicyKind,
+    /// LSTM hidden size (`type: lstm` only); `null` = 64.
+    #[serde(default)]
+    pub lstm_hidden_size: Option<usize>,
+    /// One LSTM for actor and critic instead of one each (`type: lstm` only);
+    /// default off, as sb3-contrib's `RecurrentPPO`.
+    #[serde(default)]
+    pub shared_lstm: bool,
     /// Hidden widths; default `[64, 64]` for both heads.
     #[serde(default)]
     pub net_arch: NetArch,
@@ -186,6 +211,9 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
+            kind: PolicyKind::Mlp,
+            lstm_hidden_size: None,
+            shared_lstm: false,
             net_arch: NetArch::default(),
             activation: Activation::Tanh,
             layer_norm: false,
@@ -193,6 +221,14 @@ impl Default for PolicyConfig {
             log_std_init: 0.0,
             squash: Squash::Clip,
         }
+    }
+}
+
+impl PolicyConfig {
+    /// The LSTM hidden size of a recurrent policy (`None` for an MLP).
+    pub fn recurrent_hidden_size(&self) -> Option<usize> {
+        (self.kind == PolicyKind::Lstm)
+            .then(|| self.lstm_hidden_size.unwrap_or(DEFAULT_LSTM_HIDDEN_SIZE))
     }
 }
 
@@ -216,6 +252,33 @@ impl Validate for PolicyConfig {
             self.log_std_init,
             Interval::closed(-20.0, 5.0),
         )?;
+        if let Some(h) = self.lstm_hidden_size {
+            ensure_range(
+                &join_path(path, "lstm_hidden_size"),
+                h as f64,
+                Interval::closed(1.0, 65536.0),
+            )?;
+        }
+        match self.kind {
+            PolicyKind::Mlp if self.shared_lstm || self.lstm_hidden_size.is_some() => {
+                let key = if self.shared_lstm {
+                    "shared_lstm"
+                } else {
+                    "lstm_hidden_size"
+                };
+                return Err(ConfigError::invalid(
+                    join_path(path, key),
+                    "applies to `type: lstm` only",
+                ));
+            }
+            PolicyKind::Lstm if !self.net_arch.shared.is_empty() => {
+                return Err(ConfigError::invalid(
+                    join_path(path, "net_arch.shared"),
+                    "must be empty with `type: lstm`: the LSTM output feeds the pi and vf MLPs directly (use shared_lstm to share the recurrent trunk)",
+                ));
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -405,6 +468,8 @@ pub struct ActorCritic {
     obs_dim: usize,
     act_dim: usize,
     components: Vec<Component>,
+    /// The LSTM front end of a recurrent policy.
+    recurrent: Option<RecurrentCore>,
     shared: Sequential,
     pi: Sequential,
     vf: Sequential,
@@ -439,7 +504,13 @@ impl ActorCritic {
             ));
         }
         let (components, out_dim, n_gauss) = components(action_space, config.squash)?;
-        let (shared, feat) = mlp(obs_dim, &config.net_arch.shared, config, rng)?;
+        let recurrent = config
+            .recurrent_hidden_size()
+            .map(|h| RecurrentCore::new(obs_dim, h, config.shared_lstm, rng));
+        let trunk_in = recurrent
+            .as_ref()
+            .map_or(obs_dim, RecurrentCore::hidden_size);
+        let (shared, feat) = mlp(trunk_in, &config.net_arch.shared, config, rng)?;
         let (pi, pi_w) = mlp(feat, &config.net_arch.pi, config, rng)?;
         let (vf, vf_w) = mlp(feat, &config.net_arch.vf, config, rng)?;
         let mut action_net = Linear::new(pi_w, out_dim, rng);
@@ -456,6 +527,7 @@ impl ActorCritic {
             obs_dim,
             act_dim: action_space.flat_dim(),
             components,
+            recurrent,
             shared,
             pi,
             vf,
@@ -517,6 +589,9 @@ impl ActorCritic {
     /// Every parameter with its PyTorch name, in `state_dict` order.
     pub fn named_params(&self) -> Vec<NamedParam<'_>> {
         let mut out = Vec::new();
+        if let Some(r) = &self.recurrent {
+            r.params(&mut out);
+        }
         self.shared.params("shared.", &mut out);
         self.pi.params("pi.", &mut out);
         self.vf.params("vf.", &mut out);
@@ -531,6 +606,9 @@ impl ActorCritic {
     /// Mutable counterpart of [`ActorCritic::named_params`].
     pub fn named_params_mut(&mut self) -> Vec<NamedParamMut<'_>> {
         let mut out = Vec::new();
+        if let Some(r) = &mut self.recurrent {
+            r.params_mut(&mut out);
+        }
         self.shared.params_mut("shared.", &mut out);
         self.pi.params_mut("pi.", &mut out);
         self.vf.params_mut("vf.", &mut out);
@@ -543,7 +621,7 @@ impl ActorCritic {
     }
 
     /// Names of the parameters trained with the critic's learning rate (the
-    /// value MLP and head) and of all others (trunk, policy MLP and head,
+    /// value MLP and head, and the critic's own LSTM) and of all others (trunk, policy MLP and head,
     /// `log_std`: trained with the actor's rate).
     pub fn param_groups(&self) -> (Vec<String>, Vec<String>) {
         let (mut actor, mut critic) = (Vec::new(), Vec::new());
@@ -551,7 +629,10 @@ impl ActorCritic {
             if !p.is_trainable() {
                 continue;
             }
-            if name.starts_with("vf.") || name.starts_with("value_net.") {
+            if name.starts_with("vf.")
+                || name.starts_with("value_net.")
+                || name.starts_with(CRITIC_LSTM_PREFIX)
+            {
                 critic.push(name);
             } else {
                 actor.push(name);
@@ -618,18 +699,43 @@ impl ActorCritic {
         Ok(obs.expect_matrix(context, self.obs_dim)?)
     }
 
+    /// The LSTM front end, for a recurrent policy.
+    pub fn recurrent(&self) -> Option<&RecurrentCore> {
+        self.recurrent.as_ref()
+    }
+
+    /// Mutable access to the LSTM front end (its carried state).
+    pub fn recurrent_mut(&mut self) -> Option<&mut RecurrentCore> {
+        self.recurrent.as_mut()
+    }
+
     /// Full forward pass on `[B, obs_dim]`: fills the head parameters and the
     /// value output (read with [`ActorCritic::values`]).
-    pub fn forward(&mut self, obs: &Tensor) -> Result<(), PpoError> {
+    ///
+    /// A recurrent network needs to know what the rows are: with `seq`, they
+    /// are the time-major training sequences it describes (cached for
+    /// [`ActorCritic::backward`]); without, they are one step of the envs
+    /// whose state it carries, and that state advances. An MLP takes no `seq`.
+    pub fn forward(&mut self, obs: &Tensor, seq: Option<&SequenceBatch>) -> Result<(), PpoError> {
         self.check_obs("ActorCritic observations", obs)?;
-        let feat: &Tensor = if self.shared.is_empty() {
-            obs
-        } else {
-            self.shared.forward(obs)?
+        let (feat_pi, feat_vf): (&Tensor, &Tensor) = match (&mut self.recurrent, seq) {
+            (Some(r), Some(seq)) => r.forward_sequence(obs, seq)?,
+            (Some(r), None) => r.step(obs)?,
+            (None, Some(_)) => {
+                return Err(PpoError::invalid(
+                    "ActorCritic::forward",
+                    "training sequences given to a feed-forward network",
+                ));
+            }
+            (None, None) if self.shared.is_empty() => (obs, obs),
+            (None, None) => {
+                let f = self.shared.forward(obs)?;
+                (f, f)
+            }
         };
-        let latent_pi = self.pi.forward(feat)?;
+        let latent_pi = self.pi.forward(feat_pi)?;
         let out = self.action_net.forward(latent_pi)?;
-        let latent_vf = self.vf.forward(feat)?;
+        let latent_vf = self.vf.forward(feat_vf)?;
         self.value_net.forward(latent_vf)?;
         // Split the action-net output into the components' parameter tensors.
         let b = out.rows();
@@ -667,9 +773,37 @@ impl ActorCritic {
         Ok(())
     }
 
-    /// Value-only forward pass (trunk, value MLP and head); returns `[B]` values.
+    /// Values `[k]` of observations `[k, obs_dim]` of the env rows `rows`
+    /// that no action follows (a truncated episode's final observation, the
+    /// observation after a rollout): a recurrent network steps its critic from
+    /// those rows' carried state without advancing it; an MLP ignores `rows`.
+    pub fn forward_values_of_rows(
+        &mut self,
+        obs: &Tensor,
+        rows: &[usize],
+    ) -> Result<&[f32], PpoError> {
+        self.check_obs("ActorCritic observations", obs)?;
+        match &mut self.recurrent {
+            Some(r) => {
+                let feat = r.peek_critic(obs, rows)?;
+                let latent_vf = self.vf.forward(feat)?;
+                Ok(self.value_net.forward(latent_vf)?.data())
+            }
+            None => self.forward_values(obs),
+        }
+    }
+
+    /// Value-only forward pass (trunk, value MLP and head); returns `[B]`
+    /// values. Feed-forward networks only (see
+    /// [`ActorCritic::forward_values_of_rows`]).
     pub fn forward_values(&mut self, obs: &Tensor) -> Result<&[f32], PpoError> {
         self.check_obs("ActorCritic observations", obs)?;
+        if self.recurrent.is_some() {
+            return Err(PpoError::invalid(
+                "ActorCritic::forward_values",
+                "a recurrent network needs the env rows (forward_values_of_rows)",
+            ));
+        }
         let feat: &Tensor = if self.shared.is_empty() {
             obs
         } else {
@@ -778,7 +912,14 @@ impl ActorCritic {
         d_log_prob: &[f32],
         d_entropy: &[&[f32]],
         d_value: &Tensor,
+        seq: Option<&SequenceBatch>,
     ) -> Result<(), PpoError> {
+        if self.recurrent.is_some() != seq.is_some() {
+            return Err(PpoError::invalid(
+                "ActorCritic::backward",
+                "a recurrent network trains on sequences, a feed-forward one on single steps",
+            ));
+        }
         let b = self.check_obs("ActorCritic backward observations", obs)?;
         if d_entropy.len() != self.components.len() {
             return Err(PpoError::invalid(
@@ -835,6 +976,17 @@ impl ActorCritic {
             {
                 dst[off..off + w].copy_from_slice(src);
             }
+        }
+        if let Some(r) = &mut self.recurrent {
+            let [feat_pi, feat_vf] = r.features();
+            let g_latent_pi = self
+                .action_net
+                .backward(self.pi.output(), &self.grad_out, true)?;
+            self.pi.backward(feat_pi, g_latent_pi, true)?;
+            let g_latent_vf = self.value_net.backward(self.vf.output(), d_value, true)?;
+            self.vf.backward(feat_vf, g_latent_vf, true)?;
+            r.backward_sequence(self.pi.input_grad(), self.vf.input_grad())?;
+            return Ok(());
         }
         let need_feat_grad = !self.shared.is_empty();
         let feat: &Tensor = if self.shared.is_empty() {
@@ -904,7 +1056,7 @@ impl ActorCritic {
         let mut obs_buf = std::mem::take(&mut self.obs_buf);
         obs_buf.resize(&[n, self.obs_dim]);
         obs_buf.data_mut().copy_from_slice(obs);
-        let result = self.forward(&obs_buf);
+        let result = self.forward(&obs_buf, None);
         self.obs_buf = obs_buf;
         result?;
         values.copy_from_slice(self.values());
@@ -1036,6 +1188,13 @@ impl Policy for ActorCritic {
         self.policy_rng = rng;
         result.map_err(|e| e.to_string())
     }
+
+    /// Starts the episodes of `rows`: a recurrent network forgets their memory.
+    fn reset_rows(&mut self, rows: &[usize]) {
+        if let Some(r) = &mut self.recurrent {
+            r.reset_rows(rows);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1166,7 +1325,7 @@ mod tests {
         }
         // Recompute the joint log-prob by hand: Gaussian (std 1) + log(1/3)-ish.
         let obs_t = Tensor::from_slice(&[2, 3], &obs).unwrap();
-        n.forward(&obs_t).unwrap();
+        n.forward(&obs_t, None).unwrap();
         let raw_t = Tensor::from_slice(&[2, 3], &raw).unwrap();
         let mut lp2 = [0.0f32; 2];
         n.evaluate(&raw_t, &mut lp2).unwrap();

@@ -38,6 +38,7 @@ use thiserror::Error;
 
 use crate::checkpoint::{BEST, Checkpoint, CheckpointManager, CheckpointPayload, ModelTensor};
 use crate::curriculum::CurriculumConfig;
+use crate::doctor::{Doctor, DoctorAction, DoctorConfig};
 use crate::eval::{EvalConfig, EvalError, PolicyEpisodes, evaluate};
 use crate::metrics::{Metrics, MetricsSink, RunEvent, keys};
 use crate::policy_net::ActorCritic;
@@ -180,12 +181,16 @@ pub struct RunConfig {
     /// Optional curriculum of environment stages (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub curriculum: Option<CurriculumConfig>,
+    /// The training doctor's rules, thresholds and actions.
+    #[serde(default)]
+    pub doctor: DoctorConfig,
 }
 
 impl Validate for RunConfig {
     fn validate(&self, path: &str) -> std::result::Result<(), ConfigError> {
         self.train_config().validate(path)?;
         self.run.validate(&join_path(path, "run"))?;
+        Validate::validate(&self.doctor, &join_path(path, "doctor"))?;
         if let Some(c) = &self.curriculum {
             c.validate(&join_path(path, "curriculum"))?;
             if self.run.eval_episodes < c.min_eval_episodes {
@@ -606,6 +611,12 @@ pub struct TrainerMeta {
     /// Current curriculum stage (0 without a curriculum).
     #[serde(default)]
     pub stage: usize,
+    /// The training doctor's state (rule counters and histories).
+    #[serde(default)]
+    pub doctor: Option<Value>,
+    /// Rollbacks to `best/` the doctor has made.
+    #[serde(default)]
+    pub rollbacks: u32,
 }
 
 /// The key `best/` is chosen by: curriculum stage first (an evaluation on a
@@ -762,6 +773,9 @@ pub enum TrainStatus {
     Paused,
     /// Stopped by a signal or request; resumable.
     Interrupted,
+    /// Stopped by a training-doctor rule whose action is `stop` (or after
+    /// `doctor.max_rollbacks` rollbacks); resumable after a look at the run.
+    DoctorStopped,
 }
 
 /// The result of [`Trainer::train`].
@@ -819,6 +833,10 @@ pub struct Trainer {
     meta: TrainerMeta,
     /// Env steps of the last checkpoint written (avoids saving twice).
     last_saved_step: Option<u64>,
+    /// Watches every logged record.
+    doctor: Doctor,
+    /// Why the doctor asked to stop, once it has.
+    doctor_stop: Option<String>,
 }
 
 /// Seed stream of the environment resets at curriculum promotions.
@@ -902,6 +920,7 @@ impl Trainer {
         let sink = MetricsSink::create_in(run.path(), Some(progress))?;
         let checkpoints = CheckpointManager::new(&run.checkpoints_dir(), config.run.keep_last_n)?;
         Ok(Trainer {
+            doctor: Doctor::new(config.doctor.clone()),
             fingerprint: crate::checkpoint::json_fingerprint(resolved),
             run,
             config,
@@ -911,6 +930,7 @@ impl Trainer {
             checkpoints,
             meta: TrainerMeta::default(),
             last_saved_step: None,
+            doctor_stop: None,
         })
     }
 
@@ -985,6 +1005,15 @@ impl Trainer {
             meta.elapsed_s,
             Some(progress),
         )?;
+        let mut doctor = Doctor::new(config.doctor.clone());
+        if let Some(state) = &meta.doctor {
+            doctor.set_state(state).map_err(|e| {
+                TrainError::invalid(
+                    format!("checkpoint {}", checkpoint.path.display()),
+                    format!("training doctor state: {e}"),
+                )
+            })?;
+        }
         let report = ResumeReport {
             checkpoint: checkpoint.path.clone(),
             env_steps,
@@ -1002,6 +1031,8 @@ impl Trainer {
                 checkpoints,
                 meta,
                 last_saved_step: Some(env_steps),
+                doctor,
+                doctor_stop: None,
             },
             report,
         ))
@@ -1078,6 +1109,7 @@ impl Trainer {
                 values.insert(CURRICULUM_STAGE.into(), self.meta.stage as f64);
             }
             self.sink.log(step, &values)?;
+            self.consult_doctor(step, &values)?;
             if metrics.nonfinite_skipped {
                 self.sink.event(
                     step,
@@ -1098,6 +1130,10 @@ impl Trainer {
             }
             if stop.is_some_and(StopSignal::stop_requested) {
                 status = TrainStatus::Interrupted;
+                break;
+            }
+            if self.doctor_stop.is_some() {
+                status = TrainStatus::DoctorStopped;
                 break;
             }
         }
@@ -1122,6 +1158,13 @@ impl Trainer {
                     stop.and_then(StopSignal::reason)
                         .unwrap_or_else(|| "stop requested".into()),
                 ),
+            ),
+            TrainStatus::DoctorStopped => (
+                RunStatus::Interrupted,
+                Some(format!(
+                    "stopped by the training doctor: {}",
+                    self.doctor_stop.clone().unwrap_or_default()
+                )),
             ),
         };
         if let Some(m) = &message {
@@ -1177,6 +1220,7 @@ impl Trainer {
             values.insert(keys::EVAL_SUCCESS_RATE.into(), s);
         }
         self.sink.log(step, &values)?;
+        self.consult_doctor(step, &values)?;
         self.meta.last_eval = Some(summary);
         let score = summary.score();
         if self.meta.best.is_none_or(|b| score.beats(&b)) {
@@ -1232,8 +1276,112 @@ impl Trainer {
         Ok(())
     }
 
+    /// Shows a logged record to the doctor and acts on its findings: every
+    /// finding becomes a `doctor` event (JSONL, TensorBoard text, progress
+    /// display); `stop` ends training after this update; `rollback` restores
+    /// `best/` with a lower learning rate (a stop once `max_rollbacks` are used).
+    fn consult_doctor(&mut self, step: u64, values: &Metrics) -> Result<()> {
+        for finding in self.doctor.observe(step, values) {
+            let evidence: serde_json::Map<String, Value> = finding
+                .evidence
+                .iter()
+                .map(|(k, &v)| (k.clone(), crate::metrics::number_json(v)))
+                .collect();
+            self.sink.event(
+                step,
+                &RunEvent::new("doctor", finding.diagnosis.clone())
+                    .with("rule", finding.rule.clone())
+                    .with("severity", finding.severity.name())
+                    .with("action", finding.action.name())
+                    .with("suggestion", finding.suggestion.clone())
+                    .with("evidence", Value::Object(evidence)),
+            )?;
+            match finding.action {
+                DoctorAction::Warn => {}
+                DoctorAction::Stop => {
+                    self.doctor_stop
+                        .get_or_insert_with(|| format!("{} at step {step}", finding.rule));
+                }
+                DoctorAction::Rollback => self.roll_back(step, &finding.rule)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores `best/` (weights, optimizer, normaliser statistics) and scales
+    /// the learning rate by `doctor.rollback_lr_factor`; the step count,
+    /// environments and generators continue.
+    fn roll_back(&mut self, step: u64, rule: &str) -> Result<()> {
+        let (factor, max) = (
+            self.config.doctor.rollback_lr_factor,
+            self.config.doctor.max_rollbacks,
+        );
+        if self.meta.rollbacks >= max {
+            let why = format!("{rule} at step {step} after {max} rollbacks");
+            self.sink.event(
+                step,
+                &RunEvent::new(
+                    "stop",
+                    format!("rollback limit (doctor.max_rollbacks = {max}) reached: stopping"),
+                )
+                .with("rule", rule),
+            )?;
+            self.doctor_stop.get_or_insert(why);
+            return Ok(());
+        }
+        let best_dir = self.checkpoints.dir().join(BEST);
+        let best = if best_dir.is_dir() {
+            match crate::checkpoint::read_checkpoint(&best_dir).and_then(|c| {
+                state_of(&c)
+                    .map(|(state, _, _)| (state, c.env_steps))
+                    .map_err(|e| crate::run::RunError::corrupt(&best_dir, e.to_string()))
+            }) {
+                Ok(found) => Some(found),
+                Err(e) => {
+                    self.sink.event(
+                        step,
+                        &RunEvent::new(
+                            "rollback",
+                            format!("best/ unusable ({e}); not rolled back"),
+                        )
+                        .with("rule", rule),
+                    )?;
+                    return Ok(());
+                }
+            }
+        } else {
+            None
+        };
+        let Some((state, best_step)) = best else {
+            self.sink.event(
+                step,
+                &RunEvent::new("rollback", "no best/ checkpoint yet; not rolled back")
+                    .with("rule", rule),
+            )?;
+            return Ok(());
+        };
+        self.ppo.roll_back_to(&state, factor)?;
+        self.meta.rollbacks += 1;
+        self.sink.event(
+            step,
+            &RunEvent::new(
+                "rollback",
+                format!(
+                    "restored best/ (step {best_step}); learning rate now x{:.3}",
+                    self.ppo.lr_scale()
+                ),
+            )
+            .with("rule", rule)
+            .with("best_step", best_step)
+            .with("lr_scale", self.ppo.lr_scale())
+            .with("rollbacks", self.meta.rollbacks),
+        )?;
+        Ok(())
+    }
+
     fn payload(&mut self) -> Result<CheckpointPayload> {
         self.meta.elapsed_s = self.sink.elapsed_s();
+        self.meta.doctor = Some(self.doctor.state());
         payload_of(self.ppo.export_state()?, &self.meta, &self.fingerprint)
     }
 

@@ -3,9 +3,10 @@
 
 use hlynr_env::Space;
 use hlynr_nn::Tensor;
-use hlynr_rl::policy_net::{ActorCritic, NetArch, PolicyConfig, Squash};
+use hlynr_rl::policy_net::{ActorCritic, NetArch, PolicyConfig, PolicyKind, Squash};
 use hlynr_rl::ppo::update::{LossSettings, LossWorkspace, Minibatch, ppo_backward, ppo_loss};
 use hlynr_rl::ppo::{ValueClip, ValueClipLoss, ValueLoss};
+use hlynr_rl::recurrent::SequenceBatch;
 use hlynr_rng::Rng;
 
 const OBS: usize = 3;
@@ -38,6 +39,74 @@ fn batch(net: &mut ActorCritic, rng: &mut Rng) -> Minibatch {
         advantages: (0..B).map(|_| rng.normal_f32()).collect(),
         returns: (0..B).map(|_| 2.0 * rng.normal_f32()).collect(),
         old_values: v.iter().map(|&x| x + 0.5 * rng.normal_f32()).collect(),
+        sequences: None,
+    }
+}
+
+/// Sequences for a recurrent network: `T = 3` steps of 2 sequences with
+/// non-zero initial states and an episode start inside sequence 1.
+fn sequence_batch(net: &mut ActorCritic, space: &Space, rng: &mut Rng) -> Minibatch {
+    let (t, b) = (3, 2);
+    let rows = t * b;
+    let h = net.recurrent().expect("recurrent").hidden_size();
+    let state = |rng: &mut Rng| {
+        Tensor::from_vec(
+            &[b, h],
+            (0..b * h).map(|_| 0.5 * rng.normal_f32()).collect(),
+        )
+        .unwrap()
+    };
+    let shared = net.recurrent().is_some_and(|r| r.is_shared());
+    let seq = SequenceBatch {
+        steps: t,
+        batch: b,
+        // Time-major: step 2 of sequence 1 starts an episode.
+        reset: vec![0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        h0_actor: state(rng),
+        c0_actor: state(rng),
+        h0_critic: if shared {
+            Tensor::zeros(&[0, h])
+        } else {
+            state(rng)
+        },
+        c0_critic: if shared {
+            Tensor::zeros(&[0, h])
+        } else {
+            state(rng)
+        },
+    };
+    let obs = Tensor::from_vec(
+        &[rows, OBS],
+        (0..rows * OBS).map(|_| rng.normal_f32()).collect(),
+    )
+    .unwrap();
+    let ad = net.act_dim();
+    let mut raw = vec![0.0f32; rows * ad];
+    match space {
+        Space::Discrete { n } => {
+            for a in &mut raw {
+                *a = rng.below(*n as u64) as f32;
+            }
+        }
+        _ => {
+            for a in &mut raw {
+                *a = 0.5 * rng.normal_f32();
+            }
+        }
+    }
+    let actions = Tensor::from_vec(&[rows, ad], raw).unwrap();
+    net.forward(&obs, Some(&seq)).unwrap();
+    let mut lp = vec![0.0; rows];
+    net.evaluate(&actions, &mut lp).unwrap();
+    let v = net.values().to_vec();
+    Minibatch {
+        obs,
+        actions,
+        old_log_prob: lp.iter().map(|&l| l + 0.3 * rng.normal_f32()).collect(),
+        advantages: (0..rows).map(|_| rng.normal_f32()).collect(),
+        returns: (0..rows).map(|_| 2.0 * rng.normal_f32()).collect(),
+        old_values: v.iter().map(|&x| x + 0.5 * rng.normal_f32()).collect(),
+        sequences: Some(seq),
     }
 }
 
@@ -60,7 +129,11 @@ fn check(space: &Space, policy: PolicyConfig, s: &LossSettings, seed: u64) -> us
             }
         }
     }
-    let mb = batch(&mut net, &mut rng);
+    let mb = if net.recurrent().is_some() {
+        sequence_batch(&mut net, space, &mut rng)
+    } else {
+        batch(&mut net, &mut rng)
+    };
     let mut ws = LossWorkspace::default();
     ppo_loss(&mut net, &mb, s, &mut ws).unwrap();
     net.zero_grad();
@@ -212,4 +285,22 @@ fn hybrid_gaussian_plus_categorical_with_per_head_entropy() {
     relu.activation = hlynr_rl::policy_net::Activation::LeakyRelu;
     relu.layer_norm = true;
     check(&space, relu, &settings(2), 15);
+}
+
+#[test]
+fn recurrent_policies_separate_and_shared_lstm() {
+    for (shared, space, seed) in [
+        (false, Space::uniform_box(-1.0, 1.0, &[2]), 21),
+        (true, Space::Discrete { n: 3 }, 22),
+    ] {
+        let policy = PolicyConfig {
+            kind: PolicyKind::Lstm,
+            lstm_hidden_size: Some(4),
+            shared_lstm: shared,
+            ..small_policy(false, Squash::Clip)
+        };
+        let checked = check(&space, policy, &settings(1), seed);
+        // LSTM weights (4 tensors per LSTM) dominate the parameter count.
+        assert!(checked > 150, "{checked}");
+    }
 }

@@ -9,7 +9,7 @@ use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path
 use serde::{Deserialize, Serialize};
 
 use super::schedule::Schedule;
-use crate::policy_net::PolicyConfig;
+use crate::policy_net::{PolicyConfig, PolicyKind};
 
 /// How the value prediction is kept near the rollout's old prediction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +183,13 @@ pub struct PpoConfig {
     /// Network and action distribution.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Truncated backpropagation-through-time length of a recurrent policy
+    /// (`policy.type: lstm`): rollouts are cut into sequences of this many
+    /// steps per env, and minibatches hold `batch_size / bptt_length` whole
+    /// sequences. `null` = `n_steps` (one sequence per env per rollout).
+    /// Must divide `n_steps` and `batch_size`.
+    #[serde(default)]
+    pub bptt_length: Option<usize>,
 }
 
 /// Defaults (Stable-Baselines3's PPO defaults where it has the key).
@@ -277,6 +284,12 @@ impl PpoConfig {
 
     /// The SB3 preset of the KL stop: per minibatch with factor 1.5.
     pub const SB3_KL_FACTOR: f64 = 1.5;
+
+    /// Training sequence length of a recurrent policy: `bptt_length`, or
+    /// `n_steps` when unset.
+    pub fn sequence_length(&self) -> usize {
+        self.bptt_length.unwrap_or(self.n_steps)
+    }
 }
 
 impl Validate for PpoConfig {
@@ -370,6 +383,29 @@ impl Validate for PpoConfig {
         ensure_range(&p("clip_obs"), self.clip_obs, Interval::POSITIVE)?;
         ensure_range(&p("clip_reward"), self.clip_reward, Interval::POSITIVE)?;
         self.policy.validate(&p("policy"))?;
+        match (self.policy.kind, self.bptt_length) {
+            (PolicyKind::Mlp, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    p("bptt_length"),
+                    "applies to recurrent policies only (policy.type: lstm)",
+                ));
+            }
+            (PolicyKind::Mlp, None) => {}
+            (PolicyKind::Lstm, _) => {
+                let l = self.sequence_length();
+                count("bptt_length", l, 1e7)?;
+                for (key, v) in [("n_steps", self.n_steps), ("batch_size", self.batch_size)] {
+                    if v % l != 0 {
+                        return Err(ConfigError::invalid(
+                            p(key),
+                            format!(
+                                "{v} is not a multiple of bptt_length {l} (minibatches hold whole sequences)"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -36,6 +36,7 @@ pub use update::PpoMetrics;
 
 use crate::normalize_returns::ReturnNormalizer;
 use crate::policy_net::ActorCritic;
+use crate::recurrent::{CarriedState, SequenceStore};
 
 /// Errors of the PPO trainer and its networks.
 #[derive(Debug, Error)]
@@ -206,6 +207,27 @@ pub struct PpoMeta {
     pub episodes: EpisodeWindow,
     /// The environment batch, including observation and reward normalisers.
     pub env: serde_json::Value,
+    /// Factor on both learning-rate schedules (the training doctor's rollbacks
+    /// lower it); 1 unless a rollback happened.
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    /// A recurrent policy's rollout memory (absent for feed-forward policies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrent: Option<RecurrentRolloutState>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// What a recurrent policy's rollouts carry from one iteration to the next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrentRolloutState {
+    /// The LSTM state of every training env.
+    pub carried: CarriedState,
+    /// Which envs' next observation starts an episode (`[n_envs]`, 0 or 1).
+    pub episode_starts: Vec<f32>,
 }
 
 /// The complete training state of a [`Ppo`] trainer.
@@ -244,9 +266,16 @@ pub struct Ppo<B: BatchEnv> {
     pub(crate) shuffle_rng: Rng,
     pub(crate) return_norm: Option<ReturnNormalizer>,
     pub(crate) counters: Counters,
+    pub(crate) lr_scale: f64,
     pub(crate) episodes: EpisodeWindow,
     pub(crate) scratch: update::Scratch,
+    /// Sequence starts of the last rollout (recurrent policies only).
+    pub(crate) sequences: Option<SequenceStore>,
+    /// Envs whose next observation starts an episode (recurrent policies).
+    episode_starts: Vec<f32>,
     // Rollout scratch (allocated once).
+    ended: Vec<bool>,
+    all_rows: Vec<usize>,
     env_actions: Vec<f32>,
     last_values: Vec<f32>,
     final_obs: Tensor,
@@ -309,12 +338,27 @@ impl<B: BatchEnv> Ppo<B> {
         env.reset(derive_seed(seed, STREAM_ENV))?;
         let n = config.n_envs;
         let act_dim = net.act_dim();
+        let sequences = net.recurrent_mut().map(|r| {
+            r.ensure_rows(n);
+            SequenceStore::new(
+                config.n_steps,
+                n,
+                config.sequence_length(),
+                r.hidden_size(),
+                r.is_shared(),
+            )
+        });
         Ok(Self {
+            sequences,
+            episode_starts: vec![1.0; n],
+            ended: vec![false; n],
+            all_rows: (0..n).collect(),
             buffer: RolloutBuffer::new(config.n_steps, n, obs_dim, act_dim),
             return_norm: config.normalize_returns.then(ReturnNormalizer::new),
             rollout_rng: Rng::from_stream(seed, STREAM_ROLLOUT),
             shuffle_rng: Rng::from_stream(seed, STREAM_SHUFFLE),
             counters: Counters::default(),
+            lr_scale: 1.0,
             episodes: EpisodeWindow::default(),
             scratch: update::Scratch::default(),
             env_actions: vec![0.0; n * act_dim],
@@ -370,6 +414,11 @@ impl<B: BatchEnv> Ppo<B> {
         env.set_state(&state)?;
         env.reset(seed)?;
         self.env = env;
+        // Every env starts a new episode: recurrent memory starts afresh.
+        self.episode_starts.fill(1.0);
+        if let Some(r) = self.net.recurrent_mut() {
+            r.reset_rows(&self.all_rows);
+        }
         Ok(())
     }
 
@@ -428,7 +477,13 @@ impl<B: BatchEnv> Ppo<B> {
         let n = self.config.n_envs;
         let gamma = self.config.gamma;
         self.buffer.reset();
+        if let Some(r) = self.net.recurrent_mut() {
+            r.ensure_rows(n);
+        }
         while !self.buffer.is_full() {
+            if let (Some(store), Some(r)) = (&mut self.sequences, self.net.recurrent()) {
+                store.record_step(self.buffer.pos(), &self.episode_starts, r);
+            }
             {
                 let slots = self.buffer.next_step_slots()?;
                 slots.obs.copy_from_slice(self.env.obs());
@@ -471,7 +526,9 @@ impl<B: BatchEnv> Ppo<B> {
                     })?;
                     row.copy_from_slice(fin);
                 }
-                bootstrap = self.net.forward_values(&self.final_obs)?;
+                bootstrap = self
+                    .net
+                    .forward_values_of_rows(&self.final_obs, &self.final_rows)?;
             }
             let step = self.buffer.pos();
             let k0 = step * n;
@@ -498,11 +555,20 @@ impl<B: BatchEnv> Ppo<B> {
                     self.episodes.push_success(s);
                 }
             }
+            if let Some(r) = self.net.recurrent_mut() {
+                for i in 0..n {
+                    self.ended[i] = term[i] || trunc[i];
+                    self.episode_starts[i] = f32::from(u8::from(self.ended[i]));
+                }
+                r.reset_ended(&self.ended);
+            }
             self.buffer.finish_step();
         }
         self.last_obs.resize(&[n, self.env.obs_dim()]);
         self.last_obs.data_mut().copy_from_slice(self.env.obs());
-        let values = self.net.forward_values(&self.last_obs)?;
+        let values = self
+            .net
+            .forward_values_of_rows(&self.last_obs, &self.all_rows)?;
         self.last_values.copy_from_slice(values);
         for v in &mut self.last_values {
             *v = Self::to_return_units(self.return_norm.as_ref(), *v);
@@ -558,6 +624,11 @@ impl<B: BatchEnv> Ppo<B> {
                 return_normalizer: self.return_norm.clone(),
                 episodes: self.episodes.clone(),
                 env: self.env.state(),
+                lr_scale: self.lr_scale,
+                recurrent: self.net.recurrent().map(|r| RecurrentRolloutState {
+                    carried: r.carried_state(),
+                    episode_starts: self.episode_starts.clone(),
+                }),
             },
         })
     }
@@ -594,6 +665,32 @@ impl<B: BatchEnv> Ppo<B> {
                 "optimizer parameter groups do not match the network".into(),
             ));
         }
+        match (&state.meta.recurrent, self.net.recurrent()) {
+            (None, None) => {}
+            (Some(s), Some(_)) if s.episode_starts.len() == self.episode_starts.len() => {}
+            (Some(s), Some(_)) => {
+                return Err(PpoError::State(format!(
+                    "recurrent state for {} envs, the trainer has {}",
+                    s.episode_starts.len(),
+                    self.episode_starts.len()
+                )));
+            }
+            (saved, _) => {
+                return Err(PpoError::State(format!(
+                    "recurrent rollout state {} but the policy is {}",
+                    if saved.is_some() {
+                        "present"
+                    } else {
+                        "missing"
+                    },
+                    if self.net.recurrent().is_some() {
+                        "recurrent"
+                    } else {
+                        "feed-forward"
+                    }
+                )));
+            }
+        }
         // Validate the weights before touching anything, then apply.
         let before = self.net.state_dict();
         self.net.load_state_dict(&state.weights)?;
@@ -603,14 +700,71 @@ impl<B: BatchEnv> Ppo<B> {
             let _ = self.env.set_state(&env_before);
             return Err(e.into());
         }
+        if let (Some(saved), Some(r)) = (&state.meta.recurrent, self.net.recurrent_mut()) {
+            if let Err(e) = r.set_carried_state(&saved.carried) {
+                self.net.load_state_dict(&before)?;
+                let _ = self.env.set_state(&env_before);
+                return Err(PpoError::State(e));
+            }
+            self.episode_starts.copy_from_slice(&saved.episode_starts);
+        }
         self.opt = opt;
         self.seed = state.meta.seed;
         self.counters = state.meta.counters;
+        self.lr_scale = state.meta.lr_scale;
         self.rollout_rng = state.meta.rollout_rng.clone();
         self.shuffle_rng = state.meta.shuffle_rng.clone();
         self.net.set_policy_rng(state.meta.policy_rng.clone());
         self.return_norm = state.meta.return_normalizer.clone();
         self.episodes = state.meta.episodes.clone();
+        Ok(())
+    }
+}
+
+impl<B: BatchEnv> Ppo<B> {
+    /// The factor on the learning-rate schedules (see [`PpoMeta::lr_scale`]).
+    pub fn lr_scale(&self) -> f64 {
+        self.lr_scale
+    }
+
+    /// Returns the learner to a saved state — network weights, optimiser
+    /// moments, observation and reward normaliser statistics, return
+    /// statistics — while the environments, counters, generators and recent
+    /// episodes carry on, and multiplies the learning-rate scale by
+    /// `lr_factor`: the training doctor's rollback to `best/`. The current
+    /// observations stay normalised with the statistics they were produced
+    /// with until the next step. Nothing changes on error.
+    pub fn roll_back_to(&mut self, saved: &PpoState, lr_factor: f64) -> Result<(), PpoError> {
+        if !(lr_factor > 0.0 && lr_factor.is_finite()) {
+            return Err(PpoError::invalid(
+                "Ppo::roll_back_to",
+                format!("learning-rate factor must be positive and finite, got {lr_factor}"),
+            ));
+        }
+        let opt = Adam::from_state(&saved.optimizer)?;
+        // The normalisers' statistics from the saved state, the batch's own
+        // buffers and environments from now.
+        let mut env_state = self.env.state();
+        if let (serde_json::Value::Object(now), serde_json::Value::Object(then)) =
+            (&mut env_state, &saved.meta.env)
+        {
+            for key in ["obs_normalizer", "reward_scaler"] {
+                if let Some(v) = then.get(key) {
+                    now.insert(key.into(), v.clone());
+                }
+            }
+        }
+        let before = self.net.state_dict();
+        let env_before = self.env.state();
+        self.net.load_state_dict(&saved.weights)?;
+        if let Err(e) = self.env.set_state(&env_state) {
+            self.net.load_state_dict(&before)?;
+            let _ = self.env.set_state(&env_before);
+            return Err(e.into());
+        }
+        self.opt = opt;
+        self.return_norm = saved.meta.return_normalizer.clone();
+        self.lr_scale *= lr_factor;
         Ok(())
     }
 }

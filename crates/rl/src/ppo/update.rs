@@ -19,6 +19,7 @@ use hlynr_nn::{Tensor, clip_grad_norm};
 use super::config::{AdvantageNorm, KlCheck, ValueClip, ValueClipLoss, ValueLoss};
 use super::{ACTOR_GROUP, CRITIC_GROUP, Ppo, PpoError};
 use crate::policy_net::ActorCritic;
+use crate::recurrent::SequenceBatch;
 
 /// Loss coefficients and modes of one update (schedules already evaluated).
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +57,8 @@ pub struct Minibatch {
     pub returns: Vec<f32>,
     /// Values at collection time.
     pub old_values: Vec<f32>,
+    /// For a recurrent policy: the rows are these sequences, time-major.
+    pub sequences: Option<SequenceBatch>,
 }
 
 impl Minibatch {
@@ -179,7 +182,7 @@ pub fn ppo_loss(
             ),
         ));
     }
-    net.forward(&mb.obs)?;
+    net.forward(&mb.obs, mb.sequences.as_ref())?;
     ws.log_prob.resize(b, 0.0);
     net.evaluate(&mb.actions, &mut ws.log_prob)?;
     let inv_b = 1.0 / b as f64;
@@ -245,7 +248,13 @@ pub fn ppo_backward(
     ws: &LossWorkspace,
 ) -> Result<(), PpoError> {
     let d_entropy: Vec<&[f32]> = ws.d_entropy.iter().map(Vec::as_slice).collect();
-    net.backward(&mb.obs, &ws.d_log_prob, &d_entropy, &ws.d_value)
+    net.backward(
+        &mb.obs,
+        &ws.d_log_prob,
+        &d_entropy,
+        &ws.d_value,
+        mb.sequences.as_ref(),
+    )
 }
 
 /// Metrics of one iteration, reported under Stable-Baselines3's names by
@@ -301,6 +310,12 @@ pub struct PpoMetrics {
     pub nonfinite_skips: u64,
     /// `train/return_mean`, `train/return_std`: return statistics of the critic scale.
     pub return_stats: Option<(f64, f64)>,
+    /// `train/lstm_saturation`: mean fraction of LSTM outputs with `|h| > 0.99`
+    /// over the update's minibatches (recurrent policies).
+    pub lstm_saturation: Option<f64>,
+    /// `train/lstm_gate_saturation`: mean fraction of sigmoid gates outside
+    /// `[0.01, 0.99]` (recurrent policies).
+    pub lstm_gate_saturation: Option<f64>,
     /// `rollout/ep_rew_mean` over the last 100 episodes.
     pub ep_rew_mean: Option<f64>,
     /// `rollout/ep_len_mean`.
@@ -354,6 +369,8 @@ impl PpoMetrics {
             ),
             ("train/return_mean", self.return_stats.map(|s| s.0)),
             ("train/return_std", self.return_stats.map(|s| s.1)),
+            ("train/lstm_saturation", self.lstm_saturation),
+            ("train/lstm_gate_saturation", self.lstm_gate_saturation),
             ("rollout/ep_rew_mean", self.ep_rew_mean),
             ("rollout/ep_len_mean", self.ep_len_mean),
             ("rollout/success_rate", self.success_rate),
@@ -366,7 +383,10 @@ impl PpoMetrics {
 /// Reusable buffers of the update.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scratch {
+    /// Sample indices (feed-forward) or sequence ids (recurrent), shuffled.
     indices: Vec<usize>,
+    /// Rollout-buffer rows of the current minibatch.
+    rows: Vec<usize>,
     targets: Vec<f32>,
     old_values: Vec<f32>,
     mb: Minibatch,
@@ -461,8 +481,11 @@ impl<B: BatchEnv> Ppo<B> {
     pub fn update(&mut self) -> Result<PpoMetrics, PpoError> {
         let p = self.progress_remaining();
         let c = self.config.clone();
-        let lr = c.learning_rate.value(p);
-        let critic_lr = c.critic_learning_rate.as_ref().map_or(lr, |s| s.value(p));
+        let lr = c.learning_rate.value(p) * self.lr_scale;
+        let critic_lr = c
+            .critic_learning_rate
+            .as_ref()
+            .map_or(lr, |s| s.value(p) * self.lr_scale);
         self.opt.set_group_lr(ACTOR_GROUP, lr)?;
         self.opt.set_group_lr(CRITIC_GROUP, critic_lr)?;
         let settings = self.loss_settings();
@@ -503,8 +526,13 @@ impl<B: BatchEnv> Ppo<B> {
                 sc.old_values.extend_from_slice(&self.buffer.values);
             }
         }
+        // A recurrent policy shuffles whole sequences, a feed-forward one samples.
+        let (units, per_batch) = match &self.sequences {
+            Some(store) => (store.num_sequences(), c.batch_size / store.bptt()),
+            None => (total, c.batch_size),
+        };
         sc.indices.clear();
-        sc.indices.extend(0..total);
+        sc.indices.extend(0..units);
         self.snapshot_params();
         let opt_before = self.opt.clone();
         let return_norm_before = self.return_norm.clone();
@@ -512,20 +540,24 @@ impl<B: BatchEnv> Ppo<B> {
         let (mut n_batches, mut sum_pg, mut sum_v, mut sum_ent, mut sum_kl, mut sum_clip) =
             (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
         let (mut sum_vclip, mut sum_gnorm, mut n_steps) = (0.0, 0.0, 0usize);
+        let (mut sum_sat_hidden, mut sum_sat_gates) = (0.0, 0.0);
         let mut epochs_done = 0;
         'epochs: for epoch in 0..c.n_epochs {
             self.shuffle_rng.shuffle(&mut self.scratch.indices);
             let (mut epoch_kl, mut epoch_batches) = (0.0, 0usize);
-            let n_mb = total.div_ceil(c.batch_size);
+            let n_mb = units.div_ceil(per_batch);
             for mb_index in 0..n_mb {
-                self.gather_minibatch(
-                    mb_index * c.batch_size,
-                    c.batch_size.min(total - mb_index * c.batch_size),
-                );
+                let start = mb_index * per_batch;
+                self.gather_minibatch(start, per_batch.min(units - start));
                 let sc = &mut self.scratch;
                 let st = ppo_loss(&mut self.net, &sc.mb, &settings, &mut sc.ws)?;
                 if !st.loss.is_finite() {
                     return Ok(self.abort(m, opt_before, return_norm_before));
+                }
+                if let Some(r) = self.net.recurrent() {
+                    let sat = r.saturation();
+                    sum_sat_hidden += sat.hidden as f64;
+                    sum_sat_gates += sat.gates as f64;
                 }
                 n_batches += 1;
                 epoch_batches += 1;
@@ -581,6 +613,10 @@ impl<B: BatchEnv> Ppo<B> {
         m.clip_fraction = sum_clip / nb;
         m.value_clip_fraction = (c.value_clip != ValueClip::None).then_some(sum_vclip / nb);
         m.grad_norm = sum_gnorm / n_steps.max(1) as f64;
+        if self.net.recurrent().is_some() {
+            m.lstm_saturation = Some(sum_sat_hidden / nb);
+            m.lstm_gate_saturation = Some(sum_sat_gates / nb);
+        }
         m.epochs = epochs_done;
         self.counters.n_updates += epochs_done as u64;
         self.counters.gradient_steps += n_steps as u64;
@@ -591,10 +627,25 @@ impl<B: BatchEnv> Ppo<B> {
         Ok(m)
     }
 
+    /// Gathers minibatch `indices[start..start + len]`: that many samples,
+    /// or for a recurrent policy that many whole sequences (time-major).
     fn gather_minibatch(&mut self, start: usize, len: usize) {
         let (od, ad) = (self.buffer.obs_dim(), self.buffer.act_dim());
         let sc = &mut self.scratch;
-        let idx = &sc.indices[start..start + len];
+        let units = &sc.indices[start..start + len];
+        match &self.sequences {
+            Some(store) => {
+                let seq = sc.mb.sequences.get_or_insert_with(SequenceBatch::default);
+                store.gather(units, seq, &mut sc.rows);
+            }
+            None => {
+                sc.mb.sequences = None;
+                sc.rows.clear();
+                sc.rows.extend_from_slice(units);
+            }
+        }
+        let idx = &sc.rows;
+        let len = idx.len();
         let mb = &mut sc.mb;
         mb.obs.resize(&[len, od]);
         mb.actions.resize(&[len, ad]);
