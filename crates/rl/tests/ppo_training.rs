@@ -9,9 +9,11 @@ use hlynr_env::{
     BatchEnv, Env, EpisodeStatistics, Info, Space, Step, TimeLimit, VecEnv, VecNormalize,
     VecNormalizeConfig, classic,
 };
+use hlynr_rl::policy_net::ActorCritic;
 use hlynr_rl::ppo::{
     KlCheck, Ppo, PpoConfig, PpoMeta, PpoMetrics, PpoState, TrainConfig, make_classic_vec_env,
 };
+use hlynr_rl::trainer::RunConfig;
 use serde_json::Value;
 
 fn small_config(extra: &str) -> PpoConfig {
@@ -198,14 +200,15 @@ fn load(name: &str) -> TrainConfig {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../configs")
         .join(name);
-    hlynr_env::config::resolve_file::<TrainConfig, &str>(&path, &[])
+    hlynr_env::config::resolve_file::<RunConfig, &str>(&path, &[])
         .unwrap()
         .0
+        .train_config()
 }
 
 /// Mean undiscounted return of `episodes` deterministic episodes (one per
 /// eval env), observations normalised with the trainer's frozen statistics.
-fn evaluate<B: BatchEnv>(ppo: &mut Ppo<B>, cfg: &TrainConfig, episodes: usize, seed: u64) -> f64 {
+fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &TrainConfig, episodes: usize, seed: u64) -> f64 {
     let inner = make_classic_vec_env(&cfg.env, episodes).unwrap();
     let mut env = VecNormalize::new(
         inner,
@@ -225,20 +228,28 @@ fn evaluate<B: BatchEnv>(ppo: &mut Ppo<B>, cfg: &TrainConfig, episodes: usize, s
     let mut actions = vec![0.0f32; episodes * act_dim];
     let mut returns: Vec<Option<f64>> = vec![None; episodes];
     let mut rng = hlynr_rng::Rng::seed_from_u64(0);
+    // A copy of the network, so a recurrent policy's rollout memory is untouched.
+    let mut net = ActorCritic::new(
+        env.obs_dim(),
+        env.action_space(),
+        &cfg.ppo.policy,
+        &mut rng.clone(),
+    )
+    .unwrap();
+    net.load_state_dict(&ppo.policy().state_dict()).unwrap();
     let (mut raw, mut lp, mut v) = (actions.clone(), vec![0.0; episodes], vec![0.0; episodes]);
     while returns.iter().any(Option::is_none) {
-        ppo.policy_mut()
-            .act(
-                env.obs(),
-                episodes,
-                true,
-                &mut rng,
-                &mut raw,
-                &mut actions,
-                &mut lp,
-                &mut v,
-            )
-            .unwrap();
+        net.act(
+            env.obs(),
+            episodes,
+            true,
+            &mut rng,
+            &mut raw,
+            &mut actions,
+            &mut lp,
+            &mut v,
+        )
+        .unwrap();
         env.step(&actions).unwrap();
         for (i, info) in env.infos().iter().enumerate() {
             if let (None, Some(ep)) = (returns[i], info.episode) {
@@ -259,7 +270,7 @@ fn acceptance(config: &str, threshold: f64, required: usize) {
         ppo.learn(cfg.ppo.total_timesteps, |_, _| ControlFlow::Continue(()))
             .unwrap();
         let secs = start.elapsed().as_secs_f64();
-        let score = evaluate(&mut ppo, &cfg, 20, 1000 + seed);
+        let score = evaluate(&ppo, &cfg, 20, 1000 + seed);
         println!(
             "{config} seed {seed}: eval mean return {score:.1} over 20 episodes, train wall-clock {secs:.2} s ({} steps, ep_rew_mean {:?})",
             ppo.counters().num_timesteps,
@@ -283,4 +294,60 @@ fn cartpole_reaches_475_in_100k_steps_for_5_of_5_seeds() {
 #[ignore = "statistical acceptance; run in release"]
 fn pendulum_reaches_minus_250_in_200k_steps_for_4_of_5_seeds() {
     acceptance("pendulum_ppo.yaml", -250.0, 4);
+}
+
+/// Trains `config` for each seed, evaluating every `eval_every` env steps on
+/// 20 episodes and keeping the best weights (as `best/` does); returns the
+/// best weights' mean return on 100 fresh episodes per seed.
+fn best_scores(config: &str, seeds: u64, eval_every: u64) -> Vec<f64> {
+    (0..seeds)
+        .map(|seed| {
+            let cfg = load(config);
+            let env = make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap();
+            let start = Instant::now();
+            let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed).unwrap();
+            let (mut best, mut best_state, mut next_eval) = (f64::MIN, None, eval_every);
+            while ppo.counters().num_timesteps < cfg.ppo.total_timesteps {
+                ppo.iterate().unwrap();
+                let step = ppo.counters().num_timesteps;
+                if step >= next_eval || step >= cfg.ppo.total_timesteps {
+                    next_eval += eval_every;
+                    let score = evaluate(&ppo, &cfg, 20, 500 + seed);
+                    if score > best {
+                        best = score;
+                        best_state = Some(ppo.export_state().unwrap());
+                    }
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let mut best_ppo = Ppo::new(
+                cfg.ppo.clone(),
+                make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap(),
+                seed,
+            )
+            .unwrap();
+            best_ppo.import_state(&best_state.unwrap()).unwrap();
+            let score = evaluate(&best_ppo, &cfg, 100, 2000 + seed);
+            println!(
+                "{config} seed {seed}: best weights (20-episode eval {best:.1}, step {}) score {score:.1} over 100 fresh episodes; {} steps in {secs:.1} s",
+                best_ppo.counters().num_timesteps,
+                ppo.counters().num_timesteps
+            );
+            score
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn lstm_solves_cartpole_without_velocities_within_200k_steps_for_3_of_3_seeds() {
+    let scores = best_scores("cartpole_novel_lstm.yaml", 3, 20_000);
+    assert!(scores.iter().all(|&s| s >= 475.0), "{scores:?}");
+}
+
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn mlp_cannot_solve_cartpole_without_velocities() {
+    let scores = best_scores("cartpole_novel_mlp.yaml", 3, 20_000);
+    assert!(scores.iter().all(|&s| s < 150.0), "{scores:?}");
 }

@@ -1,0 +1,227 @@
+//! The training doctor inside real training runs: its findings become
+//! events, `stop` ends a run cleanly, `rollback` restores `best/` with a lower
+//! learning rate. The ignored tests train deliberately broken and healthy
+//! configurations and check what the doctor says about them
+//! (`cargo test -p hlynr-rl --release --test doctor_runs -- --ignored --nocapture`).
+
+use std::path::{Path, PathBuf};
+
+use hlynr_rl::doctor::{DoctorConfig, Severity, analyze};
+use hlynr_rl::metrics::read_metrics;
+use hlynr_rl::progress::ProgressMode;
+use hlynr_rl::trainer::{
+    ClassicEnvFactory, EnvFactory, RunConfig, RunLocation, TrainStatus, Trainer, Value,
+};
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hlynr-doctor-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn factory(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvFactory>> {
+    Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
+}
+
+fn trainer(runs_dir: &Path, text: &str, overrides: &[String]) -> Trainer {
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(text, "test", overrides).unwrap();
+    let f = factory(&config).unwrap();
+    Trainer::create(
+        config,
+        &resolved,
+        f,
+        &RunLocation {
+            runs_dir: runs_dir.to_path_buf(),
+            name: "run".into(),
+            command_line: vec!["test".into()],
+        },
+        ProgressMode::Quiet,
+    )
+    .unwrap()
+}
+
+/// A small CartPole run (64 env steps per update, an evaluation after each)
+/// with the given `doctor` section.
+fn cartpole(doctor: &str) -> String {
+    format!(
+        "env: {{id: CartPole-v1}}\nseed: 5\n\
+         ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: 640,\n\
+           learning_rate: 1.0e-3, policy: {{net_arch: [16, 16]}}}}\n\
+         run: {{checkpoint_every_steps: 100000, eval_every_steps: 64, eval_episodes: 2}}\n\
+         doctor: {doctor}\n"
+    )
+}
+
+/// `(kind, rule)` of every event in the run's metrics.jsonl.
+fn events(run_dir: &Path) -> Vec<(String, Option<String>)> {
+    read_metrics(&run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .events()
+        .into_iter()
+        .map(|(_, e)| {
+            let rule = e
+                .fields
+                .get("rule")
+                .and_then(|r| r.as_str())
+                .map(String::from);
+            (e.kind.clone(), rule)
+        })
+        .collect()
+}
+
+#[test]
+fn a_stop_finding_ends_the_run_after_that_update_with_a_checkpoint() {
+    let dir = scratch_dir("stop");
+    // Any real update has a KL above 1e-12: the rule fires on the first one.
+    let mut t = trainer(
+        &dir,
+        &cartpole("{kl_blowup: {window: 1, kl_above: 1.0e-12, action: stop}}"),
+        &[],
+    );
+    let outcome = t.train(None, None).unwrap();
+    assert_eq!(outcome.status, TrainStatus::DoctorStopped);
+    assert_eq!(outcome.env_steps, 64);
+    assert!(outcome.checkpoint.is_some());
+    let ev = events(t.run_dir());
+    assert!(
+        ev.contains(&("doctor".into(), Some("kl_blowup".into()))),
+        "{ev:?}"
+    );
+    assert!(ev.iter().any(|(k, _)| k == "stopped"), "{ev:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_rollback_restores_best_and_halves_the_learning_rate() {
+    let dir = scratch_dir("rollback");
+    // Window 2: the first update writes best/ at its evaluation, the second
+    // fires the rule.
+    let mut t = trainer(
+        &dir,
+        &cartpole("{kl_blowup: {window: 2, kl_above: 1.0e-12, action: rollback}}"),
+        &[],
+    );
+    let outcome = t.train(None, None).unwrap();
+    assert_eq!(outcome.status, TrainStatus::Completed);
+    assert_eq!(t.ppo().lr_scale(), 0.5);
+    let ev = events(t.run_dir());
+    assert!(
+        ev.contains(&("rollback".into(), Some("kl_blowup".into()))),
+        "{ev:?}"
+    );
+    // The learning rate logged after the rollback is half the configured one.
+    let log = read_metrics(&t.run_dir().join("metrics.jsonl")).unwrap();
+    let lr = log.series("train/learning_rate");
+    assert_eq!(lr.first().map(|p| p.1), Some(1.0e-3));
+    assert_eq!(lr.last().map(|p| p.1), Some(0.5e-3));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_rollback_limit_stops_the_run() {
+    let dir = scratch_dir("limit");
+    let mut t = trainer(
+        &dir,
+        &cartpole(
+            "{max_rollbacks: 0, kl_blowup: {window: 2, kl_above: 1.0e-12, action: rollback}}",
+        ),
+        &[],
+    );
+    let outcome = t.train(None, None).unwrap();
+    assert_eq!(outcome.status, TrainStatus::DoctorStopped);
+    assert_eq!(t.ppo().lr_scale(), 1.0);
+    assert!(events(t.run_dir()).iter().any(|(k, _)| k == "stop"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_misspelt_doctor_key_is_an_error_naming_it() {
+    let err = hlynr_env::config::resolve::<RunConfig, String>(
+        &cartpole("{kl_blowup: {kl_abov: 0.1}}"),
+        "test",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("kl_abov") && err.contains("kl_above"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Broken and healthy real runs (ignored: minutes in release).
+
+fn config_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Trains `config` with overrides, then returns the warn/error findings of
+/// the doctor over the run (live events and a post-hoc replay agree) and the
+/// number of updates.
+fn findings_of(tag: &str, config: &str, overrides: &[&str]) -> (Vec<(String, u64)>, usize) {
+    let dir = scratch_dir(tag);
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let mut t = trainer(&dir, &config_file(config), &overrides);
+    t.train(None, None).unwrap();
+    let log = read_metrics(&t.run_dir().join("metrics.jsonl")).unwrap();
+    let updates = log.series("train/approx_kl").len();
+    let found: Vec<(String, u64)> = analyze(&log, &DoctorConfig::default())
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warn)
+        .map(|f| (f.rule, f.step))
+        .collect();
+    let live = events(t.run_dir())
+        .into_iter()
+        .filter(|(k, _)| k == "doctor")
+        .count();
+    println!("{tag}: {updates} updates, {live} live doctor events, warn/error findings {found:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    (found, updates)
+}
+
+#[test]
+#[ignore = "trains several runs; run in release"]
+fn healthy_reference_runs_raise_no_alarm() {
+    for (tag, config) in [
+        ("healthy-cartpole", "cartpole_ppo.yaml"),
+        ("healthy-pendulum", "pendulum_ppo.yaml"),
+    ] {
+        let (found, _) = findings_of(tag, config, &[]);
+        assert!(found.is_empty(), "{tag}: {found:?}");
+    }
+}
+
+#[test]
+#[ignore = "trains several runs; run in release"]
+fn a_learning_rate_of_1e_2_is_caught() {
+    let (found, _) = findings_of(
+        "lr-1e-2",
+        "pendulum_ppo.yaml",
+        &["ppo.learning_rate=0.01", "ppo.total_timesteps=100000"],
+    );
+    assert!(!found.is_empty(), "no finding");
+    // Pendulum: 4 envs x 1024 steps per update; caught within 10 updates.
+    assert!(found[0].1 <= 10 * 4096, "{found:?}");
+}
+
+#[test]
+#[ignore = "trains several runs; run in release"]
+fn absolute_value_clipping_on_large_unnormalised_returns_is_caught() {
+    // CartPole returns reach hundreds; an absolute value clip of 0.2 without
+    // return normalisation lets the critic move 0.2 per update.
+    let (found, _) = findings_of(
+        "vclip",
+        "cartpole_ppo.yaml",
+        &[
+            "ppo.value_clip=absolute",
+            "ppo.clip_range_vf=0.2",
+            "ppo.gamma=0.999",
+        ],
+    );
+    assert!(!found.is_empty(), "no finding");
+    // 256 env steps per update; caught within 100 updates.
+    assert!(found[0].1 <= 100 * 256, "{found:?}");
+}
