@@ -197,14 +197,15 @@ fn healthy_reference_runs_raise_no_alarm() {
 #[test]
 #[ignore = "trains several runs; run in release"]
 fn a_learning_rate_of_1e_2_is_caught() {
-    let (found, _) = findings_of(
-        "lr-1e-2",
-        "pendulum_ppo.yaml",
-        &["ppo.learning_rate=0.01", "ppo.total_timesteps=100000"],
+    // CartPole with RL Zoo settings but a learning rate ten times theirs:
+    // 20 epochs of steps that large clip a third or more of the samples.
+    let (found, _) = findings_of("lr-1e-2", "cartpole_ppo.yaml", &["ppo.learning_rate=0.01"]);
+    assert!(
+        found.iter().any(|(rule, _)| rule == "kl_blowup"),
+        "{found:?}"
     );
-    assert!(!found.is_empty(), "no finding");
-    // Pendulum: 4 envs x 1024 steps per update; caught within 10 updates.
-    assert!(found[0].1 <= 10 * 4096, "{found:?}");
+    // 256 env steps per update; caught within 50 updates (of 391).
+    assert!(found[0].1 <= 50 * 256, "{found:?}");
 }
 
 #[test]

@@ -562,5 +562,8 @@ fn rules_with_custom_thresholds_follow_the_config() {
     config.kl_blowup.kl_above = 0.005;
     let findings = run(&stream, &config);
     assert_fired(&findings, "kl_blowup", &["kl_blowup"]);
-    assert_eq!(findings[0].step, 3 * STEPS_PER_UPDATE);
+    assert_eq!(
+        findings[0].step,
+        u64::from(config.kl_blowup.window) * STEPS_PER_UPDATE
+    );
 }

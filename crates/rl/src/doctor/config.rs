@@ -175,6 +175,7 @@ impl Validate for DoctorConfig {
         let c = &self.value_loss_explosion;
         let q = p("value_loss_explosion");
         check_window(&q, "window", c.window)?;
+        check_window(&q, "sustain", c.sustain)?;
         check(
             &q,
             "rise_factor",
@@ -188,6 +189,12 @@ impl Validate for DoctorConfig {
             Interval::POSITIVE,
         )?;
         check(&q, "raw_ratio_above", c.raw_ratio_above, Interval::POSITIVE)?;
+        check(
+            &q,
+            "min_relative_target_std",
+            c.min_relative_target_std,
+            Interval::closed(0.0, 1.0),
+        )?;
 
         let c = &self.value_loss_dominates;
         let q = p("value_loss_dominates");
@@ -215,6 +222,12 @@ impl Validate for DoctorConfig {
             c.below,
             Interval::open_closed(f64::NEG_INFINITY, 1.0),
         )?;
+        check(
+            &q,
+            "min_relative_target_std",
+            c.min_relative_target_std,
+            Interval::closed(0.0, 1.0),
+        )?;
 
         let c = &self.frozen_policy;
         let q = p("frozen_policy");
@@ -226,6 +239,7 @@ impl Validate for DoctorConfig {
         let q = p("kl_blowup");
         check_window(&q, "window", c.window)?;
         check(&q, "kl_above", c.kl_above, Interval::POSITIVE)?;
+        check(&q, "clip_fraction_above", c.clip_fraction_above, UNIT)?;
 
         let c = &self.entropy_collapse;
         let q = p("entropy_collapse");

@@ -9,9 +9,11 @@ use super::DoctorAction;
 /// `doctor.value_loss_explosion`: the value loss grows faster than the
 /// return scale can explain.
 ///
-/// The relative value loss `r` is `train/value_loss` itself when
-/// `train/return_std` is logged (the critic then trains on standardised
-/// returns, so 1 means "no better than predicting the mean"), and otherwise
+/// The relative value loss `r` is `train/value_loss / train/value_target_std^2`
+/// when the trainer logs the spread of the critic's targets (PPO does: it is
+/// in the critic's units whatever normalisation is on, and 1 means "no better
+/// than predicting the mean"); else `train/value_loss` itself when
+/// `train/return_std` is logged (standardised returns); and otherwise
 /// `train/value_loss / S^2` with `S` the largest `|rollout/ep_rew_mean|` seen
 /// so far (at least 1; the rule waits for the first one). The rule fires when
 /// `r` is above its threshold and at least `rise_factor` times its value
@@ -26,11 +28,18 @@ pub struct ValueLossExplosionConfig {
     pub window: u32,
     /// Required growth of `r` over `window` updates.
     pub rise_factor: f64,
-    /// Threshold on `r` when returns are standardised (`train/return_std` logged).
+    /// Consecutive updates the condition must hold (a critic catching up
+    /// with a fast-improving policy spikes for an update or two).
+    pub sustain: u32,
+    /// Threshold on `r` relative to the targets' spread (`train/value_target_std`
+    /// or `train/return_std` logged).
     pub normalized_ratio_above: f64,
     /// Threshold on `r = value_loss / S^2` for raw returns (0.005: the RMS value
     /// error is about 7% of the episode-return scale).
     pub raw_ratio_above: f64,
+    /// Updates whose critic targets vary by less than this fraction of their
+    /// mean magnitude are skipped (a ratio to a near-zero spread is noise).
+    pub min_relative_target_std: f64,
     /// Default `warn`: large value losses also occur while a critic catches up
     /// with a fast-improving policy.
     pub action: DoctorAction,
@@ -41,8 +50,10 @@ impl Default for ValueLossExplosionConfig {
         ValueLossExplosionConfig {
             window: 5,
             rise_factor: 2.0,
+            sustain: 3,
             normalized_ratio_above: 1.0,
             raw_ratio_above: 0.005,
+            min_relative_target_std: 0.01,
             action: DoctorAction::Warn,
         }
     }
@@ -99,6 +110,10 @@ pub struct ExplainedVarianceConfig {
     pub warmup: u32,
     /// Threshold on the explained variance.
     pub below: f64,
+    /// Updates whose critic targets vary by less than this fraction of their
+    /// mean magnitude (`train/value_target_std < x * max(|mean|, 1)`) are
+    /// skipped: explained variance is meaningless on near-constant targets.
+    pub min_relative_target_std: f64,
     /// Default `warn`.
     pub action: DoctorAction,
 }
@@ -109,6 +124,7 @@ impl Default for ExplainedVarianceConfig {
             window: 5,
             warmup: 10,
             below: 0.0,
+            min_relative_target_std: 0.01,
             action: DoctorAction::Warn,
         }
     }
@@ -141,8 +157,10 @@ impl Default for FrozenPolicyConfig {
     }
 }
 
-/// `doctor.kl_blowup`: `train/approx_kl > kl_above` for `window` consecutive
-/// updates: each update moves the policy far outside the trust region.
+/// `doctor.kl_blowup`: `train/approx_kl > kl_above` or `train/clip_fraction >
+/// clip_fraction_above` for `window` consecutive updates: each update moves
+/// the policy far outside the trust region (a too-high learning rate or too
+/// many epochs). Healthy PPO clips 5-20% of samples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KlBlowupConfig {
@@ -150,6 +168,8 @@ pub struct KlBlowupConfig {
     pub window: u32,
     /// KL threshold.
     pub kl_above: f64,
+    /// Clip-fraction threshold.
+    pub clip_fraction_above: f64,
     /// Default `warn`.
     pub action: DoctorAction,
 }
@@ -157,8 +177,9 @@ pub struct KlBlowupConfig {
 impl Default for KlBlowupConfig {
     fn default() -> Self {
         KlBlowupConfig {
-            window: 3,
+            window: 5,
             kl_above: 0.1,
+            clip_fraction_above: 0.3,
             action: DoctorAction::Warn,
         }
     }

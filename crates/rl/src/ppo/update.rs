@@ -310,6 +310,11 @@ pub struct PpoMetrics {
     pub nonfinite_skips: u64,
     /// `train/return_mean`, `train/return_std`: return statistics of the critic scale.
     pub return_stats: Option<(f64, f64)>,
+    /// `train/value_target_std`: standard deviation of the critic's targets in
+    /// its own units (what the value loss is measured against).
+    pub value_target_std: Option<f64>,
+    /// `train/value_target_mean`: their mean.
+    pub value_target_mean: Option<f64>,
     /// `train/lstm_saturation`: mean fraction of LSTM outputs with `|h| > 0.99`
     /// over the update's minibatches (recurrent policies).
     pub lstm_saturation: Option<f64>,
@@ -369,6 +374,8 @@ impl PpoMetrics {
             ),
             ("train/return_mean", self.return_stats.map(|s| s.0)),
             ("train/return_std", self.return_stats.map(|s| s.1)),
+            ("train/value_target_std", self.value_target_std),
+            ("train/value_target_mean", self.value_target_mean),
             ("train/lstm_saturation", self.lstm_saturation),
             ("train/lstm_gate_saturation", self.lstm_gate_saturation),
             ("rollout/ep_rew_mean", self.ep_rew_mean),
@@ -411,6 +418,16 @@ pub fn explained_variance(y_pred: &[f32], y: &[f32]) -> Option<f64> {
     }
     let var_res = var(&mut y.iter().zip(y_pred).map(|(&a, &b)| a as f64 - b as f64));
     Some(1.0 - var_res / var_y)
+}
+
+/// Population standard deviation, `None` for fewer than two values.
+fn std_of(x: &[f32]) -> Option<f64> {
+    if x.len() < 2 {
+        return None;
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    Some((x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt())
 }
 
 fn normalize_advantages(adv: &mut [f32], mode: AdvantageNorm, threshold: f64) {
@@ -526,6 +543,9 @@ impl<B: BatchEnv> Ppo<B> {
                 sc.old_values.extend_from_slice(&self.buffer.values);
             }
         }
+        m.value_target_std = std_of(&sc.targets);
+        m.value_target_mean = (!sc.targets.is_empty())
+            .then(|| sc.targets.iter().map(|&t| t as f64).sum::<f64>() / sc.targets.len() as f64);
         // A recurrent policy shuffles whole sequences, a feed-forward one samples.
         let (units, per_batch) = match &self.sequences {
             Some(store) => (store.num_sequences(), c.batch_size / store.bptt()),

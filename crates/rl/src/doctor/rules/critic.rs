@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::extra_keys::RETURN_STD;
+use super::extra_keys::{RETURN_STD, VALUE_TARGET_MEAN, VALUE_TARGET_STD};
 use super::{EXPLAINED_VARIANCE_NEGATIVE, VALUE_LOSS_DOMINATES, VALUE_LOSS_EXPLOSION};
 use super::{Raise, get};
 use crate::doctor::Severity;
@@ -32,8 +32,20 @@ impl ValueLossExplosionState {
         let Some(vl) = get(v, keys::VALUE_LOSS) else {
             return;
         };
-        let normalized = get(v, RETURN_STD).is_some();
-        let (ratio, scale, threshold) = if normalized {
+        // The value loss is in the critic's own units: compare it with the
+        // spread of the critic's targets when the trainer logs it (exact
+        // whatever reward or return normalisation is on), else with the
+        // standardised returns' unit variance, else with the raw return scale.
+        let target_std = get(v, VALUE_TARGET_STD).filter(|s| *s > 0.0);
+        if let (Some(std), Some(mean)) = (target_std, get(v, VALUE_TARGET_MEAN))
+            && std < cfg.min_relative_target_std * mean.abs().max(1.0)
+        {
+            return;
+        }
+        let normalized = target_std.is_some() || get(v, RETURN_STD).is_some();
+        let (ratio, scale, threshold) = if let Some(s) = target_std {
+            (vl / (s * s), s, cfg.normalized_ratio_above)
+        } else if normalized {
             (vl, 1.0, cfg.normalized_ratio_above)
         } else {
             let Some(s) = self.return_scale else {
@@ -46,10 +58,12 @@ impl ValueLossExplosionState {
         let before = self.ratios.first().unwrap_or(ratio);
         let condition =
             self.ratios.len() == cap && ratio > threshold && ratio >= cfg.rise_factor * before;
-        if !self.latch.update(condition, 1, c.rearm_after) {
+        if !self.latch.update(condition, cfg.sustain, c.rearm_after) {
             return;
         }
-        let scale_text = if normalized {
+        let scale_text = if target_std.is_some() {
+            format!("the critic's targets (std {})", fmt_num(scale))
+        } else if normalized {
             "the standardised returns".to_string()
         } else {
             format!("an episode-return scale of {}", fmt_num(scale))
@@ -137,6 +151,14 @@ impl ExplainedVarianceState {
         };
         self.seen += 1;
         if self.seen <= u64::from(cfg.warmup) {
+            return;
+        }
+        // When the targets hardly vary (every episode far from its end, e.g.
+        // CartPole at its time limit), explained variance divides noise by
+        // noise: such updates say nothing either way.
+        if let (Some(std), Some(mean)) = (get(v, VALUE_TARGET_STD), get(v, VALUE_TARGET_MEAN))
+            && std < cfg.min_relative_target_std * mean.abs().max(1.0)
+        {
             return;
         }
         if !self.latch.update(ev < cfg.below, cfg.window, c.rearm_after) {

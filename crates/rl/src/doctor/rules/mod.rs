@@ -60,6 +60,10 @@ pub mod extra_keys {
     pub const GRAD_NORM: &str = "train/grad_norm";
     /// Standard deviation of the returns the critic is standardised by.
     pub const RETURN_STD: &str = "train/return_std";
+    /// Standard deviation of the critic's targets in its own units.
+    pub const VALUE_TARGET_STD: &str = "train/value_target_std";
+    /// Mean of the critic's targets in its own units.
+    pub const VALUE_TARGET_MEAN: &str = "train/value_target_mean";
     /// 1 when the update was abandoned because of non-finite numbers.
     pub const NONFINITE_SKIP: &str = "train/nonfinite_skip";
     /// Abandoned updates over the run.

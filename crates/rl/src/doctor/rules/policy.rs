@@ -56,11 +56,13 @@ pub(super) fn kl_blowup(latch: &mut Latch, c: &DoctorConfig, v: &Metrics, r: &mu
     let Some(kl) = get(v, keys::APPROX_KL) else {
         return;
     };
-    if !latch.update(kl > cfg.kl_above, cfg.window, c.rearm_after) {
+    let clip = get(v, keys::CLIP_FRACTION);
+    let condition = kl > cfg.kl_above || clip.is_some_and(|f| f > cfg.clip_fraction_above);
+    if !latch.update(condition, cfg.window, c.rearm_after) {
         return;
     }
     let mut evidence = vec![(keys::APPROX_KL, kl), ("updates", f64::from(latch.streak))];
-    if let Some(clip) = get(v, keys::CLIP_FRACTION) {
+    if let Some(clip) = clip {
         evidence.push((keys::CLIP_FRACTION, clip));
     }
     r.push(
@@ -69,11 +71,14 @@ pub(super) fn kl_blowup(latch: &mut Latch, c: &DoctorConfig, v: &Metrics, r: &mu
         cfg.action,
         &evidence,
         format!(
-            "Approx KL has been above {} for {} updates (now {}): each update moves the policy \
-             far outside PPO's trust region, which precedes collapse.",
+            "Approx KL above {} or clip fraction above {} for {} updates (now {} and {}): \
+             each update moves the policy far outside PPO's trust region, which precedes \
+             collapse.",
             fmt_num(cfg.kl_above),
+            fmt_num(cfg.clip_fraction_above),
             latch.streak,
-            fmt_num(kl)
+            fmt_num(kl),
+            clip.map_or("n/a".to_string(), fmt_num)
         ),
         "Lower `ppo.learning_rate`, set `ppo.target_kl` (e.g. 0.015) to end updates early, and \
          reduce `ppo.n_epochs` or `ppo.clip_range`.",
