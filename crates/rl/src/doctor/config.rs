@@ -234,6 +234,7 @@ impl Validate for DoctorConfig {
         check_window(&q, "window", c.window)?;
         check(&q, "kl_below", c.kl_below, Interval::POSITIVE)?;
         check(&q, "clip_fraction_at_most", c.clip_fraction_at_most, UNIT)?;
+        check(&q, "annealed_lr_fraction", c.annealed_lr_fraction, UNIT)?;
 
         let c = &self.kl_blowup;
         let q = p("kl_blowup");

@@ -142,6 +142,10 @@ pub struct FrozenPolicyConfig {
     pub kl_below: f64,
     /// Clip-fraction threshold.
     pub clip_fraction_at_most: f64,
+    /// Updates whose learning rate is below this fraction of the largest seen
+    /// are ignored: a schedule that anneals to zero freezes the policy on
+    /// purpose.
+    pub annealed_lr_fraction: f64,
     /// Default `warn`.
     pub action: DoctorAction,
 }
@@ -152,6 +156,7 @@ impl Default for FrozenPolicyConfig {
             window: 5,
             kl_below: 1e-5,
             clip_fraction_at_most: 1e-6,
+            annealed_lr_fraction: 0.05,
             action: DoctorAction::Warn,
         }
     }

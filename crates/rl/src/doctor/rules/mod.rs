@@ -14,8 +14,8 @@ mod policy;
 use critic::{ExplainedVarianceState, ValueLossExplosionState, value_loss_dominates};
 use outcome::{NonfiniteState, QDivergenceState, RewardFarmingState, SuccessCollapseState};
 use policy::{
-    EntropyCollapseState, EntropyStuckState, GradNormSpikeState, frozen_policy, kl_blowup,
-    lstm_saturation,
+    EntropyCollapseState, EntropyStuckState, FrozenPolicyState, GradNormSpikeState, frozen_policy,
+    kl_blowup, lstm_saturation,
 };
 
 use super::config::DoctorConfig;
@@ -122,7 +122,7 @@ pub(crate) struct RulesState {
     value_loss_explosion: ValueLossExplosionState,
     value_loss_dominates: Latch,
     explained_variance_negative: ExplainedVarianceState,
-    frozen_policy: Latch,
+    frozen_policy: FrozenPolicyState,
     kl_blowup: Latch,
     entropy_collapse: EntropyCollapseState,
     entropy_stuck: EntropyStuckState,

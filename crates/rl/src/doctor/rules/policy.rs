@@ -15,12 +15,32 @@ use crate::metrics::{Metrics, keys};
 
 // -------------------------------------------------------- policy motion ---
 
-pub(super) fn frozen_policy(latch: &mut Latch, c: &DoctorConfig, v: &Metrics, r: &mut Raise<'_>) {
+/// State of the frozen-policy rule.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct FrozenPolicyState {
+    latch: Latch,
+    /// Largest `train/learning_rate` seen.
+    max_lr: Option<f64>,
+}
+
+pub(super) fn frozen_policy(
+    state: &mut FrozenPolicyState,
+    c: &DoctorConfig,
+    v: &Metrics,
+    r: &mut Raise<'_>,
+) {
     let cfg = &c.frozen_policy;
     let (Some(kl), Some(clip)) = (get(v, keys::APPROX_KL), get(v, keys::CLIP_FRACTION)) else {
         return;
     };
-    let condition = kl < cfg.kl_below && clip <= cfg.clip_fraction_at_most;
+    // A schedule annealed to (almost) nothing freezes the policy on purpose.
+    let annealed = get(v, keys::LEARNING_RATE).is_some_and(|lr| {
+        let max = state.max_lr.map_or(lr, |m| m.max(lr));
+        state.max_lr = Some(max);
+        lr < cfg.annealed_lr_fraction * max
+    });
+    let latch = &mut state.latch;
+    let condition = kl < cfg.kl_below && clip <= cfg.clip_fraction_at_most && !annealed;
     if !latch.update(condition, cfg.window, c.rearm_after) {
         return;
     }
