@@ -54,10 +54,18 @@ pub fn parse_progress(s: &str) -> std::result::Result<ProgressMode, String> {
 #[derive(Debug)]
 pub struct InterceptFactory {
     scenario: ScenarioConfig,
+    /// The run's `env` section (frame stacking).
+    env: hlynr_rl::ppo::EnvConfig,
 }
 
 impl EnvFactory for InterceptFactory {
     fn make_train(&self, n_envs: usize) -> hlynr_rl::trainer::Result<Box<dyn BatchEnv>> {
+        if self.env.frame_stack.is_some() {
+            let envs = (0..n_envs)
+                .map(|_| self.make_eval().map(EpisodeStatistics::new))
+                .collect::<hlynr_env::Result<Vec<_>>>()?;
+            return Ok(Box::new(VecEnv::new(envs)?));
+        }
         let envs = (0..n_envs)
             .map(|_| InterceptEnv::new(&self.scenario).map(EpisodeStatistics::new))
             .collect::<hlynr_env::Result<Vec<_>>>()?;
@@ -65,7 +73,7 @@ impl EnvFactory for InterceptFactory {
     }
 
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
-        Ok(Box::new(InterceptEnv::new(&self.scenario)?))
+        self.env.wrap(Box::new(InterceptEnv::new(&self.scenario)?))
     }
 }
 
@@ -107,7 +115,10 @@ pub fn factory_for(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvF
                 ),
             ));
         }
-        return Ok(Box::new(InterceptFactory { scenario }));
+        return Ok(Box::new(InterceptFactory {
+            scenario,
+            env: config.env.clone(),
+        }));
     }
     Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
 }

@@ -343,7 +343,7 @@ impl EnvFactory for ClassicEnvFactory {
 
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>> {
         Ok(Box::new(TimeLimit::new(
-            hlynr_env::classic::make(&self.env.id)?,
+            self.env.wrap(hlynr_env::classic::make(&self.env.id)?)?,
             self.limit,
         )?))
     }

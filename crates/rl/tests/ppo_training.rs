@@ -351,3 +351,55 @@ fn mlp_cannot_solve_cartpole_without_velocities() {
     let scores = best_scores("cartpole_novel_mlp.yaml", 3, 20_000);
     assert!(scores.iter().all(|&s| s < 150.0), "{scores:?}");
 }
+
+#[test]
+fn frame_stack_from_the_env_config_widens_the_observation() {
+    let cfg: TrainConfig =
+        from_yaml_str("env: {id: CartPoleNoVel-v1, frame_stack: 3}\n", "t").unwrap();
+    let env = make_classic_vec_env(&cfg.env, 2).unwrap();
+    assert_eq!(env.obs_dim(), 3 * 2);
+    let mut ppo = Ppo::new(small_config(""), env, 1).unwrap();
+    ppo.iterate().unwrap();
+    assert_eq!(ppo.policy().obs_dim(), 6);
+    let err = from_yaml_str::<TrainConfig>("env: {id: CartPoleNoVel-v1, frame_stack: 0}\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("env.frame_stack"), "{err}");
+}
+
+#[test]
+fn recurrent_resume_from_exported_state_is_bitwise_exact() {
+    let cfg = small_config(
+        "bptt_length: 8\nnormalize_observations: true\n\
+         policy: {type: lstm, lstm_hidden_size: 8, net_arch: [8]}\n",
+    );
+    let novel = || {
+        make_classic_vec_env(
+            &from_yaml_str::<TrainConfig>("env: {id: CartPoleNoVel-v1}\n", "t")
+                .unwrap()
+                .env,
+            2,
+        )
+        .unwrap()
+    };
+    let mut straight = Ppo::new(cfg.clone(), novel(), 4).unwrap();
+    let m_straight = last_metrics(&mut straight, 256);
+    assert!(m_straight.lstm_saturation.is_some());
+    let mut first = Ppo::new(cfg.clone(), novel(), 4).unwrap();
+    last_metrics(&mut first, 128);
+    let state = first.export_state().unwrap();
+    assert!(state.meta.recurrent.is_some(), "the LSTM memory is saved");
+    let meta: PpoMeta = serde_json::from_str(&serde_json::to_string(&state.meta).unwrap()).unwrap();
+    let state = PpoState { meta, ..state };
+    let mut resumed = Ppo::new(cfg.clone(), novel(), 99).unwrap();
+    resumed.import_state(&state).unwrap();
+    let m_resumed = last_metrics(&mut resumed, 256);
+    assert_eq!(m_resumed, m_straight);
+    assert_eq!(
+        resumed.export_state().unwrap(),
+        straight.export_state().unwrap()
+    );
+    // A feed-forward trainer refuses a recurrent state.
+    let mut mlp = Ppo::new(small_config("normalize_observations: true\n"), novel(), 1).unwrap();
+    assert!(mlp.import_state(&state).is_err());
+}

@@ -423,6 +423,20 @@ pub struct EnvConfig {
     /// (an empty mapping for the classic-control tasks, which take none).
     #[serde(default = "empty_map")]
     pub settings: serde_json::Value,
+    /// Stack the last `k` observations into one (`hlynr_env::FrameStack`):
+    /// the feed-forward alternative to a recurrent policy. `null` = no stacking.
+    #[serde(default)]
+    pub frame_stack: Option<usize>,
+}
+
+impl EnvConfig {
+    /// `env` wrapped in the configured frame stack, if any.
+    pub fn wrap(&self, env: Box<dyn hlynr_env::Env>) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
+        match self.frame_stack {
+            Some(k) => Ok(Box::new(hlynr_env::FrameStack::new(env, k)?)),
+            None => Ok(env),
+        }
+    }
 }
 
 fn empty_map() -> serde_json::Value {
@@ -439,6 +453,13 @@ impl Validate for EnvConfig {
                 &join_path(path, "max_episode_steps"),
                 m as f64,
                 Interval::closed(1.0, 1e12),
+            )?;
+        }
+        if let Some(k) = self.frame_stack {
+            ensure_range(
+                &join_path(path, "frame_stack"),
+                k as f64,
+                Interval::closed(1.0, 1024.0),
             )?;
         }
         if !self.settings.is_object() {

@@ -97,7 +97,7 @@ pub fn make_classic_vec_env(env: &EnvConfig, n_envs: usize) -> Result<ClassicVec
     let envs = (0..n_envs)
         .map(|_| {
             Ok(EpisodeStatistics::new(TimeLimit::new(
-                classic::make(&env.id)?,
+                env.wrap(classic::make(&env.id)?)?,
                 limit,
             )?))
         })
