@@ -71,7 +71,9 @@ pub fn gemm(
         }
         return;
     }
-    if !a_t && b_t && small_gemm::handles(m, k, n) {
+    // A single row goes to the gemm crate's vector path (faster there, and it
+    // needs no scratch either).
+    if !a_t && b_t && m > 1 && small_gemm::handles(m, k, n) {
         small_gemm::gemm_nt(m, k, n, alpha, a, b, beta, c);
         return;
     }

@@ -39,15 +39,25 @@ static GLOBAL: Counting = Counting;
 /// the later ones never touch the heap; nor does a recurrent policy's step.
 #[test]
 fn second_and_later_rollouts_allocate_nothing() {
+    // 8 envs (batched products) and 1 env (the batch-1 path).
+    for n_envs in [8, 1] {
+        check_rollouts_allocate_nothing(n_envs);
+    }
+    check_lstm_steps_allocate_nothing(8);
+    check_lstm_steps_allocate_nothing(1);
+}
+
+fn check_rollouts_allocate_nothing(n_envs: usize) {
     let env_config = EnvConfig {
         id: "CartPole-v1".into(),
         max_episode_steps: None,
         settings: serde_json::json!({}),
+        frame_stack: None,
     };
     let config = PpoConfig {
-        n_envs: 8,
+        n_envs,
         n_steps: 64,
-        batch_size: 128,
+        batch_size: 64,
         ..PpoConfig::default()
     };
     let envs = make_classic_vec_env(&env_config, config.n_envs).unwrap();
@@ -67,17 +77,16 @@ fn second_and_later_rollouts_allocate_nothing() {
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     assert_eq!(
         allocations, 0,
-        "3 rollouts of 8 x 64 steps allocated {allocations} times"
+        "3 rollouts of {n_envs} x 64 steps allocated {allocations} times"
     );
-    check_lstm_steps_allocate_nothing();
 }
 
 /// A recurrent policy's step (`Lstm::step` on a batch of environments) reuses
 /// its scratch once sized: stepping it again allocates nothing. Called from the
 /// one test of this file, because the counter sees every thread and a second
 /// test starting in parallel would be counted.
-fn check_lstm_steps_allocate_nothing() {
-    let (batch, input, hidden) = (8, 6, 64);
+fn check_lstm_steps_allocate_nothing(batch: usize) {
+    let (input, hidden) = (6, 64);
     let mut rng = Rng::seed_from_u64(3);
     let mut lstm = Lstm::new(input, hidden, &mut rng);
     let mut x = Tensor::zeros(&[batch, input]);
