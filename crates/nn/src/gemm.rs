@@ -6,8 +6,8 @@
 //!   [`small_gemm::MAX_ROWS`] rows against a weight matrix stored one row per
 //!   output, the layout of every `Linear` forward pass and LSTM step) runs in
 //!   [`small_gemm`], which needs no scratch memory, so rollouts never touch the
-//!   heap. It also gives every row bitwise the same result whatever the batch
-//!   size.
+//!   heap. A single row (batch 1) takes the `gemm` crate's vector path, which
+//!   is faster there and needs no scratch either.
 //! - Everything else (the training products: large batches, transposed
 //!   operands) goes to the `gemm` crate, which picks AVX2/FMA or AVX-512 code
 //!   paths at run time and packs operands into cache-friendly panels. On the
