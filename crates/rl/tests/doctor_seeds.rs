@@ -567,3 +567,21 @@ fn rules_with_custom_thresholds_follow_the_config() {
         u64::from(config.kl_blowup.window) * STEPS_PER_UPDATE
     );
 }
+
+#[test]
+fn entropy_stuck_is_reported_once_per_run_however_often_it_recurs() {
+    // Entropy flat for 400 updates, the return alternating between flat
+    // stretches and brief rises, so the condition clears and returns again.
+    let stream = edited(400, 9, |i, m| {
+        set(m, "train/entropy_loss", -1.2);
+        let bump = if (i / 40) % 2 == 0 {
+            0.0
+        } else {
+            (i % 40) as f64
+        };
+        set(m, "rollout/ep_rew_mean", 10.0 + bump);
+        m.remove("rollout/success_rate");
+    });
+    let findings = run(&stream, &DoctorConfig::default());
+    assert_eq!(count(&findings, "entropy_stuck"), 1, "{findings:#?}");
+}

@@ -168,6 +168,9 @@ pub(super) struct EntropyStuckState {
     returns: History,
     success: History,
     latch: Latch,
+    /// Fired once already (the rule reports once per run).
+    #[serde(default)]
+    fired: bool,
 }
 
 impl EntropyStuckState {
@@ -184,10 +187,16 @@ impl EntropyStuckState {
         if let Some(s) = get(v, keys::SUCCESS_RATE) {
             self.success.push(s, cap);
         }
+        // Informational, and a plateaued run keeps meeting the condition
+        // on and off: say it once per run, never re-armed.
+        if self.fired {
+            return;
+        }
         let condition = self.condition(cap, cfg);
         if !self.latch.update(condition.is_some(), 1, c.rearm_after) {
             return;
         }
+        self.fired = true;
         let Some((entropy_change, return_change)) = condition else {
             return;
         };
