@@ -59,13 +59,6 @@ pub struct SequenceBatch {
     pub c0_critic: Tensor,
 }
 
-impl SequenceBatch {
-    /// Number of rows (`T * B`).
-    pub fn rows(&self) -> usize {
-        self.steps * self.batch
-    }
-}
-
 /// The carried LSTM state of every env row, as saved in a checkpoint. Values
 /// are stored as `f32` bit patterns so a resumed run continues bit for bit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,7 +171,7 @@ impl RecurrentCore {
 
     /// Makes the carried state `n` rows, zeroed, unless it already is.
     pub fn ensure_rows(&mut self, n: usize) {
-        if self.rows() == n && self.h_actor.shape().len() == 2 {
+        if self.rows() == n {
             return;
         }
         let h = self.hidden_size();
