@@ -31,7 +31,16 @@ pub const RESERVED_KEYS: &[&str] = &[
     "episode_return",
     "episode_length",
     "termination_reasons",
+    "miss_within_m",
 ];
+
+/// Env metric holding an episode's closest-approach miss (the interception
+/// simulator's); when present the report adds [`PolicyReport::miss_within_m`].
+pub const MISS_METRIC: &str = "miss_distance_m";
+
+/// Radii (m) at which the fraction of episodes with a smaller miss is reported,
+/// whatever the scenario's own kill radius (model reference, section 10).
+pub const MISS_RADII_M: [f64; 5] = [50.0, 20.0, 10.0, 5.0, 2.0];
 
 /// What was evaluated, for the report header.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,6 +128,12 @@ pub struct PolicyReport {
     pub episode_length: Summary,
     /// Episode count per termination reason (sorted by reason).
     pub termination_reasons: BTreeMap<String, u64>,
+    /// For envs that report `miss_distance_m`: the fraction of episodes whose
+    /// miss was at most each of [`MISS_RADII_M`], keyed by the radius in metres
+    /// (`"50"`, ..., `"2"`). These are miss statistics at other radii, not
+    /// success rates: success is only ever the env's own `is_success`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub miss_within_m: BTreeMap<String, f64>,
     /// One summary per env metric of the final step (sorted by name), written
     /// beside the fields above: `"miss_distance_m": {"mean": ..}`.
     #[serde(flatten)]
@@ -159,6 +174,16 @@ impl PolicyReport {
                 values.entry(key.to_string()).or_default().push(value);
             }
         }
+        let miss_within_m = match values.get(MISS_METRIC) {
+            Some(misses) if !misses.is_empty() => MISS_RADII_M
+                .iter()
+                .map(|&r| {
+                    let within = misses.iter().filter(|&&m| m <= r).count();
+                    (format!("{r}"), within as f64 / misses.len() as f64)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         let metrics = values
             .into_iter()
             .map(|(k, v)| (k, Summary::of(v)))
@@ -173,6 +198,7 @@ impl PolicyReport {
             episode_return,
             episode_length,
             termination_reasons,
+            miss_within_m,
             metrics,
         })
     }
@@ -294,6 +320,31 @@ impl EvalReport {
                         fmt_opt(s.max),
                     ]);
                 }
+            }
+            push_markdown_table(&mut md, &rows);
+        }
+
+        if self
+            .policies
+            .0
+            .iter()
+            .any(|(_, p)| !p.miss_within_m.is_empty())
+        {
+            let _ = writeln!(
+                md,
+                "\n## Miss within radius (fraction of episodes; not the success definition)\n"
+            );
+            let mut header = vec!["Policy".to_string()];
+            header.extend(MISS_RADII_M.iter().map(|r| format!("<= {r} m")));
+            let mut rows = vec![header];
+            for (name, p) in &self.policies.0 {
+                let mut row = vec![format!("`{name}`")];
+                row.extend(
+                    MISS_RADII_M
+                        .iter()
+                        .map(|r| fmt_rate(p.miss_within_m.get(&format!("{r}")).copied())),
+                );
+                rows.push(row);
             }
             push_markdown_table(&mut md, &rows);
         }
@@ -623,6 +674,51 @@ mod tests {
         let apn = report.policies.get("apn").unwrap();
         assert_eq!(apn.successes, Some(1));
         assert_eq!(apn.success_rate, Some(0.25));
+    }
+
+    #[test]
+    fn miss_within_radii_counts_misses_at_most_each_radius() {
+        let report = EvalReport::new(&context(), &sample()).unwrap();
+        // zem-pn misses 0.5, 1.5, 30, 2.5 m; apn 50, 60, 1, 70 m.
+        let zem = &report.policies.get("zem-pn").unwrap().miss_within_m;
+        let want = [
+            ("50", 1.0),
+            ("20", 0.75),
+            ("10", 0.75),
+            ("5", 0.75),
+            ("2", 0.5),
+        ];
+        for (r, f) in want {
+            assert_eq!(zem.get(r), Some(&f), "{r} m");
+        }
+        let apn = &report.policies.get("apn").unwrap().miss_within_m;
+        assert_eq!(
+            apn.get("50"),
+            Some(&0.5),
+            "a miss equal to the radius is within it"
+        );
+        assert_eq!(apn.get("2"), Some(&0.25));
+        let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(value["policies"]["zem-pn"]["miss_within_m"]["20"], 0.75);
+        assert!(report.to_markdown().contains("## Miss within radius"));
+        // Envs without a miss metric get no such block.
+        let mut plain = sample();
+        for p in &mut plain {
+            for e in &mut p.episodes {
+                e.metrics.clear();
+            }
+        }
+        let report = EvalReport::new(&context(), &plain).unwrap();
+        assert!(
+            report
+                .policies
+                .get("zem-pn")
+                .unwrap()
+                .miss_within_m
+                .is_empty()
+        );
+        let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert!(value["policies"]["zem-pn"].get("miss_within_m").is_none());
     }
 
     #[test]
