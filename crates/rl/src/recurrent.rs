@@ -188,35 +188,31 @@ impl RecurrentCore {
     /// Zeroes the carried state of `rows` (episodes starting there). Rows
     /// outside the carried state are ignored.
     pub fn reset_rows(&mut self, rows: &[usize]) {
-        let h = self.hidden_size();
-        let n = self.rows();
-        for &r in rows.iter().filter(|&&r| r < n) {
-            for t in [
-                &mut self.h_actor,
-                &mut self.c_actor,
-                &mut self.h_critic,
-                &mut self.c_critic,
-            ] {
-                t.data_mut()[r * h..(r + 1) * h].fill(0.0);
-            }
+        for &r in rows {
+            self.zero_row(r);
         }
     }
 
     /// Zeroes the carried state of every row whose `ended` flag is set.
     pub fn reset_ended(&mut self, ended: &[bool]) {
-        let h = self.hidden_size();
         for (r, _) in ended.iter().enumerate().filter(|(_, e)| **e) {
-            if r >= self.rows() {
-                break;
-            }
-            for t in [
-                &mut self.h_actor,
-                &mut self.c_actor,
-                &mut self.h_critic,
-                &mut self.c_critic,
-            ] {
-                t.data_mut()[r * h..(r + 1) * h].fill(0.0);
-            }
+            self.zero_row(r);
+        }
+    }
+
+    /// Zeroes row `r` of every carried tensor (nothing when out of range).
+    fn zero_row(&mut self, r: usize) {
+        if r >= self.rows() {
+            return;
+        }
+        let h = self.hidden_size();
+        for t in [
+            &mut self.h_actor,
+            &mut self.c_actor,
+            &mut self.h_critic,
+            &mut self.c_critic,
+        ] {
+            t.data_mut()[r * h..(r + 1) * h].fill(0.0);
         }
     }
 

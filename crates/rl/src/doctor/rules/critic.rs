@@ -11,6 +11,16 @@ use crate::doctor::config::DoctorConfig;
 use crate::doctor::stats::{History, Latch, fmt_num};
 use crate::metrics::{Metrics, keys};
 
+/// True when the critic's targets of this update vary by less than
+/// `min_relative_std` of their mean magnitude (`train/value_target_std <
+/// x * max(|train/value_target_mean|, 1)`): ratios to their spread are noise.
+fn targets_nearly_constant(v: &Metrics, min_relative_std: f64) -> bool {
+    matches!(
+        (get(v, VALUE_TARGET_STD), get(v, VALUE_TARGET_MEAN)),
+        (Some(std), Some(mean)) if std < min_relative_std * mean.abs().max(1.0)
+    )
+}
+
 // ---------------------------------------------------------- value losses ---
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -37,9 +47,7 @@ impl ValueLossExplosionState {
         // whatever reward or return normalisation is on), else with the
         // standardised returns' unit variance, else with the raw return scale.
         let target_std = get(v, VALUE_TARGET_STD).filter(|s| *s > 0.0);
-        if let (Some(std), Some(mean)) = (target_std, get(v, VALUE_TARGET_MEAN))
-            && std < cfg.min_relative_target_std * mean.abs().max(1.0)
-        {
+        if targets_nearly_constant(v, cfg.min_relative_target_std) {
             return;
         }
         let normalized = target_std.is_some() || get(v, RETURN_STD).is_some();
@@ -156,9 +164,7 @@ impl ExplainedVarianceState {
         // When the targets hardly vary (every episode far from its end, e.g.
         // CartPole at its time limit), explained variance divides noise by
         // noise: such updates say nothing either way.
-        if let (Some(std), Some(mean)) = (get(v, VALUE_TARGET_STD), get(v, VALUE_TARGET_MEAN))
-            && std < cfg.min_relative_target_std * mean.abs().max(1.0)
-        {
+        if targets_nearly_constant(v, cfg.min_relative_target_std) {
             return;
         }
         if !self.latch.update(ev < cfg.below, cfg.window, c.rearm_after) {
