@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::eval::plot::{colour, escape, nice_ticks};
-use crate::metrics::{MetricsLog, MetricsRecord, keys, read_metrics};
+use crate::metrics::{MetricsLog, MetricsRecord, keys, number_json, read_metrics};
 use crate::progress::{format_duration, group_thousands};
 use crate::run::{
     CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Manifest, RunDir, RunError, RunStatus, read_config,
@@ -750,25 +750,13 @@ pub fn learning_curves_svg(runs: &[RunSummary], metric: &str) -> String {
     out
 }
 
-/// A float as JSON: finite as a number, non-finite as the strings
-/// `metrics.jsonl` uses (`"NaN"`, `"Infinity"`, `"-Infinity"`).
-fn number(x: f64) -> Value {
-    if x.is_nan() {
-        Value::String("NaN".into())
-    } else if x.is_infinite() {
-        Value::String(if x > 0.0 { "Infinity" } else { "-Infinity" }.into())
-    } else {
-        serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
-    }
-}
-
 fn metric_json(m: Option<&MetricSummary>) -> Value {
     match m {
         None => Value::Null,
         Some(m) => json!({
             "key": m.key,
-            "final": number(m.final_value),
-            "best": number(m.best_value),
+            "final": number_json(m.final_value),
+            "best": number_json(m.best_value),
             "best_step": m.best_step,
             "points": m.points,
         }),
@@ -789,8 +777,8 @@ pub fn to_json(runs: &[RunSummary]) -> Value {
                 "return": metric_json(r.episode_return.as_ref()),
                 "steps_to_best": r.steps_to_best,
                 "total_steps": r.total_steps,
-                "median_steps_per_s": r.median_steps_per_s.map(number),
-                "wall_time_s": r.wall_time_s.map(number),
+                "median_steps_per_s": r.median_steps_per_s.map(number_json),
+                "wall_time_s": r.wall_time_s.map(number_json),
                 "doctor_events": r.doctor_events,
                 "config": Value::Object(r.config.clone().into_iter().collect::<Map<_, _>>()),
             })

@@ -253,7 +253,8 @@ pub(crate) fn number_json(x: f64) -> Value {
     }
 }
 
-fn json_number(v: &Value) -> Option<f64> {
+/// Inverse of [`number_json`]: a JSON number, or one of its non-finite strings.
+pub(crate) fn json_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => match s.as_str() {

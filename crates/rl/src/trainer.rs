@@ -1282,11 +1282,6 @@ impl Trainer {
     /// `best/` with a lower learning rate (a stop once `max_rollbacks` are used).
     fn consult_doctor(&mut self, step: u64, values: &Metrics) -> Result<()> {
         for finding in self.doctor.observe(step, values) {
-            let evidence: serde_json::Map<String, Value> = finding
-                .evidence
-                .iter()
-                .map(|(k, &v)| (k.clone(), crate::metrics::number_json(v)))
-                .collect();
             self.sink.event(
                 step,
                 &RunEvent::new("doctor", finding.diagnosis.clone())
@@ -1294,7 +1289,7 @@ impl Trainer {
                     .with("severity", finding.severity.name())
                     .with("action", finding.action.name())
                     .with("suggestion", finding.suggestion.clone())
-                    .with("evidence", Value::Object(evidence)),
+                    .with("evidence", crate::doctor::evidence_json(&finding.evidence)),
             )?;
             match finding.action {
                 DoctorAction::Warn => {}

@@ -94,17 +94,13 @@ mod evidence_serde {
     use serde_json::Value;
 
     pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
-        let out: BTreeMap<&str, Value> = m
-            .iter()
-            .map(|(k, &v)| (k.as_str(), super::number_value(v)))
-            .collect();
-        out.serialize(s)
+        super::evidence_json(m).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
         let raw = BTreeMap::<String, Value>::deserialize(d)?;
         raw.into_iter()
-            .map(|(k, v)| match super::value_number(&v) {
+            .map(|(k, v)| match crate::metrics::json_number(&v) {
                 Some(x) => Ok((k, x)),
                 None => Err(D::Error::custom(format!(
                     "evidence `{k}` is not a number: {v}"
@@ -114,31 +110,15 @@ mod evidence_serde {
     }
 }
 
-/// A number as JSON: finite ones as numbers, others as `"NaN"`,
-/// `"Infinity"`, `"-Infinity"`.
-pub(crate) fn number_value(x: f64) -> Value {
-    if x.is_nan() {
-        Value::String("NaN".into())
-    } else if x == f64::INFINITY {
-        Value::String("Infinity".into())
-    } else if x == f64::NEG_INFINITY {
-        Value::String("-Infinity".into())
-    } else {
-        serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
-    }
-}
-
-fn value_number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => match s.as_str() {
-            "NaN" => Some(f64::NAN),
-            "Infinity" => Some(f64::INFINITY),
-            "-Infinity" => Some(f64::NEG_INFINITY),
-            _ => None,
-        },
-        _ => None,
-    }
+/// Evidence as a JSON object, non-finite values as the strings `"NaN"`,
+/// `"Infinity"`, `"-Infinity"` (the `metrics.jsonl` convention).
+pub fn evidence_json(evidence: &BTreeMap<String, f64>) -> Value {
+    Value::Object(
+        evidence
+            .iter()
+            .map(|(k, &v)| (k.clone(), crate::metrics::number_json(v)))
+            .collect(),
+    )
 }
 
 /// Version of the serialised doctor state; bumped on incompatible changes.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use super::stats::fmt_num;
-use super::{Finding, Severity, number_value};
+use super::{Finding, Severity, evidence_json};
 use crate::metrics::RunEvent;
 
 /// Event kinds the report lists: what the live doctor logged and what the
@@ -20,16 +20,11 @@ pub fn to_json(findings: &[Finding]) -> Value {
     let list = findings
         .iter()
         .map(|f| {
-            let evidence: Map<String, Value> = f
-                .evidence
-                .iter()
-                .map(|(k, &v)| (k.clone(), number_value(v)))
-                .collect();
             let mut m = Map::new();
             m.insert("rule".into(), Value::String(f.rule.clone()));
             m.insert("severity".into(), Value::String(f.severity.name().into()));
             m.insert("step".into(), Value::from(f.step));
-            m.insert("evidence".into(), Value::Object(evidence));
+            m.insert("evidence".into(), evidence_json(&f.evidence));
             m.insert("diagnosis".into(), Value::String(f.diagnosis.clone()));
             m.insert("suggestion".into(), Value::String(f.suggestion.clone()));
             m.insert("action".into(), Value::String(f.action.name().into()));

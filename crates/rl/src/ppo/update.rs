@@ -420,14 +420,17 @@ pub fn explained_variance(y_pred: &[f32], y: &[f32]) -> Option<f64> {
     Some(1.0 - var_res / var_y)
 }
 
-/// Population standard deviation, `None` for fewer than two values.
-fn std_of(x: &[f32]) -> Option<f64> {
-    if x.len() < 2 {
-        return None;
+/// Mean (`None` when empty) and population standard deviation (`None` for
+/// fewer than two values), in one pass for the mean and one for the spread.
+fn mean_and_std(x: &[f32]) -> (Option<f64>, Option<f64>) {
+    if x.is_empty() {
+        return (None, None);
     }
     let n = x.len() as f64;
     let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    Some((x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt())
+    let std = (x.len() >= 2)
+        .then(|| (x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt());
+    (Some(mean), std)
 }
 
 fn normalize_advantages(adv: &mut [f32], mode: AdvantageNorm, threshold: f64) {
@@ -543,9 +546,7 @@ impl<B: BatchEnv> Ppo<B> {
                 sc.old_values.extend_from_slice(&self.buffer.values);
             }
         }
-        m.value_target_std = std_of(&sc.targets);
-        m.value_target_mean = (!sc.targets.is_empty())
-            .then(|| sc.targets.iter().map(|&t| t as f64).sum::<f64>() / sc.targets.len() as f64);
+        (m.value_target_mean, m.value_target_std) = mean_and_std(&sc.targets);
         // A recurrent policy shuffles whole sequences, a feed-forward one samples.
         let (units, per_batch) = match &self.sequences {
             Some(store) => (store.num_sequences(), c.batch_size / store.bptt()),
