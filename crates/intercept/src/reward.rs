@@ -3,7 +3,8 @@
 //! Phi(s)   = -c_z ln(1 + |ZEM_perp_true| / R_kill)        frozen below the blind time
 //! r_shape  = gamma Phi(s') - Phi(s)                        Phi(s') := 0 on a true termination
 //! r_effort = -c_u (|a_cmd| / a_scale)^2 (decision_period / 0.1 s)
-//! terminal = B [miss <= R_kill] + C exp(-miss^2 / R_kill^2) - B_fail [ground, leak or energy]
+//! terminal = B [miss <= R_kill] + C exp(-miss^2 / R_kill^2) - c_m ln(1 + miss / R_kill)
+//!            - B_fail [ground, leak or energy]
 //! ```
 //! `gamma` is the training algorithm's discount (from the config), so the
 //! shaping leaves the optimal policy unchanged. On time-limit truncation
@@ -130,7 +131,12 @@ pub fn terminal_reward(
     } else {
         0.0
     };
-    hit + config.miss_weight * (-x * x).exp() - fail
+    let log_miss = if x.is_finite() {
+        config.miss_log_weight * x.ln_1p()
+    } else {
+        0.0
+    };
+    hit + config.miss_weight * (-x * x).exp() - log_miss - fail
 }
 
 #[cfg(test)]
@@ -172,6 +178,27 @@ mod tests {
         ] {
             assert_eq!(TerminationReason::from_code(r.code()), Some(r));
         }
+    }
+
+    #[test]
+    fn log_miss_term_grades_every_miss() {
+        // Without it, misses of 100 m and 1 km are paid the same (nothing);
+        // with it, each doubling of `1 + miss / R_kill` costs `c_m ln 2`.
+        let off = RewardConfig::default();
+        let on = RewardConfig {
+            miss_log_weight: 2.0,
+            ..off.clone()
+        };
+        let pay =
+            |c: &RewardConfig, miss: f64| terminal_reward(c, TerminationReason::Cpa, miss, 10.0);
+        assert!((pay(&off, 100.0) - pay(&off, 1000.0)).abs() < 1e-12);
+        assert!((pay(&on, 0.0) - pay(&off, 0.0)).abs() < 1e-12);
+        let (near, far) = (pay(&on, 150.0), pay(&on, 310.0));
+        assert!((near - far - 2.0 * 2f64.ln()).abs() < 1e-12, "{near} {far}");
+        let ground = terminal_reward(&on, TerminationReason::Ground, 90.0, 10.0);
+        assert!((ground + on.failure_penalty + 2.0 * 10f64.ln()).abs() < 1e-9);
+        // A miss not yet measured adds nothing.
+        assert_eq!(pay(&on, f64::INFINITY), pay(&off, f64::INFINITY));
     }
 
     #[test]

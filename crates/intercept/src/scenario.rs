@@ -277,6 +277,11 @@ pub struct RewardConfig {
     pub hit_bonus: f64,
     /// `C`: weight of `exp(-miss^2 / R_kill^2)`.
     pub miss_weight: f64,
+    /// `c_m`: weight of the terminal miss penalty `-c_m ln(1 + miss / R_kill)`.
+    /// The ZEM shaping is neutral under discounting and the `C` term vanishes
+    /// a few kill radii out, so without it a policy that never comes near has
+    /// no reward gradient toward the target; this term gives one at any miss.
+    pub miss_log_weight: f64,
     /// `B_fail`: penalty for ground impact, leak or running out of energy.
     pub failure_penalty: f64,
     /// The potential is frozen below this true time-to-go (s).
@@ -291,6 +296,7 @@ impl Default for RewardConfig {
             effort_weight: 0.03,
             hit_bonus: 10.0,
             miss_weight: 10.0,
+            miss_log_weight: 0.0,
             failure_penalty: 3.0,
             blind_time_s: 0.1,
         }
@@ -594,6 +600,7 @@ impl Validate for ScenarioConfig {
         ensure_range(&w("effort_weight"), r.effort_weight, weight)?;
         ensure_range(&w("hit_bonus"), r.hit_bonus, weight)?;
         ensure_range(&w("miss_weight"), r.miss_weight, weight)?;
+        ensure_range(&w("miss_log_weight"), r.miss_log_weight, weight)?;
         ensure_range(&w("failure_penalty"), r.failure_penalty, weight)?;
         ensure_range(
             &w("blind_time_s"),
