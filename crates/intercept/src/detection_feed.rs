@@ -1,8 +1,9 @@
 //! The interceptor's receiver for ground-radar detections: what the
 //! `raw_radar` observation ([`crate::observation`]) is built from.
 //!
-//! The feed holds the most recent detection delivered over the uplink, when it
-//! arrived, and how many arrived during the current decision step. Its only
+//! The feed holds the most recent detection delivered over the uplink, the one
+//! before it, when the last arrived, and how many arrived during the current
+//! decision step. Its only
 //! input is [`DetectionFeed::receive`], which takes a [`Detection`] (the
 //! radar's output type), so, like the tracker, it cannot hold the true threat
 //! state: it holds exactly what the receiver got, noise, bias and latency
@@ -29,6 +30,9 @@ pub struct DetectionFeed {
     scan_interval_s: f64,
     /// The detection with the latest acquisition time received so far.
     latest: Option<Detection>,
+    /// The detection `latest` replaced: with it, the raw two-point velocity.
+    #[serde(default)]
+    previous: Option<Detection>,
     /// Delivery time of the most recent arrival (s).
     last_arrival_s: Option<f64>,
     /// Detections received since [`DetectionFeed::begin_decision`].
@@ -56,6 +60,7 @@ impl DetectionFeed {
         Ok(Self {
             scan_interval_s: (1.0 / update_rate_hz).max(physics_step_s),
             latest: None,
+            previous: None,
             last_arrival_s: None,
             arrivals_this_decision: 0,
             rejected: 0,
@@ -65,6 +70,7 @@ impl DetectionFeed {
     /// Forgets everything received (start of an episode).
     pub fn reset(&mut self) {
         self.latest = None;
+        self.previous = None;
         self.last_arrival_s = None;
         self.arrivals_this_decision = 0;
         self.rejected = 0;
@@ -93,7 +99,7 @@ impl DetectionFeed {
             return false;
         }
         if self.latest.is_none_or(|l| det.time_s >= l.time_s) {
-            self.latest = Some(*det);
+            self.previous = self.latest.replace(*det);
         }
         self.last_arrival_s = Some(arrival_time_s);
         self.arrivals_this_decision += 1;
@@ -103,6 +109,11 @@ impl DetectionFeed {
     /// The latest detection received, if any.
     pub fn latest(&self) -> Option<&Detection> {
         self.latest.as_ref()
+    }
+
+    /// The detection received before [`DetectionFeed::latest`], if any.
+    pub fn previous(&self) -> Option<&Detection> {
+        self.previous.as_ref()
     }
 
     /// Detections received since the current decision step began.
@@ -166,18 +177,21 @@ mod tests {
         assert_eq!(f.age_s(1.0), None);
         f.begin_decision();
         assert!(f.receive(&det(0.0, 1000.0), 0.0));
+        assert!(f.previous().is_none());
         assert!(f.receive(&det(0.02, 990.0), 0.02));
         assert!(f.receive(&det(0.04, 980.0), 0.04));
         assert_eq!(f.arrivals_this_decision(), 3);
         assert_eq!(f.latest().unwrap().range_m, Some(980.0));
+        assert_eq!(f.previous().unwrap().range_m, Some(990.0));
         assert!((f.age_s(0.05).unwrap() - 0.01).abs() < 1e-12);
         f.begin_decision();
         assert_eq!(f.arrivals_this_decision(), 0);
         // An older acquisition arriving late does not replace the latest.
         assert!(f.receive(&det(0.03, 5.0), 0.06));
         assert_eq!(f.latest().unwrap().range_m, Some(980.0));
+        assert_eq!(f.previous().unwrap().range_m, Some(990.0));
         f.reset();
-        assert!(f.latest().is_none());
+        assert!(f.latest().is_none() && f.previous().is_none());
         assert_eq!(f.missed_updates(3.0), 0);
     }
 

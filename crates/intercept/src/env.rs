@@ -113,6 +113,10 @@ struct Dynamic {
     cpa: CpaTracker,
     guidance: GuidanceState,
     previous_action: [f32; 3],
+    /// Unit inertial velocity at launch: the fixed axis of the `raw_radar`
+    /// observation's launch frame.
+    #[serde(default)]
+    launch_axis: Vec3,
     potential: f64,
     track_lost_s: f64,
     accel_scale_mps2: f64,
@@ -238,6 +242,7 @@ impl InterceptEnv {
             Interceptor::Aero(a) => a.params.max_structural_accel_mps2,
             Interceptor::Thruster(t) => t.params.max_thrust_n / t.params.dry_mass_kg,
         };
+        let launch_axis = drawn.engagement.interceptor.velocity_mps().unit_or_zero();
         Ok(Dynamic {
             master,
             maneuver_rng,
@@ -252,6 +257,7 @@ impl InterceptEnv {
             cpa: CpaTracker::new(),
             guidance: GuidanceState::default(),
             previous_action: [0.0; 3],
+            launch_axis,
             potential: 0.0,
             track_lost_s: 0.0,
             accel_scale_mps2,
@@ -300,6 +306,7 @@ impl InterceptEnv {
             Interceptor::Aero(a) => a.params.max_structural_accel_mps2,
             Interceptor::Thruster(t) => t.params.max_thrust_n / t.params.dry_mass_kg,
         };
+        d.launch_axis = drawn.engagement.interceptor.velocity_mps().unit_or_zero();
         d.maneuver_rng = maneuver_rng;
         d.wind_rng = wind_rng;
         d.world = drawn.world;
@@ -504,6 +511,7 @@ impl InterceptEnv {
             propulsion_fraction: e.interceptor.propulsion_fraction(e.time_s),
             seeker_lock: self.d.seeker.as_ref().is_some_and(Seeker::locked),
             time_s: e.time_s,
+            launch_axis: self.d.launch_axis,
         }
     }
 

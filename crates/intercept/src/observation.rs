@@ -68,19 +68,31 @@
 //! The `world` layout with every vector (indices 0-11 and 16-18) expressed in
 //! the velocity frame `(xV, yV, zV)` instead of ENU.
 //!
-//! # `raw_radar`: `20 + 2A` values (24 for `aero`)
+//! # `raw_radar`: `27 + 2A` values (31 for `aero`)
 //! No tracker output: the latest ground-radar detection as the interceptor
-//! received it (noise, bias, latency and dropouts included) and the
-//! interceptor's own state, so the policy must do its own filtering. Several
-//! detections arriving within one decision step: the latest is shown; a radar
-//! slower than the decisions: the same detection repeats with growing age.
-//! The detected position is `p_det = r_s + R (cos el sin az, cos el cos az,
-//! sin el)` from the measured range, azimuth and elevation and the radar
-//! position `r_s`; `d = p_det - r_M` with the interceptor's position now (the
-//! age and the own velocity say how far it has flown since acquisition).
-//! Before the first detection of an episode, indices 1-11 are zero and index
-//! 0 says so. Seeker measurements are not part of this layout (they still
-//! feed the tracker behind the controller view).
+//! received it (noise, bias, latency and dropouts included), the unfiltered
+//! difference to the detection before it, and the interceptor's own state,
+//! so the policy must do its own filtering. Several detections arriving
+//! within one decision step: the latest is shown; a radar slower than the
+//! decisions: the same detection repeats with growing age. The detected
+//! position is `p_det = r_s + R (cos el sin az, cos el cos az, sin el)` from
+//! the measured range, azimuth and elevation and the radar position `r_s`;
+//! `d = p_det - r_M` with the interceptor's position now (the age and the own
+//! velocity say how far it has flown since acquisition). The two-point
+//! velocity `v_det = (p_det - p_det,prev) / (t - t_prev)` differences the
+//! latest two detections over their acquisition times: at 20 Hz and 1 mrad
+//! it carries about 140 m/s of noise per axis at 5 km, which only
+//! averaging over many detections removes (what a tracker, or a recurrent
+//! policy, does).
+//!
+//! Two frames: the velocity frame (as `body`), which turns with the
+//! interceptor, and the launch frame, the velocity frame of the launch
+//! velocity, fixed for the episode. In the launch frame a detection's
+//! direction moves only with the geometry, not with the interceptor's own
+//! turning, so the line-of-sight rate shows in its changes.
+//! Before the first detection of an episode, indices 1-18 are zero and
+//! index 0 says so. Seeker measurements are not part of this layout (they
+//! still feed the tracker behind the controller view).
 //!
 //! | index | meaning | unit | normalisation |
 //! |---|---|---|---|
@@ -90,15 +102,18 @@
 //! | 3 | missed updates: whole radar scan intervals since the last arrival | - | `/ 10` (clipped at 5) |
 //! | 4 | range to the detected position `\|d\|` | m | `ln(R/R_kill) / ln(R_max/R_kill)` |
 //! | 5-7 | direction to the detected position `d / \|d\|`, velocity frame | - | none |
-//! | 8 | measured range rate at the radar (positive opening; 0 when the radar does not measure it) | m/s | `/ 1000` |
-//! | 9-11 | measured radar line of sight `(cos el sin az, cos el cos az, sin el)`, velocity frame (the direction the range rate is along) | - | none |
-//! | 12-14 | own velocity, velocity frame | m/s | `/ 1000` |
-//! | 15..15+A | achieved control acceleration, velocity frame | m/s^2 | `/ a_scale` |
-//! | 15+A | authority `a_max(q, m)` | m/s^2 | `/ a_scale` |
-//! | 16+A, 17+A | altitude, climb rate | m, m/s | `/ 10 km`, `/ 300 m/s` |
-//! | 18+A | propulsion left | - | as in `los` |
-//! | 19+A | time since launch | s | `/ 10 s` (clipped at 5) |
-//! | 20+A..20+2A | previous action | - | as sent |
+//! | 8-10 | the same direction, launch frame | - | none |
+//! | 11 | measured range rate at the radar (positive opening; 0 when the radar does not measure it) | m/s | `/ 1000` |
+//! | 12-14 | measured radar line of sight `(cos el sin az, cos el cos az, sin el)`, launch frame (the direction the range rate is along) | - | none |
+//! | 15 | `velocity_valid`: two detections with distinct acquisition times have been received | - | 0 or 1 |
+//! | 16-18 | two-point velocity relative to the interceptor `v_det - v_M`, velocity frame (0 when index 15 is 0) | m/s | `/ 1000` |
+//! | 19-21 | own velocity, launch frame | m/s | `/ 1000` |
+//! | 22..22+A | achieved control acceleration, velocity frame | m/s^2 | `/ a_scale` |
+//! | 22+A | authority `a_max(q, m)` | m/s^2 | `/ a_scale` |
+//! | 23+A, 24+A | altitude, climb rate | m, m/s | `/ 10 km`, `/ 300 m/s` |
+//! | 25+A | propulsion left | - | as in `los` |
+//! | 26+A | time since launch | s | `/ 10 s` (clipped at 5) |
+//! | 27+A..27+2A | previous action | - | as sent |
 
 use crate::Vec3;
 use crate::detection_feed::DetectionFeed;
@@ -133,6 +148,9 @@ pub struct OwnObservation {
     /// Simulation time since launch (s); read by `raw_radar` only (the age
     /// of a detection and the time feature).
     pub time_s: f64,
+    /// Unit inertial velocity at launch; read by `raw_radar` only (the axis
+    /// of its launch frame, which turns with neither vehicle).
+    pub launch_axis: Vec3,
 }
 
 /// Fixed scales of the observation.
@@ -171,7 +189,7 @@ pub fn observation_dim(mode: ObservationMode, act_dim: usize) -> usize {
     match mode {
         ObservationMode::Los => 22 + 2 * act_dim,
         ObservationMode::World | ObservationMode::Body => 25 + act_dim,
-        ObservationMode::RawRadar => 20 + 2 * act_dim,
+        ObservationMode::RawRadar => 27 + 2 * act_dim,
     }
 }
 
@@ -385,6 +403,16 @@ fn detected_position(det: &Detection, range_m: f64) -> (Vec3, Vec3) {
     )
 }
 
+/// The velocity of the detected position between detection `previous` and
+/// `latest` (detected at `p_latest`): their difference over their acquisition
+/// times (m/s), unfiltered, or `None` when they share an acquisition time or
+/// `previous` has no range.
+fn two_point_velocity(previous: &Detection, latest: &Detection, p_latest: Vec3) -> Option<Vec3> {
+    let dt = latest.time_s - previous.time_s;
+    let range_m = previous.range_m?;
+    (dt > 1e-9).then(|| (p_latest - detected_position(previous, range_m).0) / dt)
+}
+
 /// Writes the `raw_radar` observation into `out` (`observation_dim` values;
 /// layout in the module docs). Reads only the received detections and the
 /// interceptor's own state: no tracker estimate, no truth.
@@ -401,6 +429,7 @@ pub fn write_raw_radar_observation(
         observation_dim(ObservationMode::RawRadar, act_dim)
     );
     let vf = velocity_frame(own.body_axis);
+    let lf = velocity_frame(own.launch_axis);
     let a_scale = own.accel_scale_mps2.max(1e-9);
     let now = own.time_s;
     let mut w = Writer { out, i: 0 };
@@ -417,17 +446,33 @@ pub fn write_raw_radar_observation(
             w.put(feed.age_s(now).unwrap_or(0.0));
             w.put(feed.missed_updates(now) as f64 / 10.0);
             w.put(log_range(d.norm(), scales));
-            w.put3(in_frame(d.unit_or_zero(), &vf));
+            let u = d.unit_or_zero();
+            w.put3(in_frame(u, &vf));
+            w.put3(in_frame(u, &lf));
             w.put(det.range_rate_mps.unwrap_or(0.0) / 1000.0);
-            w.put3(in_frame(radar_los, &vf));
+            w.put3(in_frame(radar_los, &lf));
+            match feed
+                .previous()
+                .and_then(|p| two_point_velocity(p, det, p_det))
+            {
+                Some(v) => {
+                    w.put(1.0);
+                    w.put3(in_frame(v - own.velocity_mps, &vf) / 1000.0);
+                }
+                None => {
+                    for _ in 0..4 {
+                        w.put(0.0);
+                    }
+                }
+            }
         }
         None => {
-            for _ in 0..12 {
+            for _ in 0..19 {
                 w.put(0.0);
             }
         }
     }
-    w.put3(in_frame(own.velocity_mps, &vf) / 1000.0);
+    w.put3(in_frame(own.velocity_mps, &lf) / 1000.0);
     let c = in_frame(own.control_accel_mps2, &vf);
     let ac = if act_dim == 2 {
         [c.y, c.z, 0.0]

@@ -5,9 +5,10 @@
 
 use hlynr_env::{Env, Info, PolicyInput};
 use hlynr_intercept::observation::{observation_dim, velocity_frame};
+use hlynr_intercept::radar::Detection;
 use hlynr_intercept::radar::spherical_to_cartesian;
 use hlynr_intercept::scenario::{ActionMode, ObservationMode};
-use hlynr_intercept::{InterceptEnv, ScenarioConfig, make_policy};
+use hlynr_intercept::{InterceptEnv, ScenarioConfig, Vec3, make_policy};
 
 /// Indices of the `aero` (A = 2) layout.
 const VALID: usize = 0;
@@ -16,8 +17,15 @@ const AGE: usize = 2;
 const MISSED: usize = 3;
 const LOG_RANGE: usize = 4;
 const DIRECTION: usize = 5;
-const RANGE_RATE: usize = 8;
-const TIME: usize = 21;
+const DIRECTION_LAUNCH: usize = 8;
+const RANGE_RATE: usize = 11;
+const RADAR_LOS_LAUNCH: usize = 12;
+const VELOCITY_VALID: usize = 15;
+const RELATIVE_VELOCITY: usize = 16;
+const OWN_VELOCITY_LAUNCH: usize = 19;
+const ALTITUDE: usize = 25;
+const CLIMB_RATE: usize = 26;
+const TIME: usize = 28;
 
 fn raw_radar(tier: &str, edit: impl Fn(&mut ScenarioConfig)) -> InterceptEnv {
     let mut c = ScenarioConfig::load(tier).unwrap();
@@ -55,7 +63,7 @@ fn layout_length_matches_observation_dim() {
     for (tier, act_dim) in [("easy", 2), ("medium", 2), ("legacy", 3)] {
         let mut env = raw_radar(tier, |_| {});
         let dim = observation_dim(ObservationMode::RawRadar, act_dim);
-        assert_eq!(dim, 20 + 2 * act_dim);
+        assert_eq!(dim, 27 + 2 * act_dim);
         assert_eq!(env.observation_space().flat_dim(), dim, "{tier}");
         assert_eq!(env.action_space().flat_dim(), act_dim, "{tier}");
         let (mut obs, act, mut info) = buffers(&env);
@@ -108,7 +116,7 @@ fn latency_shows_as_age_at_arrival() {
     });
     let obs = episode(&mut env, 3, &[0.0, 0.0], 20);
     assert_eq!(obs[0][VALID], 0.0, "nothing has arrived at reset");
-    assert!(obs[0][1..12].iter().all(|&x| x == 0.0));
+    assert!(obs[0][1..OWN_VELOCITY_LAUNCH].iter().all(|&x| x == 0.0));
     for (k, o) in obs.iter().enumerate().skip(1) {
         let expected_age = 0.05 * (1 + (k - 1) % 4) as f32;
         assert!(
@@ -185,6 +193,8 @@ fn features_are_the_delivered_detection_relative_to_the_interceptor() {
     let c = env.config().clone();
     let (mut obs, _, mut info) = buffers(&env);
     env.reset(Some(8), &mut obs, &mut info);
+    // The launch frame is fixed at the velocity the interceptor launched with.
+    let launch_frame = velocity_frame(env.engagement().interceptor.velocity_mps().unit_or_zero());
     let r_kill = c.kill_radius_m;
     let scale = (c.observation.max_range_m / r_kill).ln();
     for k in 0..80 {
@@ -194,35 +204,83 @@ fn features_are_the_delivered_detection_relative_to_the_interceptor() {
         let det = *env.radar_feed().latest().unwrap();
         let e = env.engagement();
         let own = e.interceptor.position_m();
-        let (offset, _) = spherical_to_cartesian(
-            det.range_m.unwrap(),
-            det.azimuth_rad,
-            det.elevation_rad,
-            &det.sigma,
-        );
-        let d = det.sensor_position_m + offset - own;
+        let measured = detected(&det);
+        let d = measured - own;
         let range = r_kill * (f64::from(obs[LOG_RANGE]) * scale).exp();
         assert!(
             (range - d.norm()).abs() < 1e-4 * d.norm(),
             "step {k}: {range} vs {}",
             d.norm()
         );
-        let (x, y, z) = velocity_frame(e.interceptor.velocity_mps().unit_or_zero());
+        let v_m = e.interceptor.velocity_mps();
+        let vf = velocity_frame(v_m.unit_or_zero());
         let u = d.unit_or_zero();
-        for (i, axis) in [x, y, z].into_iter().enumerate() {
-            assert!((f64::from(obs[DIRECTION + i]) - u.dot(axis)).abs() < 1e-6);
+        let radar_los = Vec3::new(
+            det.elevation_rad.cos() * det.azimuth_rad.sin(),
+            det.elevation_rad.cos() * det.azimuth_rad.cos(),
+            det.elevation_rad.sin(),
+        );
+        // The two-point velocity of the detected position, relative to the
+        // interceptor: the previous detection is one radar period older.
+        let prev = *env.radar_feed().previous().unwrap();
+        let dt = det.time_s - prev.time_s;
+        assert!(
+            (dt - 0.02).abs() < 1e-9,
+            "step {k}: {dt} s between detections"
+        );
+        let v_det = (measured - detected(&prev)) / dt;
+        assert_eq!(obs[VELOCITY_VALID], 1.0);
+        for (i, (axis, fixed)) in [
+            (vf.0, launch_frame.0),
+            (vf.1, launch_frame.1),
+            (vf.2, launch_frame.2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let close = |index: usize, expected: f64| {
+                let got = f64::from(obs[index + i]);
+                assert!(
+                    (got - expected).abs() < 1e-5,
+                    "step {k}, index {}: {got} vs {expected}",
+                    index + i
+                );
+            };
+            close(DIRECTION, u.dot(axis));
+            close(DIRECTION_LAUNCH, u.dot(fixed));
+            close(RADAR_LOS_LAUNCH, radar_los.dot(fixed));
+            close(RELATIVE_VELOCITY, (v_det - v_m).dot(axis) / 1000.0);
+            close(OWN_VELOCITY_LAUNCH, v_m.dot(fixed) / 1000.0);
         }
         let rdot = det.range_rate_mps.unwrap() / 1000.0;
         assert!((f64::from(obs[RANGE_RATE]) - rdot).abs() < 1e-6);
         // It is a measurement of the threat: without latency and at 50 Hz it
         // was acquired this physics step, within a few noise sigmas.
         let truth = e.threat.state.position_m;
-        let measured = det.sensor_position_m + offset;
         let sigma = det.sigma.range_m + det.range_m.unwrap() * det.sigma.azimuth_rad;
         let err = (measured - truth).norm();
         assert!(err < 6.0 * sigma + 1.0, "step {k}: error {err} m");
         assert!(err > 0.0, "noise-free detection");
+        // The unfiltered difference of two such detections: the threat's
+        // velocity with the noise of both, divided by the 20 ms between them.
+        let v_err = (v_det - e.threat.state.velocity_mps).norm();
+        assert!(
+            v_err < 6.0 * 2f64.sqrt() * sigma / dt + 5.0,
+            "step {k}: velocity error {v_err} m/s"
+        );
+        assert!(v_err > 0.0, "noise-free velocity");
     }
+}
+
+/// The position a detection places the threat at (m).
+fn detected(det: &Detection) -> Vec3 {
+    let (offset, _) = spherical_to_cartesian(
+        det.range_m.unwrap(),
+        det.azimuth_rad,
+        det.elevation_rad,
+        &det.sigma,
+    );
+    det.sensor_position_m + offset
 }
 
 #[test]
@@ -367,10 +425,17 @@ fn own_state_features_follow_the_interceptor() {
     let e = env.engagement();
     let v = e.interceptor.velocity_mps();
     let p = e.interceptor.position_m();
-    // Own velocity along the body axis is the speed (no wind on easy).
-    assert!((f64::from(obs[12]) - v.norm() / 1000.0).abs() < 1e-6);
-    assert!(f64::from(obs[13]).abs() < 1e-6 && f64::from(obs[14]).abs() < 1e-6);
-    assert!((f64::from(obs[18]) - p.z / 10_000.0).abs() < 1e-6);
-    assert!((f64::from(obs[19]) - v.z / 300.0).abs() < 1e-6);
+    // Own velocity in the launch frame keeps its speed and has turned away
+    // from the launch axis under the commanded lateral acceleration.
+    let own = &obs[OWN_VELOCITY_LAUNCH..OWN_VELOCITY_LAUNCH + 3];
+    let speed = own
+        .iter()
+        .map(|&x| f64::from(x).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!((speed - v.norm() / 1000.0).abs() < 1e-6);
+    assert!(f64::from(own[0]) < speed - 1e-4, "{own:?}");
+    assert!((f64::from(obs[ALTITUDE]) - p.z / 10_000.0).abs() < 1e-6);
+    assert!((f64::from(obs[CLIMB_RATE]) - v.z / 300.0).abs() < 1e-6);
     assert!((f64::from(obs[TIME]) - e.time_s / 10.0).abs() < 1e-6);
 }
