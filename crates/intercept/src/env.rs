@@ -157,6 +157,11 @@ pub struct InterceptEnv {
     /// controller view and the residual command (it is a function of the
     /// tracker and the clock, which change nowhere else).
     estimate: Estimate,
+    /// The interceptor's kinematics at the current state, cached like
+    /// `estimate` (the observation, the controller view and the next step's
+    /// command all read it); `None` after [`InterceptEnv::engagement_mut`]
+    /// may have changed the state, until the next refresh.
+    kinematics: Option<InterceptorKinematics>,
     /// Buffers of the engagement draw, reused across resets.
     scratch: DrawScratch,
 }
@@ -198,6 +203,7 @@ impl InterceptEnv {
             defended_m: Vec3::from_array(config.engagement.defended_point_m),
             guidance,
             d,
+            kinematics: None,
             estimate,
             scratch,
             config: config.clone(),
@@ -322,9 +328,17 @@ impl InterceptEnv {
         Ok(())
     }
 
-    /// Recomputes the cached tracker estimate for the current time.
-    fn refresh_estimate(&mut self) {
+    /// Recomputes the cached tracker estimate and own kinematics for the
+    /// current state.
+    fn refresh_views(&mut self) {
         self.estimate = self.d.tracker.estimate(self.d.engagement.time_s);
+        self.kinematics = Some(self.own_kinematics());
+    }
+
+    /// The interceptor's kinematics now (cached after every reset, step and
+    /// `set_state`).
+    fn kinematics(&self) -> InterceptorKinematics {
+        self.kinematics.unwrap_or_else(|| self.own_kinematics())
     }
 
     /// The scenario.
@@ -401,6 +415,7 @@ impl InterceptEnv {
     /// Mutable access to the true engagement, for tests that perturb the
     /// truth (the no-truth-leak test) and for scripted geometries.
     pub fn engagement_mut(&mut self) -> &mut Engagement {
+        self.kinematics = None;
         &mut self.d.engagement
     }
 
@@ -414,7 +429,7 @@ impl InterceptEnv {
         self.redraw(seeds)?;
         self.guidance.reset();
         self.sense(0.0);
-        self.refresh_estimate();
+        self.refresh_views();
         let (zem, _) = true_zem_perp(
             self.d.engagement.relative_position_m(),
             self.d.engagement.relative_velocity_mps(),
@@ -516,7 +531,7 @@ impl InterceptEnv {
     }
 
     fn write_obs(&self, obs: &mut [f32]) {
-        let k = self.own_kinematics();
+        let k = self.kinematics();
         let own = self.own_observation(&k);
         let previous_action = &self.d.previous_action[..self.act_dim];
         let scales = ObservationScales {
@@ -696,7 +711,7 @@ impl Env for InterceptEnv {
                 truncated: self.d.reason == TerminationReason::Timeout,
             };
         }
-        let k = self.own_kinematics();
+        let k = self.kinematics();
         let a_cmd = self.command(action, &k);
         self.d.engagement.interceptor.set_accel_command_mps2(a_cmd);
         for (slot, &a) in self.d.previous_action.iter_mut().zip(action) {
@@ -704,11 +719,16 @@ impl Env for InterceptEnv {
         }
         let mut reason = TerminationReason::None;
         self.d.radar_feed.begin_decision();
+        let constants = self.d.engagement.step_constants();
         for _ in 0..self.substeps {
             let d = &mut self.d;
-            let geom = d
-                .engagement
-                .step(&d.world, self.h_s, &mut d.wind_rng, &mut d.maneuver_rng);
+            let geom = d.engagement.step_with(
+                &constants,
+                &d.world,
+                self.h_s,
+                &mut d.wind_rng,
+                &mut d.maneuver_rng,
+            );
             let passed = d.cpa.update(&geom);
             let t = d.engagement.time_s;
             self.sense(t);
@@ -754,7 +774,7 @@ impl Env for InterceptEnv {
             );
             self.fill_final_info(info);
         }
-        self.refresh_estimate();
+        self.refresh_views();
         self.write_obs(obs);
         Step {
             reward,
@@ -808,7 +828,7 @@ impl Env for InterceptEnv {
         }
         self.d = d;
         self.guidance.set_state(self.d.guidance);
-        self.refresh_estimate();
+        self.refresh_views();
         Ok(())
     }
 
@@ -817,7 +837,7 @@ impl Env for InterceptEnv {
     }
 
     fn write_controller_view(&self, out: &mut [f64]) {
-        let k = self.own_kinematics();
+        let k = self.kinematics();
         let e = &self.d.engagement;
         let (
             target_position_m,

@@ -44,6 +44,38 @@ pub fn rk4_step<S: OdeState>(t: f64, y: &S, h: f64, mut f: impl FnMut(f64, &S) -
         .add_scaled(&k4, h / 6.0)
 }
 
+/// Two independent RK4 steps, `a` over `h_a` and `b` over `h_b` from the same
+/// time `t`, stage by stage: each result is bit-identical to its own
+/// [`rk4_step`], but the two dependency chains (each stage waits on the
+/// previous one) are interleaved, so the processor overlaps their latencies.
+#[inline]
+pub fn rk4_step_pair<A: OdeState, B: OdeState>(
+    t: f64,
+    (y_a, h_a): (&A, f64),
+    (y_b, h_b): (&B, f64),
+    mut f_a: impl FnMut(f64, &A) -> A,
+    mut f_b: impl FnMut(f64, &B) -> B,
+) -> (A, B) {
+    let (half_a, half_b) = (0.5 * h_a, 0.5 * h_b);
+    let (a1, b1) = (f_a(t, y_a), f_b(t, y_b));
+    let a2 = f_a(t + half_a, &y_a.add_scaled(&a1, half_a));
+    let b2 = f_b(t + half_b, &y_b.add_scaled(&b1, half_b));
+    let a3 = f_a(t + half_a, &y_a.add_scaled(&a2, half_a));
+    let b3 = f_b(t + half_b, &y_b.add_scaled(&b2, half_b));
+    let a4 = f_a(t + h_a, &y_a.add_scaled(&a3, h_a));
+    let b4 = f_b(t + h_b, &y_b.add_scaled(&b3, h_b));
+    (
+        y_a.add_scaled(&a1, h_a / 6.0)
+            .add_scaled(&a2, h_a / 3.0)
+            .add_scaled(&a3, h_a / 3.0)
+            .add_scaled(&a4, h_a / 6.0),
+        y_b.add_scaled(&b1, h_b / 6.0)
+            .add_scaled(&b2, h_b / 3.0)
+            .add_scaled(&b3, h_b / 3.0)
+            .add_scaled(&b4, h_b / 6.0),
+    )
+}
+
 /// The physical surroundings shared by both vehicles.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct World {
@@ -85,6 +117,16 @@ pub struct StepGeometry {
     pub relative_position_end_m: Vec3,
     /// `v_T - v_M` at the end of the step (m/s).
     pub relative_velocity_end_mps: Vec3,
+}
+
+/// Values fixed for an episode that every physics step reads, evaluated once
+/// (each is a `sin_cos`) by [`Engagement::step_constants`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepConstants {
+    /// [`WindParams::toward`].
+    wind_toward: (f64, f64),
+    /// [`crate::threat::Maneuver::direction_weights`].
+    maneuver_direction: (f64, f64),
 }
 
 /// The true joint state of one engagement: both vehicles, the wind they fly
@@ -133,10 +175,32 @@ impl Engagement {
         self.threat.state.velocity_mps - self.interceptor.velocity_mps()
     }
 
+    /// The episode constants [`Engagement::step_with`] needs.
+    pub fn step_constants(&self) -> StepConstants {
+        StepConstants {
+            wind_toward: self.wind.toward(),
+            maneuver_direction: self.threat.maneuver.direction_weights(),
+        }
+    }
+
     /// Advances the engagement by `h_s`. Gusts draw from `wind_rng` (both
     /// vehicles, interceptor first), maneuver switches from `maneuver_rng`.
     pub fn step(
         &mut self,
+        world: &World,
+        h_s: f64,
+        wind_rng: &mut Rng,
+        maneuver_rng: &mut Rng,
+    ) -> StepGeometry {
+        let constants = self.step_constants();
+        self.step_with(&constants, world, h_s, wind_rng, maneuver_rng)
+    }
+
+    /// [`Engagement::step`] with the episode constants evaluated once for
+    /// several steps (bit-identical to `step`).
+    pub fn step_with(
+        &mut self,
+        constants: &StepConstants,
         world: &World,
         h_s: f64,
         wind_rng: &mut Rng,
@@ -147,8 +211,13 @@ impl Engagement {
 
         // Held inputs for the whole step. The mean wind depends only on the
         // altitudes, which the gust update does not change: evaluate it once.
-        let mean_m = self.wind.mean_at(self.interceptor.position_m().z);
-        let mean_t = self.wind.mean_at(self.threat.state.position_m.z);
+        let toward = constants.wind_toward;
+        let mean_m = self
+            .wind
+            .mean_toward(self.interceptor.position_m().z, toward);
+        let mean_t = self
+            .wind
+            .mean_toward(self.threat.state.position_m.z, toward);
         let air_m = self
             .interceptor
             .air_speed_mps(mean_m + self.interceptor_gust.velocity_mps);
@@ -162,19 +231,44 @@ impl Engagement {
         let wind_t = mean_t + self.threat_gust.velocity_mps;
         self.threat.begin_step(t0, h_s, maneuver_rng);
 
-        // Interceptor: split at motor events inside the step.
         let t_end = t0 + h_s;
-        let mut t = t0;
-        while t < t_end - EVENT_EPSILON_S {
-            let next = match self.interceptor.next_event_after_s(t) {
-                Some(e) if e < t_end - EVENT_EPSILON_S => e,
-                _ => t_end,
-            };
-            self.interceptor.integrate(world, wind_m, t, next - t);
-            t = next;
+        let event_inside = self
+            .interceptor
+            .next_event_after_s(t0)
+            .is_some_and(|e| e < t_end - EVENT_EPSILON_S);
+        match &mut self.interceptor {
+            // The common case, an `aero` step without a motor event: both
+            // vehicles in one interleaved RK4.
+            Interceptor::Aero(a) if !event_inside => {
+                let (thrust, mdot) = a.params.motor_at(t0);
+                let threat = &self.threat;
+                let direction = constants.maneuver_direction;
+                let (own, target) = rk4_step_pair(
+                    t0,
+                    (&a.state, t_end - t0),
+                    (&threat.state, h_s),
+                    |_, s| a.derivative(world, s, thrust, mdot, wind_m),
+                    |t, s| threat.derivative_with(world, t, s, wind_t, direction),
+                );
+                a.state = own;
+                self.threat.state = target;
+            }
+            _ => {
+                // Interceptor: split at motor events inside the step.
+                let mut t = t0;
+                while t < t_end - EVENT_EPSILON_S {
+                    let next = match self.interceptor.next_event_after_s(t) {
+                        Some(e) if e < t_end - EVENT_EPSILON_S => e,
+                        _ => t_end,
+                    };
+                    self.interceptor.integrate(world, wind_m, t, next - t);
+                    t = next;
+                }
+                self.threat
+                    .integrate_with(world, wind_t, t0, h_s, constants.maneuver_direction);
+            }
         }
         self.interceptor.finish_step(world, wind_m, t_end);
-        self.threat.integrate(world, wind_t, t0, h_s);
         self.threat.finish_step();
         self.time_s = t_end;
 

@@ -338,7 +338,7 @@ impl Threat {
 
     /// [`Threat::derivative`] with the maneuver direction weights evaluated.
     #[inline]
-    fn derivative_with(
+    pub fn derivative_with(
         &self,
         world: &World,
         t_s: f64,
@@ -385,12 +385,21 @@ impl Threat {
     /// One RK4 step of `h_s` from `t_s` (may be negative for
     /// back-propagation) with held wind.
     pub fn integrate(&mut self, world: &World, wind_mps: Vec3, t_s: f64, h_s: f64) {
+        let direction = self.maneuver.direction_weights();
+        self.integrate_with(world, wind_mps, t_s, h_s, direction);
+    }
+
+    /// [`Threat::integrate`] with [`Maneuver::direction_weights`] already
+    /// evaluated (constant over an episode).
+    pub fn integrate_with(
+        &mut self,
+        world: &World,
+        wind_mps: Vec3,
+        t_s: f64,
+        h_s: f64,
+        direction: (f64, f64),
+    ) {
         let y = self.state;
-        let direction = if self.maneuver.active {
-            self.maneuver.direction_weights()
-        } else {
-            (0.0, 0.0)
-        };
         self.state = rk4_step(t_s, &y, h_s, |t, s| {
             self.derivative_with(world, t, s, wind_mps, direction)
         });

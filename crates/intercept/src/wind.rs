@@ -62,12 +62,24 @@ impl WindParams {
     /// Mean wind vector at `altitude_m` (m/s, ENU, horizontal).
     #[inline]
     pub fn mean_at(&self, altitude_m: f64) -> Vec3 {
+        self.mean_toward(altitude_m, self.toward())
+    }
+
+    /// `(sin, cos)` of the direction the wind blows toward: the east and
+    /// north weights of the mean wind, constant over an episode.
+    #[inline]
+    pub fn toward(&self) -> (f64, f64) {
+        self.direction_rad.sin_cos()
+    }
+
+    /// [`WindParams::mean_at`] with [`WindParams::toward`] already evaluated.
+    #[inline]
+    pub fn mean_toward(&self, altitude_m: f64, (s, c): (f64, f64)) -> Vec3 {
         if self.reference_speed_mps == 0.0 {
             return Vec3::ZERO;
         }
         let speed = self.reference_speed_mps
             * (altitude_m.max(1.0) / WIND_REFERENCE_HEIGHT_M).powf(self.shear_exponent);
-        let (s, c) = self.direction_rad.sin_cos();
         Vec3::new(speed * s, speed * c, 0.0)
     }
 }

@@ -313,6 +313,14 @@ fn observation_ignores_truth_after_the_last_measurement() {
             "{mode:?}"
         );
         assert!(before.iter().any(|&x| x != 0.0));
+        // The own state, by contrast, is read afresh after an edit.
+        if let hlynr_intercept::interceptor::Interceptor::Aero(a) =
+            &mut env.engagement_mut().interceptor
+        {
+            a.state.velocity_mps *= 1.1;
+        }
+        env.observe(&mut after);
+        assert_ne!(before, after, "{mode:?}");
     }
 }
 
