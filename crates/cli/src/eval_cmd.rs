@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hlynr_env::{Env, Info, Policy, Step, TimeLimit};
+use hlynr_env::{Env, FrameStackPolicy, Info, Policy, Step, TimeLimit};
 use hlynr_intercept::policies::POLICY_NAMES;
 use hlynr_intercept::{InterceptEnv, ScenarioConfig, make_policy};
 use hlynr_rl::eval::plot::{HistogramSeries, TrajectorySeries, miss_histogram_svg, trajectory_svg};
@@ -248,10 +248,19 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
         let settings = hlynr_rl::trainer::ScenarioSettings::parse(&loaded.config.env.settings)?;
         let (mut scenario, _) = crate::train_cmd::resolve_scenario(&settings)?;
         scenario.oracle = args.oracle;
+        // The baselines read the bare env; a model trained behind a frame
+        // stack gets its stacked observation from an adapter.
+        let model: Box<dyn Policy> = match loaded.config.env.frame_stack {
+            Some(k) => {
+                let frame_dim = InterceptEnv::new(&scenario)?.observation_space().flat_dim();
+                Box::new(FrameStackPolicy::new(model_policy, k, frame_dim)?)
+            }
+            None => Box::new(model_policy),
+        };
         let outcome = run_intercept(
             &scenario,
             &names,
-            Some(Box::new(model_policy)),
+            Some(model),
             &config,
             recorded_episodes(args),
         )?;

@@ -20,6 +20,6 @@ pub use policy::{Policy, PolicyInput};
 pub use space::Space;
 pub use vec_env::{BatchEnv, Parallelism, VecEnv};
 pub use wrappers::{
-    ActionRepeat, EpisodeStatistics, FrameStack, ObsNormalizer, RewardScaler, RunningMeanStd,
-    TimeLimit, VecNormalize, VecNormalizeConfig,
+    ActionRepeat, EpisodeStatistics, FrameStack, FrameStackPolicy, ObsNormalizer, RewardScaler,
+    RunningMeanStd, TimeLimit, VecNormalize, VecNormalizeConfig,
 };

@@ -3,8 +3,9 @@
 
 use hlynr_env::env::{from_state, to_state};
 use hlynr_env::{
-    ActionRepeat, BatchEnv, Env, EnvError, EpisodeStatistics, FrameStack, Info, ObsNormalizer,
-    Parallelism, RewardScaler, Space, Step, TimeLimit, VecEnv, VecNormalize, VecNormalizeConfig,
+    ActionRepeat, BatchEnv, Env, EnvError, EpisodeStatistics, FrameStack, FrameStackPolicy, Info,
+    ObsNormalizer, Parallelism, Policy, PolicyInput, RewardScaler, Space, Step, TimeLimit, VecEnv,
+    VecNormalize, VecNormalizeConfig,
 };
 use hlynr_rng::{Rng, derive_seed};
 use serde::{Deserialize, Serialize};
@@ -587,6 +588,75 @@ fn frame_stack_concatenates_the_last_k_observations_oldest_first() {
         assert_eq!(obs, history[history.len() - 3..].concat());
         env.observation_space().check(&obs).unwrap();
     }
+}
+
+/// Records the observations it is given; acts with a constant.
+struct Recorder(Vec<Vec<f32>>);
+
+impl Policy for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        _deterministic: bool,
+        actions: &mut [f32],
+    ) -> Result<(), String> {
+        self.0.push(input.obs.to_vec());
+        actions.copy_from_slice(&[0.1, 1.0]);
+        Ok(())
+    }
+}
+
+#[test]
+fn frame_stack_policy_sees_what_the_wrapper_shows() {
+    // Two episodes of each: the wrapped env's observations, and what the
+    // policy adapter builds from the bare env's observations.
+    let mut wrapped = FrameStack::new(CounterEnv::with_horizon(5), 3).unwrap();
+    let mut bare = CounterEnv::with_horizon(5);
+    let mut policy = FrameStackPolicy::new(Recorder(Vec::new()), 3, 3).unwrap();
+    let mut expected = Vec::new();
+    let mut actions = [0.0f32; 2];
+    for seed in [4, 9] {
+        expected.push(reset_env(&mut wrapped, seed));
+        let mut obs = reset_env(&mut bare, seed);
+        policy.reset_rows(&[0]);
+        loop {
+            let input = PolicyInput {
+                n: 1,
+                obs: &obs,
+                controller_view: &[],
+            };
+            policy.act(&input, true, &mut actions).unwrap();
+            let (next, step, _) = step_env(&mut bare, &actions);
+            let (stacked, _, _) = step_env(&mut wrapped, &actions);
+            obs = next;
+            if step.done() {
+                break;
+            }
+            expected.push(stacked);
+        }
+    }
+    assert_eq!(policy_inputs(&policy), expected);
+    // A wrong observation width is an error, not a silent misread.
+    let input = PolicyInput {
+        n: 1,
+        obs: &[0.0; 4],
+        controller_view: &[],
+    };
+    assert!(
+        policy
+            .act(&input, true, &mut actions)
+            .unwrap_err()
+            .contains("frame stack")
+    );
+    assert!(FrameStackPolicy::new(Recorder(Vec::new()), 0, 3).is_err());
+}
+
+fn policy_inputs(policy: &FrameStackPolicy<Recorder>) -> Vec<Vec<f32>> {
+    policy.inner().0.clone()
 }
 
 #[test]

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::env::{Env, Info, Step, from_state, to_state};
 use crate::error::{EnvError, Result};
+use crate::policy::{Policy, PolicyInput};
 use crate::space::Space;
 use crate::vec_env::{copy_f32_bits, f32_bits};
 
@@ -160,5 +161,105 @@ impl<E: Env> Env for FrameStack<E> {
 
     fn write_controller_view(&self, out: &mut [f64]) {
         self.inner.write_controller_view(out)
+    }
+}
+
+/// A policy trained behind [`FrameStack`], acting on the bare environment: it
+/// stacks the last `k` observations of each row itself, exactly as the
+/// wrapper does (oldest first; every slot holds the first observation after
+/// [`Policy::reset_rows`]). Evaluation uses it to run such a model beside
+/// baselines that read the unwrapped observation and controller view.
+#[derive(Debug, Clone)]
+pub struct FrameStackPolicy<P> {
+    inner: P,
+    k: usize,
+    frame_dim: usize,
+    /// `[rows, k, frame_dim]`, oldest first per row.
+    frames: Vec<f32>,
+    /// Rows whose next observation starts an episode.
+    fresh: Vec<bool>,
+}
+
+impl<P: Policy> FrameStackPolicy<P> {
+    /// Wraps `inner`, which expects `k >= 1` stacked observations of
+    /// `frame_dim` values each.
+    pub fn new(inner: P, k: usize, frame_dim: usize) -> Result<Self> {
+        if k == 0 {
+            return Err(EnvError::invalid(
+                "FrameStackPolicy",
+                "k must be at least 1, got 0",
+            ));
+        }
+        Ok(Self {
+            inner,
+            k,
+            frame_dim,
+            frames: Vec::new(),
+            fresh: Vec::new(),
+        })
+    }
+
+    /// The wrapped policy.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// Makes room for `rows` rows; new rows start fresh.
+    fn ensure_rows(&mut self, rows: usize) {
+        if self.fresh.len() < rows {
+            self.fresh.resize(rows, true);
+            self.frames.resize(rows * self.k * self.frame_dim, 0.0);
+        }
+    }
+}
+
+impl<P: Policy> Policy for FrameStackPolicy<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        deterministic: bool,
+        actions: &mut [f32],
+    ) -> std::result::Result<(), String> {
+        let (n, d) = (input.n, self.frame_dim);
+        if input.obs.len() != n * d {
+            return Err(format!(
+                "frame stack of {} x {d} values: got {} observation values for {n} rows",
+                self.k,
+                input.obs.len()
+            ));
+        }
+        self.ensure_rows(n);
+        let stacked = self.k * d;
+        for (row, obs) in input.obs.chunks_exact(d.max(1)).enumerate().take(n) {
+            let frames = &mut self.frames[row * stacked..(row + 1) * stacked];
+            if std::mem::take(&mut self.fresh[row]) {
+                for frame in frames.chunks_exact_mut(d.max(1)) {
+                    frame.copy_from_slice(obs);
+                }
+            } else {
+                frames.copy_within(d.., 0);
+                frames[stacked - d..].copy_from_slice(obs);
+            }
+        }
+        let stacked_input = PolicyInput {
+            n,
+            obs: &self.frames[..n * stacked],
+            controller_view: input.controller_view,
+        };
+        self.inner.act(&stacked_input, deterministic, actions)
+    }
+
+    fn reset_rows(&mut self, rows: &[usize]) {
+        if let Some(&max) = rows.iter().max() {
+            self.ensure_rows(max + 1);
+        }
+        for &row in rows {
+            self.fresh[row] = true;
+        }
+        self.inner.reset_rows(rows);
     }
 }
