@@ -577,6 +577,16 @@ impl Policy for ModelPolicy {
         deterministic: bool,
         actions: &mut [f32],
     ) -> std::result::Result<(), String> {
+        let expected = self.net.obs_dim() * input.n;
+        if input.obs.len() != expected {
+            return Err(format!(
+                "model `{}` takes {} observation values per env (its training env's), got {} for {} env(s)",
+                self.name,
+                self.net.obs_dim(),
+                input.obs.len(),
+                input.n
+            ));
+        }
         let Some(norm) = &self.normalizer else {
             return Policy::act(&mut self.net, input, deterministic, actions);
         };

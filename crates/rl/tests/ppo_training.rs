@@ -38,6 +38,27 @@ fn cartpole(n: usize) -> hlynr_rl::ppo::ClassicVecEnv {
 }
 
 #[test]
+fn a_model_given_the_wrong_observation_width_names_both_widths() {
+    for extra in ["", "normalize_observations: true\n"] {
+        let ppo = Ppo::new(small_config(extra), cartpole(2), 0).unwrap();
+        let mut model = hlynr_rl::trainer::ModelPolicy::from_ppo(&ppo, "cart").unwrap();
+        let mut actions = [0.0f32; 1];
+        let input = hlynr_env::PolicyInput {
+            n: 1,
+            obs: &[0.0; 12],
+            controller_view: &[],
+        };
+        let e = hlynr_env::Policy::act(&mut model, &input, true, &mut actions).unwrap_err();
+        assert!(e.contains("`cart` takes 4") && e.contains("got 12"), "{e}");
+        let input = hlynr_env::PolicyInput {
+            obs: &[0.0; 4],
+            ..input
+        };
+        hlynr_env::Policy::act(&mut model, &input, true, &mut actions).unwrap();
+    }
+}
+
+#[test]
 fn same_seed_gives_identical_weights_and_different_seed_does_not() {
     let cfg = small_config("");
     let run = |seed| {
