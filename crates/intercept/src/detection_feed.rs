@@ -3,11 +3,10 @@
 //!
 //! The feed holds the most recent detection delivered over the uplink, the one
 //! before it, when the last arrived, and how many arrived during the current
-//! decision step. Its only
-//! input is [`DetectionFeed::receive`], which takes a [`Detection`] (the
-//! radar's output type), so, like the tracker, it cannot hold the true threat
-//! state: it holds exactly what the receiver got, noise, bias and latency
-//! included.
+//! decision step. Its only input is [`DetectionFeed::receive`], which takes a
+//! [`Detection`] (the radar's output type), so, like the tracker, it cannot
+//! hold the true threat state: it holds exactly what the receiver got, noise,
+//! bias and latency included.
 //!
 //! Missed updates are counted the way a receiver can count them: from the
 //! time since the last arrival and the radar's nominal update period. The

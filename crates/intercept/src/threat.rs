@@ -385,7 +385,12 @@ impl Threat {
     /// One RK4 step of `h_s` from `t_s` (may be negative for
     /// back-propagation) with held wind.
     pub fn integrate(&mut self, world: &World, wind_mps: Vec3, t_s: f64, h_s: f64) {
-        let direction = self.maneuver.direction_weights();
+        // Unused while the maneuver is inactive: skip its sin_cos then.
+        let direction = if self.maneuver.active {
+            self.maneuver.direction_weights()
+        } else {
+            (0.0, 0.0)
+        };
         self.integrate_with(world, wind_mps, t_s, h_s, direction);
     }
 

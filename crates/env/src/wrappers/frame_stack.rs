@@ -234,7 +234,7 @@ impl<P: Policy> Policy for FrameStackPolicy<P> {
         }
         self.ensure_rows(n);
         let stacked = self.k * d;
-        for (row, obs) in input.obs.chunks_exact(d.max(1)).enumerate().take(n) {
+        for (row, obs) in input.obs.chunks_exact(d.max(1)).enumerate() {
             let frames = &mut self.frames[row * stacked..(row + 1) * stacked];
             if std::mem::take(&mut self.fresh[row]) {
                 for frame in frames.chunks_exact_mut(d.max(1)) {
