@@ -1312,6 +1312,20 @@ mod tests {
         };
         let mut n = net(&space, &PolicyConfig::default());
         assert_eq!(n.num_components(), 2);
+        // Head outputs fixed by the parameters: Gaussian means `mu`, standard
+        // deviations `exp(log_std)` and logits `l`, whatever the observation.
+        let (mu, log_std, logits) = ([0.3f32, -0.4], [-0.5f32, 0.2], [0.0f32, 1.0, -2.0]);
+        for (name, p) in n.named_params_mut() {
+            match name.as_str() {
+                "action_net.weight" => p.value.fill_zero(),
+                "action_net.bias" => {
+                    p.value.data_mut()[..2].copy_from_slice(&mu);
+                    p.value.data_mut()[2..].copy_from_slice(&logits);
+                }
+                "log_std" => p.value.data_mut().copy_from_slice(&log_std),
+                _ => {}
+            }
+        }
         let obs = [0.1f32, -0.2, 0.3, 1.0, 0.5, -1.0];
         let (mut raw, mut env, mut lp, mut v) =
             ([0.0f32; 6], [0.0f32; 6], [0.0f32; 2], [0.0f32; 2]);
@@ -1323,14 +1337,31 @@ mod tests {
         for r in 0..2 {
             space.check(&env[r * 3..r * 3 + 3]).unwrap();
         }
-        // Recompute the joint log-prob by hand: Gaussian (std 1) + log(1/3)-ish.
-        let obs_t = Tensor::from_slice(&[2, 3], &obs).unwrap();
-        n.forward(&obs_t, None).unwrap();
-        let raw_t = Tensor::from_slice(&[2, 3], &raw).unwrap();
-        let mut lp2 = [0.0f32; 2];
-        n.evaluate(&raw_t, &mut lp2).unwrap();
-        assert_eq!(lp, lp2);
-        assert!(lp.iter().all(|&l| l < 0.0 && l.is_finite()));
+        // The joint log-prob recomputed from the closed forms: the unclipped
+        // Gaussian sample's density plus the chosen category's log-softmax.
+        let log_z = logits.iter().map(|&l| (l as f64).exp()).sum::<f64>().ln();
+        for r in 0..2 {
+            let row = &raw[r * 3..r * 3 + 3];
+            let gaussian: f64 = (0..2)
+                .map(|j| {
+                    let z = (row[j] as f64 - mu[j] as f64) / (log_std[j] as f64).exp();
+                    -0.5 * z * z - log_std[j] as f64 - 0.5 * (2.0 * std::f64::consts::PI).ln()
+                })
+                .sum();
+            let category = row[2] as usize;
+            assert_eq!(row[2], category as f32, "category index {}", row[2]);
+            let expected = gaussian + logits[category] as f64 - log_z;
+            assert!(
+                (lp[r] as f64 - expected).abs() < 1e-5,
+                "row {r}: log-prob {} vs {expected}",
+                lp[r]
+            );
+            // Sent actions: the clipped Gaussian sample and the category.
+            for j in 0..2 {
+                assert_eq!(env[r * 3 + j], row[j].clamp(-1.0, 1.0));
+            }
+            assert_eq!(env[r * 3 + 2], row[2]);
+        }
         // Deterministic actions are repeatable and do not touch the generator.
         let before = rng.clone();
         let mut env2 = [0.0f32; 6];
