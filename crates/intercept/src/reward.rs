@@ -150,10 +150,17 @@ mod tests {
         let v = Vec3::new(-500.0, 0.0, 0.0);
         let (zem, t_go) = true_zem_perp(r, v);
         assert!((t_go - 2.0).abs() < 1e-12);
-        // P_perp(lam) of (0, 30, 0).
-        let lam = r.unit_or_zero();
-        let expected = Vec3::new(0.0, 30.0, 0.0).perp_to(lam).norm();
-        assert!((zem - expected).abs() < 1e-12);
+        // The ZEM is (0, 30, 0); its part across the line of sight, which
+        // is 1.718 deg off the x axis, is 30 cos(atan(30/1000)) = 30 * 1000 /
+        // sqrt(1000^2 + 30^2).
+        assert!((zem - 29.986_509_105_671).abs() < 1e-9, "{zem}");
+        // Flying straight at the target: no miss, whatever the range.
+        let (zem, t_go) = true_zem_perp(Vec3::new(0.0, 0.0, 800.0), Vec3::new(0.0, 0.0, -400.0));
+        assert!(zem.abs() < 1e-12 && (t_go - 2.0).abs() < 1e-12);
+        // Opening: t_go clamps to 0 and the ZEM is the current offset across
+        // the line of sight, which is none.
+        let (zem, t_go) = true_zem_perp(r, -v);
+        assert_eq!((zem, t_go), (0.0, 0.0));
     }
 
     #[test]

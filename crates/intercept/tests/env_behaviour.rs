@@ -7,6 +7,7 @@ use hlynr_intercept::env::EpisodeSeeds;
 use hlynr_intercept::physics_config::Span;
 use hlynr_intercept::reward::TerminationReason;
 use hlynr_intercept::scenario::ObservationMode;
+use hlynr_intercept::units::G0_MPS2;
 use hlynr_intercept::{InterceptEnv, ScenarioConfig, Vec3, make_policy};
 use hlynr_rng::Rng;
 
@@ -439,10 +440,15 @@ fn cpa_terminates_a_known_fly_by_with_the_exact_miss() {
         altitude_hold: None,
     };
     let mut steps = 0;
+    // Relative position (threat - interceptor) before and after the last step.
+    let mut before = env.engagement().relative_position_m();
+    let mut after = before;
     loop {
         steps += 1;
         info.clear();
+        before = after;
         let s = env.step(&act, &mut obs, &mut info);
+        after = env.engagement().relative_position_m();
         if s.done() {
             assert!(s.terminated && !s.truncated);
             break;
@@ -451,9 +457,31 @@ fn cpa_terminates_a_known_fly_by_with_the_exact_miss() {
     }
     assert_eq!(env.termination_reason(), TerminationReason::Cpa);
     let miss = info.get("miss_distance_m").unwrap();
-    // Gravity and drag bend the interceptor slightly over the 2 s run: the
-    // miss is the 7 m offset plus the drop, far below the final distance.
-    assert!(miss > 6.0 && miss < 40.0, "miss {miss}");
+    // The closest approach recomputed from the two recorded positions: the
+    // distance from the origin to the segment between them. The episode ends
+    // on the physics step where closing turns to opening, here the first of
+    // the last decision, so the segment is that one 10 ms step, over which
+    // relative motion is a straight line to rounding.
+    let d = after - before;
+    let s = (-before.dot(d) / d.dot(d)).clamp(0.0, 1.0);
+    assert!(s > 0.0 && s < 1.0, "the pass is inside the last step ({s})");
+    let at_pass = before + d * s;
+    let closest = at_pass.norm();
+    assert!(
+        (miss - closest).abs() < 1e-6,
+        "miss {miss} m, recomputed {closest} m"
+    );
+    // It is the 7 m east offset combined with the interceptor's drop below
+    // the threat's altitude, which gravity makes under 0.5 g0 t^2 (drag on the
+    // descending interceptor holds it up a little).
+    let t = info.get("time_to_intercept_s").unwrap() - 20.0;
+    let free_fall = 0.5 * G0_MPS2 * t * t;
+    assert!((at_pass.x - 7.0).abs() < 0.01, "east offset {}", at_pass.x);
+    assert!(
+        at_pass.z > 0.8 * free_fall && at_pass.z < free_fall,
+        "drop {} m in {t} s",
+        at_pass.z
+    );
     let t_ca = info.get("time_to_intercept_s").unwrap();
     // Drag slows the coasting interceptor, so the pass comes a little later
     // than at the initial closing speed of 850 m/s.

@@ -60,10 +60,27 @@ fn drag_free_ballistic_matches_closed_form() {
     let exact = v0 * 60.0 + g * (0.5 * 3600.0);
     let err = (t.state.position_m - exact).norm() / exact.norm();
     assert!(err < 1e-9, "relative error {err}");
-    // Time of flight and range at 300 m/s, 45 deg.
-    let tof = 2.0 * v0.z / G0_MPS2;
-    assert!((tof - 43.2629).abs() < 1e-4);
-    assert!((v0.x * tof - 9177.45).abs() < 1e-2);
+    // Time of flight and range at 300 m/s, 45 deg over flat ground:
+    // 2 v sin45 / g0 = 43.2629 s and v^2 / g0 = 9177.45 m. Fly again and
+    // find the ground crossing (linear between steps: the error is below
+    // g h^2 / 8 = 0.1 mm in height, well under a microsecond).
+    let mut t = ballistic(f64::INFINITY, Vec3::ZERO, v0);
+    let mut rng = Rng::seed_from_u64(0);
+    let (mut time, mut prev) = (0.0, t.state.position_m);
+    while t.state.position_m.z >= 0.0 || time == 0.0 {
+        prev = t.state.position_m;
+        t.begin_step(time, h, &mut rng);
+        t.integrate(&world, Vec3::ZERO, time, h);
+        t.finish_step();
+        time += h;
+        assert!(time < 100.0, "never landed");
+    }
+    let p = t.state.position_m;
+    let frac = prev.z / (prev.z - p.z);
+    let tof = time - h + frac * h;
+    let range = prev.x + frac * (p.x - prev.x);
+    assert!((tof - 43.2629).abs() < 1e-4, "time of flight {tof}");
+    assert!((range - 9177.45).abs() < 1e-2, "range {range}");
 }
 
 #[test]
@@ -467,40 +484,121 @@ fn determinism_and_horizontal_invariance() {
     assert!((r.0 - r0.0).abs() < 1e-6, "miss {} vs {}", r.0, r0.0);
 }
 
-#[test]
-fn every_randomization_factor_changes_the_dynamics() {
-    let nominal = RandomizationSample::NOMINAL;
-    let base = engagement(5, 0.0, Vec3::ZERO, &nominal, 10.0).1;
-    let variants = [
-        RandomizationSample {
-            drag_factor: 1.2,
-            ..nominal
-        },
-        RandomizationSample {
-            mass_factor: 1.1,
-            ..nominal
-        },
-        RandomizationSample {
-            thrust_factor: 0.9,
-            ..nominal
-        },
-        RandomizationSample {
-            wind_factor: 2.0,
-            ..nominal
-        },
-        RandomizationSample {
-            density_factor: 1.1,
-            ..nominal
-        },
-        RandomizationSample {
-            temperature_offset_k: 15.0,
-            ..nominal
-        },
-    ];
-    for v in variants {
-        let p = engagement(5, 0.0, Vec3::ZERO, &v, 10.0).1;
-        assert!((p - base).norm() > 1e-3, "{v:?} had no effect");
+/// Flies the default aero interceptor (a 9 s burn) for `seconds` with no
+/// steering command, in a wind of `wind_speed` m/s blowing toward north
+/// (+y) set through the config path; returns its position, velocity and mass.
+fn unguided_flight(dr: &RandomizationSample, wind_speed: f64, seconds: f64) -> (Vec3, Vec3, f64) {
+    let mut cfg = PhysicsConfig::default();
+    let world = cfg.build_world(dr);
+    cfg.wind.reference_speed_mps = Span::fixed(wind_speed);
+    cfg.wind.direction_deg = Span::fixed(0.0);
+    let wind = cfg.build_wind(dr, &mut Rng::seed_from_u64(0));
+    let launch = Interceptor::Aero(AeroInterceptor::launch(
+        AeroConfig::default().build(dr),
+        Vec3::ZERO,
+        Vec3::new(1.0, 0.0, 0.6),
+        30.0,
+    ));
+    let far_away = ballistic(
+        f64::INFINITY,
+        Vec3::new(1e6, 0.0, 1e4),
+        Vec3::new(0.0, 0.0, 0.0),
+    );
+    let (mut wind_rng, mut man_rng) = (Rng::from_stream(1, 1), Rng::from_stream(1, 2));
+    let mut e = Engagement::new(launch, far_away, wind, &mut wind_rng);
+    for _ in 0..(seconds / cfg.step_s()).round() as usize {
+        e.interceptor.set_accel_command_mps2(Vec3::ZERO);
+        e.step(&world, cfg.step_s(), &mut wind_rng, &mut man_rng);
     }
+    let i = &e.interceptor;
+    (i.position_m(), i.velocity_mps(), i.mass_kg())
+}
+
+#[test]
+fn every_randomization_factor_moves_the_dynamics_its_own_way() {
+    let nominal = RandomizationSample::NOMINAL;
+    // Speeds 3 s into the burn and after burnout.
+    let speeds = |dr: RandomizationSample| {
+        (
+            unguided_flight(&dr, 0.0, 3.0).1.norm(),
+            unguided_flight(&dr, 0.0, 12.0).1.norm(),
+        )
+    };
+    let (v3, v12) = speeds(nominal);
+    // More drag, more inert mass, denser air: slower during the burn and after.
+    for (what, dr) in [
+        (
+            "drag x1.2",
+            RandomizationSample {
+                drag_factor: 1.2,
+                ..nominal
+            },
+        ),
+        (
+            "mass x1.1",
+            RandomizationSample {
+                mass_factor: 1.1,
+                ..nominal
+            },
+        ),
+        (
+            "density x1.1",
+            RandomizationSample {
+                density_factor: 1.1,
+                ..nominal
+            },
+        ),
+    ] {
+        let (a, b) = speeds(dr);
+        assert!(
+            a < v3 - 1.0 && b < v12 - 1.0,
+            "{what}: {a} and {b} m/s, nominal {v3} and {v12} m/s"
+        );
+    }
+    // A hot day at standard pressure: thinner air, less drag, faster.
+    let (a, b) = speeds(RandomizationSample {
+        temperature_offset_k: 15.0,
+        ..nominal
+    });
+    assert!(
+        a > v3 + 1.0 && b > v12 + 1.0,
+        "hot day: {a} and {b} m/s, nominal {v3} and {v12} m/s"
+    );
+    // Less thrust, same total impulse: slower early, still burning at 9.5 s
+    // (the burn stretches to 10 s) when the nominal motor is spent.
+    let weak = RandomizationSample {
+        thrust_factor: 0.9,
+        ..nominal
+    };
+    let (a, _) = speeds(weak);
+    assert!(a < v3 - 1.0, "thrust x0.9: {a} m/s, nominal {v3} m/s");
+    let spent = unguided_flight(&nominal, 0.0, 9.5).2;
+    let burning = unguided_flight(&weak, 0.0, 9.5).2;
+    assert!(
+        burning > spent + 0.1,
+        "mass at 9.5 s: {burning} vs {spent} kg"
+    );
+    // A crosswind at the 30 m/s launch turns the air-relative velocity, and
+    // with it the thrust, into the wind (weathercocking): the unguided flight
+    // ends upwind (-y), further upwind when the wind factor doubles.
+    let north = |factor: f64| {
+        unguided_flight(
+            &RandomizationSample {
+                wind_factor: factor,
+                ..nominal
+            },
+            10.0,
+            12.0,
+        )
+        .0
+        .y
+    };
+    let (calm, once, twice) = (north(0.0), north(1.0), north(2.0));
+    assert!(calm.abs() < 1e-6, "drift {calm} m without wind");
+    assert!(
+        once < -100.0 && twice < 1.5 * once,
+        "drift {once} m, doubled wind {twice} m"
+    );
     // Sampling draws i.i.d. factors inside the configured ranges.
     let cfg: PhysicsConfig =
         from_yaml_str("randomization:\n  drag_factor: [0.8, 1.2]\n", "t").unwrap();
