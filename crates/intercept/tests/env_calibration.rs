@@ -95,6 +95,17 @@ fn calibration_of_the_tiers() {
         if pn < lo - 2.0 * se || pn > hi + 2.0 * se {
             failures.push(format!("{tier}: zem-pn {pn:.3} outside [{lo}, {hi}]"));
         }
+        // Truth in place of the tracker estimate cannot make the law worse
+        // on the same episodes, and where estimation errors cost success
+        // (medium and harder: 300 episodes measured oracle 100 / 100 / 68 %
+        // against 89.7 / 56.3 / 9.3 %) it must recover a clear share: an
+        // oracle no better than the tracker does not see the truth.
+        let needed = if pn < 0.95 { pn + 0.05 } else { pn - 2.0 * se };
+        if oracle < needed {
+            failures.push(format!(
+                "{tier}: zem-pn on truth {oracle:.3}, on the tracker {pn:.3}: truth should reach {needed:.3}"
+            ));
+        }
         if zero >= 0.05 {
             failures.push(format!("{tier}: zero action {zero:.3} >= 0.05"));
         }
@@ -112,41 +123,4 @@ fn calibration_of_the_tiers() {
         }
     }
     assert!(failures.is_empty(), "{failures:?}");
-}
-
-#[test]
-#[ignore = "throughput benchmark; run in release"]
-fn calibration_throughput_single_thread() {
-    for tier in ["easy", "medium", "hard", "extreme", "legacy"] {
-        let config = ScenarioConfig::load(tier).expect("shipped scenario loads");
-        let mut env = InterceptEnv::new(&config).expect("env builds");
-        let mut obs = vec![0.0f32; env.observation_space().flat_dim()];
-        let action = vec![0.1f32; env.action_space().flat_dim()];
-        let mut info = Info::default();
-        env.reset(Some(0), &mut obs, &mut info);
-        let steps = 400_000u64;
-        let start = std::time::Instant::now();
-        let mut episodes = 0;
-        let mut reset_s = 0.0;
-        for _ in 0..steps {
-            info.clear();
-            if env.step(&action, &mut obs, &mut info).done() {
-                info.clear();
-                let r = std::time::Instant::now();
-                env.reset(None, &mut obs, &mut info);
-                reset_s += r.elapsed().as_secs_f64();
-                episodes += 1;
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "{tier:8}: {:.0} decision steps/s with resets, {:.0} steps/s stepping only \
-             ({} physics steps per decision, {episodes} resets, {:.1} us per reset)",
-            steps as f64 / secs,
-            steps as f64 / (secs - reset_s),
-            env.substeps(),
-            1e6 * reset_s / episodes.max(1) as f64
-        );
-        assert!(obs.iter().all(|x| x.is_finite()));
-    }
 }

@@ -185,63 +185,6 @@ mod tests {
         }
     }
 
-    /// Times the allocation-free kernel against the `gemm` crate on the
-    /// inference shapes; run with `cargo test -p hlynr-nn --release --lib --
-    /// --ignored --nocapture small_kernel_speed`.
-    #[test]
-    #[ignore]
-    fn small_kernel_speed() {
-        use std::hint::black_box;
-        use std::time::Instant;
-        let shapes = [
-            (1, 32, 128),
-            (1, 128, 128),
-            (1, 128, 3),
-            (8, 4, 64),
-            (8, 64, 64),
-            (16, 32, 128),
-            (16, 128, 128),
-            (16, 128, 3),
-            (16, 128, 512),
-            (32, 128, 128),
-            (64, 128, 128),
-            (64, 256, 256),
-            (64, 512, 512),
-            (64, 1024, 2048),
-            (36, 128, 16),
-            (64, 32, 512),
-        ];
-        println!("isa {:?}", small_gemm::best_isa());
-        for (m, k, n) in shapes {
-            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let mut c = vec![0.0f32; m * n];
-            let reps = (20_000_000 / (m * k * n)).clamp(20, 200_000);
-            let mut time = |small: bool| {
-                let mut best = f64::INFINITY;
-                for _ in 0..7 {
-                    let t = Instant::now();
-                    for _ in 0..reps {
-                        if small {
-                            small_gemm::gemm_nt(m, k, n, 1.0, black_box(&a), &b, 1.0, &mut c);
-                        } else {
-                            gemm_crate(m, k, n, 1.0, black_box(&a), false, &b, true, 1.0, &mut c);
-                        }
-                    }
-                    best = best.min(t.elapsed().as_secs_f64() / reps as f64);
-                }
-                best
-            };
-            let (ours, theirs) = (time(true), time(false));
-            println!(
-                "m={m:3} k={k:4} n={n:4}: small {:9.3} us  gemm crate {:9.3} us  ratio {:.2}",
-                ours * 1e6,
-                theirs * 1e6,
-                theirs / ours
-            );
-        }
-    }
-
     #[test]
     fn beta_one_accumulates() {
         let a = [1.0, 2.0];

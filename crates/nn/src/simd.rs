@@ -577,42 +577,4 @@ mod tests {
         leaky_relu_backward(&y, 0.1, &dy, &mut dx);
         assert_eq!(dx, [2.0, 0.1, -1.0]);
     }
-
-    /// Throughput of the vectorised tanh against `f32::tanh`; run with
-    /// `cargo test -p hlynr-nn --release -- --ignored --nocapture tanh_throughput`.
-    #[test]
-    #[ignore]
-    fn tanh_throughput() {
-        let n = 1 << 20;
-        let xs: Vec<f32> = (0..n).map(|i| ((i as f32) * 1e-3).sin() * 4.0).collect();
-        let mut out = vec![0.0f32; n];
-        let reps = 200;
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            tanh_slice(std::hint::black_box(&xs), &mut out);
-        }
-        let ours = t.elapsed().as_secs_f64() / reps as f64;
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            for (o, &x) in out.iter_mut().zip(std::hint::black_box(&xs)) {
-                *o = x.tanh();
-            }
-        }
-        let std_time = t.elapsed().as_secs_f64() / reps as f64;
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            tanh_slice_baseline::body(std::hint::black_box(&xs), &mut out);
-        }
-        let base = t.elapsed().as_secs_f64() / reps as f64;
-        println!(
-            "tanh over 1M f32: dispatched {:.3} ms ({:.2} ns/elem, avx2={}), baseline {:.3} ms, std f32::tanh {:.3} ms, speed-up {:.1}x",
-            ours * 1e3,
-            ours * 1e9 / n as f64,
-            has_avx2_fma(),
-            base * 1e3,
-            std_time * 1e3,
-            std_time / ours
-        );
-        assert!(out.iter().all(|v| v.is_finite()));
-    }
 }

@@ -362,11 +362,54 @@ fn files_we_write_are_readable_by_an_independent_parser() {
     let (dtype, shape, raw) = &parsed["5.num_batches_tracked"];
     assert_eq!((dtype.as_str(), shape.len()), ("I64", 0));
     assert_eq!(i64::from_le_bytes(raw.as_slice().try_into().unwrap()), 7);
+}
 
-    // For a manual PyTorch check:
-    //   HLYNR_SAFETENSORS_OUT=/tmp/m.safetensors cargo test -p hlynr-nn --test pytorch_parity_core
-    //   python3 scripts/record_nn_fixtures_core.py --check-rust-file /tmp/m.safetensors
-    if let Ok(out) = std::env::var("HLYNR_SAFETENSORS_OUT") {
-        save_safetensors(Path::new(&out), &params, &meta).unwrap();
+/// PyTorch itself loads a file we write (`safetensors.torch.load_file` and a
+/// strict `load_state_dict` into the same `nn.Sequential`) and computes the
+/// same output; runs when `torch` and `safetensors` are importable.
+#[test]
+fn pytorch_loads_our_safetensors_strictly() {
+    let mut rng = Rng::seed_from_u64(22);
+    let mut net = Sequential::new()
+        .with(Linear::new(3, 4, &mut rng))
+        .with(Tanh::new())
+        .with(Linear::new(4, 2, &mut rng));
+    let dir = std::env::temp_dir().join(format!("hlynr-parity-torch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    {
+        let mut params: Vec<NamedParam<'_>> = Vec::new();
+        net.params("", &mut params);
+        save_safetensors(&path, &params, &BTreeMap::new()).unwrap();
+    }
+    let out = hlynr_testkit::run_python_check(
+        "PyTorch load check",
+        &["torch", "safetensors"],
+        Path::new("scripts/record_nn_fixtures_core.py"),
+        [std::ffi::OsStr::new("--check-rust-file"), path.as_os_str()],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let Some(out) = out else { return };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let marker = "load_state_dict(strict=True) ok; output for ones(1, 3): ";
+    let printed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(marker))
+        .unwrap_or_else(|| panic!("no output line in {stdout}"));
+    let theirs: Vec<Vec<f64>> = serde_json::from_str(printed).unwrap();
+    let ours = net.forward(&Tensor::full(&[1, 3], 1.0)).unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].len(), ours.data().len());
+    for (t, o) in theirs[0].iter().zip(ours.data()) {
+        assert!(
+            (t - *o as f64).abs() < 1e-5,
+            "torch {theirs:?} vs ours {:?}",
+            ours.data()
+        );
     }
 }

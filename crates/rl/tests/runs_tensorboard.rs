@@ -1,7 +1,8 @@
 //! TensorBoard event files: CRC32C, TFRecord framing, protobuf encoding, and
 //! the writer/reader round trip.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hlynr_rl::tensorboard::{
@@ -222,19 +223,62 @@ fn writer_output_reads_back_with_verified_crcs() {
     assert!(err.to_string().contains("CRC mismatch"), "{err}");
 }
 
-/// Writes a sample run directory for `scripts/check_tensorboard.py` when
-/// `HLYNR_TB_SAMPLE_DIR` is set (the check runs TensorBoard's own reader): a
+/// TensorBoard's own reader (`scripts/check_tensorboard.py`, run when the
+/// `tensorboard` package is importable) on a run that crashed and resumed: a
 /// first process logs steps 0..=4000, "crashes" after its checkpoint at 2000,
-/// and a resumed process logs 3000 and 4000 again with new values. TensorBoard
-/// must show 5 points per tag, the resumed values at 3000 and 4000.
+/// and a resumed process logs 3000 and 4000 again with new values.
+/// TensorBoard must show 5 points per tag, the resumed values at 3000 and
+/// 4000, and the doctor's text entry.
 #[test]
-fn sample_run_for_tensorboard_check() {
-    let Some(dir) = std::env::var_os("HLYNR_TB_SAMPLE_DIR") else {
+fn tensorboard_reads_a_crashed_and_resumed_run() {
+    let dir = scratch_dir("tb-reader");
+    write_crash_and_resume(&dir);
+    let args = [
+        dir.as_os_str(),
+        OsStr::new("--expect-scalar"),
+        OsStr::new("rollout/ep_rew_mean=5"),
+        OsStr::new("--expect-scalar"),
+        OsStr::new("rollout/success_rate=5"),
+        OsStr::new("--expect-text"),
+        OsStr::new("events/doctor=1"),
+    ];
+    let Some(out) = hlynr_testkit::run_python_check(
+        "TensorBoard reader check",
+        &["tensorboard"],
+        Path::new("scripts/check_tensorboard.py"),
+        args,
+    ) else {
         return;
     };
-    let dir = PathBuf::from(dir);
-    write_crash_and_resume(&dir);
-    println!("{}", dir.display());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The rewards series as TensorBoard shows it: the resumed values win.
+    let rewards: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("scalar rollout/ep_rew_mean"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  step"))
+        .collect();
+    assert_eq!(
+        rewards,
+        [
+            "  step 0: 0.0",
+            "  step 1000: 10.0",
+            "  step 2000: 20.0",
+            "  step 3000: -30.0",
+            "  step 4000: -40.0"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  step 2000: '**value loss** spiking: 3.2e3'"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn write_crash_and_resume(dir: &std::path::Path) {

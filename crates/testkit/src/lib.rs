@@ -1,0 +1,80 @@
+//! Helpers shared by the test suites of several hlynr crates.
+//!
+//! Some checks need a reader outside the project: TensorBoard's own event
+//! reader, PyTorch's `load_state_dict`. They run from the default test command
+//! whenever the Python package is importable, and otherwise skip with a
+//! message on the terminal, so a skipped check is never mistaken for a passed
+//! one. A run that must not skip (CI installs the package first) lists the
+//! module in `HLYNR_REQUIRE_PYTHON`; a missing module is then a failure.
+//!
+//! - `HLYNR_PYTHON`: the interpreter (default `python3`).
+//! - `HLYNR_REQUIRE_PYTHON`: comma-separated modules that must be importable.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The Python interpreter the checks use.
+pub fn python() -> OsString {
+    std::env::var_os("HLYNR_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+/// True when `HLYNR_REQUIRE_PYTHON` names `module`.
+fn required(module: &str) -> bool {
+    std::env::var("HLYNR_REQUIRE_PYTHON")
+        .map(|list| list.split(',').any(|m| m.trim() == module))
+        .unwrap_or(false)
+}
+
+/// Writes straight to the process's stderr: the test harness captures only
+/// the `print!` family, so this line reaches the terminal even for a test
+/// that passes.
+fn tell(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Runs `script` (a path under the repository root) with `args` when every
+/// module in `modules` imports, and returns its output. Otherwise reports the
+/// skip for `check` on the terminal and returns `None`, or panics when one of
+/// the missing modules is required.
+pub fn run_python_check(
+    check: &str,
+    modules: &[&str],
+    script: &Path,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+) -> Option<Output> {
+    let py = python();
+    for module in modules {
+        let probe = Command::new(&py)
+            .args(["-c", &format!("import {module}")])
+            .output();
+        let importable = probe.as_ref().is_ok_and(|o| o.status.success());
+        if !importable {
+            let why = match &probe {
+                Err(e) => format!("cannot start {}: {e}", py.to_string_lossy()),
+                Ok(_) => format!(
+                    "Python module `{module}` is not importable by {}",
+                    py.to_string_lossy()
+                ),
+            };
+            assert!(!required(module), "{check}: {why} (HLYNR_REQUIRE_PYTHON)");
+            tell(&format!(
+                "SKIPPED {check}: {why}; install it or set HLYNR_PYTHON to run this check"
+            ));
+            return None;
+        }
+    }
+    let out = Command::new(&py)
+        .arg(repo_root().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{check}: cannot run {}: {e}", script.display()));
+    tell(&format!("RAN {check} with {}", py.to_string_lossy()));
+    Some(out)
+}
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
