@@ -1,5 +1,6 @@
 //! `hlynr resume`: continues a run from its newest valid checkpoint, exactly
-//! as if it had never stopped.
+//! as if it had never stopped, or from step 0 when it stopped before writing
+//! one.
 
 use std::path::PathBuf;
 
@@ -39,12 +40,18 @@ pub fn run(args: &ResumeArgs) -> Result<()> {
     for (path, reason) in &found.rejected {
         eprintln!("skipping damaged checkpoint {}: {reason}", path.display());
     }
-    eprintln!(
-        "resuming {} from {} at {} env steps",
-        trainer.run_dir().display(),
-        found.checkpoint.display(),
-        found.env_steps
-    );
+    match &found.checkpoint {
+        Some(checkpoint) => eprintln!(
+            "resuming {} from {} at {} env steps",
+            trainer.run_dir().display(),
+            checkpoint.display(),
+            found.env_steps
+        ),
+        None => eprintln!(
+            "{} stopped before its first checkpoint: starting over from step 0 with its config.yaml",
+            trainer.run_dir().display()
+        ),
+    }
     let outcome = trainer.train(args.steps, Some(&stop))?;
     report(trainer.run_dir(), &outcome);
     Ok(())

@@ -1,6 +1,8 @@
-//! A real Ctrl-C (SIGINT) and SIGTERM sent to a running `hlynr train` process:
-//! the run finishes its current update, writes a checkpoint, is marked
-//! interrupted, exits cleanly, and resumes from that checkpoint.
+//! Real `hlynr train` processes: a Ctrl-C (SIGINT) or SIGTERM finishes the
+//! current update, writes a checkpoint, marks the run interrupted, exits
+//! cleanly, and the run resumes from that checkpoint; a second writer is
+//! refused while the run trains, readers keep working, and a `kill -9` before
+//! the first checkpoint leaves no stale lock and a run that resumes from step 0.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -130,4 +132,69 @@ fn sigint_checkpoints_marks_interrupted_and_exits_cleanly() {
 #[test]
 fn sigterm_checkpoints_marks_interrupted_and_exits_cleanly() {
     interrupt_and_check("TERM");
+}
+
+#[test]
+fn one_writer_per_run_and_a_kill_before_the_first_checkpoint_resumes_from_0() {
+    let dir = scratch_dir("lock");
+    let config = write_config(&dir);
+    let runs = dir.join("runs");
+    let hlynr = env!("CARGO_BIN_EXE_hlynr");
+    let mut child = Command::new(hlynr)
+        .args(["train", "--progress", "quiet", "--config"])
+        .arg(&config)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first logged update", Duration::from_secs(120), || {
+        run_dir(&runs).is_some_and(|r| {
+            fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 1)
+        })
+    });
+    let run = run_dir(&runs).unwrap();
+
+    // A second writer fails at once and names the one training.
+    let start = Instant::now();
+    let second = Command::new(hlynr)
+        .args(["resume", "--progress", "quiet"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second writer ran: {stderr}");
+    assert!(start.elapsed() < Duration::from_secs(30), "{stderr}");
+    assert!(
+        stderr.contains(&format!("being written by process {}", child.id())),
+        "{stderr}"
+    );
+    // Readers work on the live run.
+    for args in [&["doctor"][..], &["monitor", "--once"][..]] {
+        let out = Command::new(hlynr).args(args).arg(&run).output().unwrap();
+        assert!(
+            out.status.success(),
+            "hlynr {args:?} on a live run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Killed before any checkpoint: no stale lock, and resume starts over.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run.join("checkpoints/last").exists());
+    let resumed = Command::new(hlynr)
+        .args(["resume", "--progress", "quiet", "--steps", "512"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "resume failed: {stderr}");
+    assert!(stderr.contains("starting over from step 0"), "{stderr}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["resumes"][0]["env_steps"], 0, "{manifest}");
+    assert!(newest_step_checkpoint(&run) >= 512);
+    let _ = fs::remove_dir_all(&dir);
 }

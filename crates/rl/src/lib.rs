@@ -18,6 +18,7 @@ pub mod ppo;
 pub mod progress;
 pub mod recurrent;
 pub mod run;
+pub mod run_lock;
 pub mod signals;
 pub mod tensorboard;
 pub mod trainer;

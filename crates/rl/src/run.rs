@@ -8,6 +8,7 @@
 //!   metrics.jsonl          one JSON object per log interval
 //!   checkpoints/           see `checkpoint`
 //!   eval/                  evaluation reports
+//!   writer.lock            held by the one process writing the run (see `run_lock`)
 //! ```
 //!
 //! The resolved config is the single source of truth for everything built
@@ -28,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::run_lock::RunLock;
+
 /// Everything that can go wrong in run management. Every variant names the
 /// file or thing involved.
 #[derive(Debug, Error)]
@@ -41,6 +44,12 @@ pub enum RunError {
     /// An argument or value outside what is allowed.
     #[error("{context}: {message}")]
     Invalid { context: String, message: String },
+    /// Another process is writing the run.
+    #[error(
+        "{path}: the run is being written by {holder}; a run has one writer at a time: \
+         wait for it to finish, or stop it (Ctrl-C) and resume it then"
+    )]
+    Locked { path: String, holder: String },
 }
 
 /// Result alias for run management.
@@ -71,6 +80,10 @@ impl RunError {
         }
     }
 }
+
+/// What a [`ResumeRecord`] names as its checkpoint when the run started over
+/// from step 0 because it had written none yet.
+pub const NO_CHECKPOINT: &str = "none (no checkpoint yet: started over from step 0)";
 
 /// Version of the manifest layout; bumped on incompatible changes.
 pub const MANIFEST_FORMAT_VERSION: u32 = 1;
@@ -155,6 +168,9 @@ pub struct RunDir {
     /// Whether this handle is responsible for the final status (it created or
     /// resumed the run), so dropping it unfinished marks the run failed.
     owns_status: bool,
+    /// The writer's lock (`None` for a read-only handle); declared last so it
+    /// is released after the drop has recorded the final status.
+    lock: Option<RunLock>,
 }
 
 /// What [`RunDir::create`] needs to know.
@@ -188,6 +204,7 @@ impl RunDir {
         let unix_s = unix_seconds(started);
         let base = format!("{}-{}", new.name, compact_utc(unix_s));
         let path = create_unique_dir(new.runs_dir, &base)?;
+        let lock = RunLock::acquire(&path)?;
         let checkpoints = path.join(CHECKPOINTS_DIR);
         fs::create_dir(&checkpoints)
             .map_err(|e| RunError::io(&checkpoints, format!("cannot create directory: {e}")))?;
@@ -210,6 +227,7 @@ impl RunDir {
             path,
             manifest,
             owns_status: true,
+            lock: Some(lock),
         };
         write_config(&run.config_path(), new.resolved_config)?;
         run.write_manifest()?;
@@ -241,24 +259,39 @@ impl RunDir {
             path: path.to_path_buf(),
             manifest,
             owns_status: false,
+            lock: None,
         })
     }
 
-    /// Opens a run to continue it from `checkpoint` (at `env_steps`): the
-    /// status goes back to `running` and the continuation is recorded. The
-    /// returned handle owns the final status, as one from [`RunDir::create`].
+    /// Opens a run to continue it from `checkpoint` (at `env_steps`), or from
+    /// the beginning when it has none, under the writer's `lock` (taken with
+    /// [`RunLock::acquire`] before anything in the run was read for the
+    /// continuation): the status goes back to `running` and the continuation
+    /// is recorded. The returned handle owns the final status and the lock,
+    /// as one from [`RunDir::create`].
     pub fn resume(
         path: &Path,
-        checkpoint: &Path,
+        lock: RunLock,
+        checkpoint: Option<&Path>,
         env_steps: u64,
         command_line: Vec<String>,
     ) -> Result<Self> {
+        if lock.path().parent() != Some(path) {
+            return Err(RunError::invalid(
+                "RunDir::resume",
+                format!(
+                    "the lock {} is not the lock of {}",
+                    lock.path().display(),
+                    path.display()
+                ),
+            ));
+        }
         let mut run = Self::open(path)?;
-        let relative = checkpoint
-            .strip_prefix(path)
-            .unwrap_or(checkpoint)
-            .display()
-            .to_string();
+        run.lock = Some(lock);
+        let relative = match checkpoint {
+            Some(c) => c.strip_prefix(path).unwrap_or(c).display().to_string(),
+            None => NO_CHECKPOINT.to_string(),
+        };
         run.manifest.resumes.push(ResumeRecord {
             at: iso8601_utc(unix_seconds(SystemTime::now())),
             checkpoint: relative,

@@ -44,7 +44,8 @@ use crate::metrics::{Metrics, MetricsSink, RunEvent, keys};
 use crate::policy_net::ActorCritic;
 use crate::ppo::{EnvConfig, Ppo, PpoConfig, PpoError, PpoMeta, PpoState, TrainConfig};
 use crate::progress::{Progress, ProgressMode};
-use crate::run::{NewRun, RunDir, RunError, RunStatus};
+use crate::run::{NO_CHECKPOINT, NewRun, RunDir, RunError, RunStatus};
+use crate::run_lock::RunLock;
 use crate::signals::StopSignal;
 
 /// Errors of the training driver.
@@ -819,8 +820,9 @@ pub struct RunLocation {
 /// What resuming found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResumeReport {
-    /// The checkpoint used.
-    pub checkpoint: PathBuf,
+    /// The checkpoint used; `None` when the run had written none yet and
+    /// started over from step 0 with its resolved config.
+    pub checkpoint: Option<PathBuf>,
     /// Its env-step count.
     pub env_steps: u64,
     /// Newer checkpoints that failed validation: path and reason.
@@ -869,6 +871,17 @@ fn make_ppo(config: &RunConfig, factory: &dyn EnvFactory) -> Result<Ppo<TrainEnv
     Ok(Ppo::new(config.ppo.clone(), env, config.seed)?)
 }
 
+/// Validates `config` and builds the learner of its first stage, checking
+/// that its evaluation env builds too: everything that can fail on bad input
+/// before a run directory is written.
+fn first_stage_ppo(config: &RunConfig, factories: &[Box<dyn EnvFactory>]) -> Result<Ppo<TrainEnv>> {
+    config.validate("")?;
+    let factory = stage_factory(factories, 0)?;
+    let ppo = make_ppo(config, factory)?;
+    factory.make_eval()?;
+    Ok(ppo)
+}
+
 impl Trainer {
     /// Creates a new run directory for the resolved `config` (`resolved` is
     /// what `config.yaml` holds) and a trainer at step 0. A config with a
@@ -914,11 +927,8 @@ impl Trainer {
         location: &RunLocation,
         progress: ProgressMode,
     ) -> Result<Self> {
-        config.validate("")?;
         // Build everything that can fail on bad input before creating the directory.
-        let factory = stage_factory(&factories, 0)?;
-        let ppo = make_ppo(&config, factory)?;
-        factory.make_eval()?;
+        let ppo = first_stage_ppo(&config, &factories)?;
         let run = RunDir::create(&NewRun {
             runs_dir: &location.runs_dir,
             name: &location.name,
@@ -928,6 +938,18 @@ impl Trainer {
         })?;
         let progress = Progress::new(progress, 0, config.ppo.total_timesteps);
         let sink = MetricsSink::create_in(run.path(), Some(progress))?;
+        Self::at_step_zero(run, resolved, config, factories, ppo, sink)
+    }
+
+    /// A trainer at step 0 writing `run` through `sink`.
+    fn at_step_zero(
+        run: RunDir,
+        resolved: &Value,
+        config: RunConfig,
+        factories: Vec<Box<dyn EnvFactory>>,
+        ppo: Ppo<TrainEnv>,
+        sink: MetricsSink,
+    ) -> Result<Self> {
         let checkpoints = CheckpointManager::new(&run.checkpoints_dir(), config.run.keep_last_n)?;
         Ok(Trainer {
             doctor: Doctor::new(config.doctor.clone()),
@@ -944,8 +966,12 @@ impl Trainer {
         })
     }
 
-    /// Reopens the run at `run_dir` from its newest valid checkpoint.
-    /// `factory_for` builds the environments from the run's config.
+    /// Reopens the run at `run_dir` from its newest valid checkpoint, or from
+    /// step 0 when it was stopped before writing any (its resolved config is
+    /// all a run needs to start). `factory_for` builds the environments from
+    /// the run's config. The run's writer lock is taken first: a run that
+    /// another process is writing is refused before anything is read or
+    /// repaired.
     pub fn resume<F>(
         run_dir: &Path,
         factory_for: F,
@@ -955,6 +981,7 @@ impl Trainer {
     where
         F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
     {
+        let lock = RunLock::acquire(run_dir)?;
         let opened = RunDir::open(run_dir)?;
         let resolved = opened.read_config()?;
         let config = RunConfig::from_resolved(&resolved)?;
@@ -968,6 +995,25 @@ impl Trainer {
             .map(|r| (r.path.clone(), r.reason.clone()))
             .collect();
         let Some(checkpoint) = recovery.checkpoint else {
+            if report_rejected.is_empty() {
+                drop(opened);
+                let report = ResumeReport {
+                    checkpoint: None,
+                    env_steps: 0,
+                    rejected: Vec::new(),
+                    repairs: recovery.repairs,
+                };
+                let trainer = Self::start_over(
+                    run_dir,
+                    lock,
+                    &resolved,
+                    config,
+                    factories,
+                    command_line,
+                    progress,
+                )?;
+                return Ok((trainer, report));
+            }
             let mut message = format!(
                 "no valid checkpoint in {}",
                 opened.checkpoints_dir().display()
@@ -975,6 +1021,10 @@ impl Trainer {
             for (p, why) in &report_rejected {
                 message.push_str(&format!("; {} rejected: {why}", p.display()));
             }
+            message.push_str(&format!(
+                "; to train from the beginning, start a new run from its config: hlynr train --config {}",
+                opened.config_path().display()
+            ));
             return Err(TrainError::invalid("resume", message));
         };
         let (state, meta, fingerprint) = state_of(&checkpoint)?;
@@ -1000,7 +1050,13 @@ impl Trainer {
             ));
         }
         drop(opened);
-        let run = RunDir::resume(run_dir, &checkpoint.path, env_steps, command_line)?;
+        let run = RunDir::resume(
+            run_dir,
+            lock,
+            Some(&checkpoint.path),
+            env_steps,
+            command_line,
+        )?;
         let relative = checkpoint
             .path
             .strip_prefix(run_dir)
@@ -1025,7 +1081,7 @@ impl Trainer {
             })?;
         }
         let report = ResumeReport {
-            checkpoint: checkpoint.path.clone(),
+            checkpoint: Some(checkpoint.path.clone()),
             env_steps,
             rejected: report_rejected,
             repairs: recovery.repairs,
@@ -1046,6 +1102,25 @@ impl Trainer {
             },
             report,
         ))
+    }
+
+    /// The trainer of a run that wrote no checkpoint: step 0 of its resolved
+    /// config, in its own directory, which keeps its history (the manifest
+    /// records the restart; metrics and TensorBoard start a new segment at 0).
+    fn start_over(
+        run_dir: &Path,
+        lock: RunLock,
+        resolved: &Value,
+        config: RunConfig,
+        factories: Vec<Box<dyn EnvFactory>>,
+        command_line: Vec<String>,
+        progress: ProgressMode,
+    ) -> Result<Self> {
+        let ppo = first_stage_ppo(&config, &factories)?;
+        let run = RunDir::resume(run_dir, lock, None, 0, command_line)?;
+        let progress = Progress::new(progress, 0, config.ppo.total_timesteps);
+        let sink = MetricsSink::resume_in(run.path(), 0, NO_CHECKPOINT, 0.0, Some(progress))?;
+        Self::at_step_zero(run, resolved, config, factories, ppo, sink)
     }
 
     /// The run directory.

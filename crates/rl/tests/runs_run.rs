@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use hlynr_rl::run::{
-    MANIFEST_FORMAT_VERSION, NewRun, RunDir, RunStatus, git_commit, hostname, read_config,
+    MANIFEST_FORMAT_VERSION, NewRun, RunDir, RunError, RunStatus, git_commit, hostname, read_config,
 };
+use hlynr_rl::run_lock::RunLock;
 use serde_json::json;
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -102,8 +103,18 @@ fn dropping_an_unfinished_run_marks_it_failed_and_resume_records_itself() {
     );
 
     let ckpt = path.join("checkpoints").join("last");
-    let mut resumed =
-        RunDir::resume(&path, &ckpt, 4096, vec!["hlynr".into(), "resume".into()]).expect("resume");
+    let lock = RunLock::acquire(&path).expect("lock");
+    let mut resumed = RunDir::resume(
+        &path,
+        lock,
+        Some(&ckpt),
+        4096,
+        vec!["hlynr".into(), "resume".into()],
+    )
+    .expect("resume");
+    // While the resumed handle lives, nobody else can write the run.
+    let err = RunLock::acquire(&path).unwrap_err();
+    assert!(matches!(err, RunError::Locked { .. }), "{err}");
     assert_eq!(resumed.manifest().status, RunStatus::Running);
     assert_eq!(resumed.manifest().resumes.len(), 1);
     assert_eq!(resumed.manifest().resumes[0].checkpoint, "checkpoints/last");

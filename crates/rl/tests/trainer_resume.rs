@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hlynr_rl::checkpoint::{BEST, LAST, MODEL_FILE, step_dir_name};
 use hlynr_rl::metrics::{MetricsRecord, read_metrics};
 use hlynr_rl::progress::ProgressMode;
-use hlynr_rl::run::{RunDir, RunStatus};
+use hlynr_rl::run::{NO_CHECKPOINT, RunDir, RunStatus};
 use hlynr_rl::signals::StopSignal;
 use hlynr_rl::trainer::{
     ClassicEnvFactory, EnvFactory, RunConfig, RunLocation, TrainStatus, Trainer, Value,
@@ -175,6 +175,76 @@ fn stopped_and_resumed_run_ends_bitwise_identical() {
 }
 
 #[test]
+fn a_run_stopped_before_its_first_checkpoint_resumes_from_step_0() {
+    let root = scratch_dir("no-checkpoint");
+    let mut full = new_trainer(&root.join("full"), HALF);
+    full.train(None, None).unwrap();
+    let full_weights = weight_bits(&full);
+    let full_dir = full.run_dir().to_path_buf();
+    drop(full);
+
+    // Created, an update or two logged, then gone before any checkpoint (as
+    // after a kill -9 in the first seconds): nothing to restore but the config.
+    let mut early = new_trainer(&root.join("early"), 100_000);
+    early.train(Some(128), None).unwrap();
+    let dir = early.run_dir().to_path_buf();
+    drop(early);
+    let ckpts = dir.join("checkpoints");
+    for entry in std::fs::read_dir(&ckpts).unwrap() {
+        std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
+    }
+
+    let (mut resumed, found) = resume(&dir);
+    assert_eq!((found.checkpoint.as_ref(), found.env_steps), (None, 0));
+    let out = resumed.train(None, None).unwrap();
+    assert_eq!((out.status, out.env_steps), (TrainStatus::Completed, TOTAL));
+    assert_eq!(weight_bits(&resumed), full_weights);
+    drop(resumed);
+    // The metrics hold one history from step 0, as an uninterrupted run's.
+    assert_eq!(scalar_lines(&dir), scalar_lines(&full_dir));
+    let manifest = RunDir::open(&dir).unwrap().manifest().clone();
+    assert_eq!(manifest.status, RunStatus::Completed);
+    assert_eq!(manifest.resumes.len(), 1);
+    assert_eq!(manifest.resumes[0].env_steps, 0);
+    assert_eq!(manifest.resumes[0].checkpoint, NO_CHECKPOINT);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_run_has_one_writer_and_readers_keep_working() {
+    let root = scratch_dir("one-writer");
+    let mut t = new_trainer(&root, 256);
+    t.train(Some(256), None).unwrap();
+    let dir = t.run_dir().to_path_buf();
+    // The trainer still holds the run: a second writer is refused at once,
+    // naming this process, and leaves the run untouched.
+    let manifest_before = std::fs::read(dir.join("manifest.json")).unwrap();
+    let err = Trainer::resume(&dir, factory, vec!["resume".into()], ProgressMode::Quiet)
+        .expect_err("a second writer is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("process {}", std::process::id())) && text.contains("one writer"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+    // Readers open the live run.
+    assert_eq!(
+        RunDir::open(&dir).unwrap().manifest().status,
+        RunStatus::Interrupted
+    );
+    read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    // Once the writer is gone, the run can be resumed.
+    drop(t);
+    let (mut resumed, found) = resume(&dir);
+    assert_eq!(found.env_steps, 256);
+    resumed.train(Some(512), None).unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
 fn resume_skips_damaged_checkpoints_and_still_continues_exactly() {
     let root = scratch_dir("corrupt");
     let mut full = new_trainer(&root.join("full"), 256);
@@ -197,7 +267,7 @@ fn resume_skips_damaged_checkpoints_and_still_continues_exactly() {
     }
     let (mut resumed, found) = resume(&dir);
     assert_eq!(found.env_steps, 256, "{found:?}");
-    assert_eq!(found.checkpoint, ckpts.join(step_dir_name(256)));
+    assert_eq!(found.checkpoint, Some(ckpts.join(step_dir_name(256))));
     assert_eq!(found.rejected.len(), 2, "{:?}", found.rejected);
     assert!(
         found
