@@ -43,6 +43,10 @@ pub struct TrainArgs {
     /// keep total_timesteps as their horizon, so `hlynr resume` continues).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
+    /// Check the config and build its environments and networks, then exit
+    /// without creating a run.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Parses `--progress`.
@@ -120,6 +124,23 @@ pub fn factory_for(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvF
             env: config.env.clone(),
         }));
     }
+    if hlynr_env::classic::spec(&config.env.id).is_err() {
+        let ids: Vec<&str> = hlynr_env::classic::SPECS
+            .iter()
+            .map(|s| s.id)
+            .chain([INTERCEPT_ENV])
+            .collect();
+        let hint = hlynr_env::config::suggest(&config.env.id, ids.iter().copied())
+            .map_or(String::new(), |best| format!("did you mean `{best}`? "));
+        return Err(TrainError::invalid(
+            "env.id",
+            format!(
+                "unknown environment `{}`; {hint}(known: {})",
+                config.env.id,
+                ids.join(", ")
+            ),
+        ));
+    }
     Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
 }
 
@@ -142,6 +163,16 @@ pub fn load_config(
 /// Runs `hlynr train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let (config, resolved) = load_config(&args.config, &args.overrides)?;
+    if args.check {
+        Trainer::check_staged(&config, factory_for)?;
+        eprintln!(
+            "{}: config OK (env {}, {} env steps); no run created",
+            args.config.display(),
+            config.env.id,
+            config.ppo.total_timesteps
+        );
+        return Ok(());
+    }
     let name = match &args.name {
         Some(n) => n.clone(),
         None => args

@@ -52,12 +52,12 @@ pub enum ConfigError {
     /// A malformed or inapplicable `--set key.path=value` override.
     #[error("--set {spec}: {message}")]
     Override { spec: String, message: String },
-    /// An error inside a named file.
-    #[error("{file}: {source}")]
+    /// An error inside a named file (displayed whole: not a `source`, so an
+    /// error chain does not print the inner message twice).
+    #[error("{file}: {inner}")]
     InFile {
         file: String,
-        #[source]
-        source: Box<ConfigError>,
+        inner: Box<ConfigError>,
     },
 }
 
@@ -113,13 +113,89 @@ pub fn join_path(parent: &str, key: &str) -> String {
 /// Parses YAML text into a `Value`. An empty document is an empty mapping, so
 /// an empty file means "all defaults".
 pub fn parse_yaml(text: &str, source_name: &str) -> Result<Value, ConfigError> {
-    let value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
-        source_name: source_name.to_string(),
-        message: e.to_string(),
-    })?;
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        })?;
+    let value = yaml_to_json(&yaml, "")?;
     Ok(match value {
         Value::Null => Value::Object(serde_json::Map::new()),
         v => v,
+    })
+}
+
+/// Converts parsed YAML into the JSON value the configs are read from. YAML
+/// has `.nan` and `.inf`, JSON has no such numbers (a plain conversion turns
+/// them into `null`, and the error then blames a "null" nobody wrote): no
+/// config value may be non-finite, so they are refused here, by key.
+fn yaml_to_json(yaml: &serde_norway::Value, path: &str) -> Result<Value, ConfigError> {
+    use serde_norway::Value as Y;
+    Ok(match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(*b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let number = serde_json::Number::from_f64(f).ok_or_else(|| {
+                    ConfigError::invalid(
+                        path,
+                        format!("`{n}` is not a finite number (config values must be finite)"),
+                    )
+                })?;
+                Value::Number(number)
+            }
+        }
+        Y::String(s) => Value::String(s.clone()),
+        Y::Sequence(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| yaml_to_json(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::Mapping(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s.clone(),
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    other => {
+                        return Err(ConfigError::invalid(
+                            path,
+                            format!("a mapping key must be a name, not {other:?}"),
+                        ));
+                    }
+                };
+                let child = yaml_to_json(v, &join_path(path, &key))?;
+                out.insert(key, child);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => yaml_to_json(&t.value, path)?,
+    })
+}
+
+/// Deserialises `T` from a value a custom `Deserialize` implementation has
+/// buffered, keeping the position of the problem inside it in the message
+/// (serde cannot carry the inner path out through a custom error).
+pub fn from_buffered<T: DeserializeOwned, E: serde::de::Error>(value: Value) -> Result<T, E> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.inner().to_string();
+        let path = e.path().to_string();
+        // Unknown keys and values are named by the message itself, and the
+        // caller's conversion recognises them by their first words.
+        if path == "." || inner.starts_with("unknown field") || inner.starts_with("unknown variant")
+        {
+            E::custom(inner)
+        } else {
+            E::custom(format!("at `{path}`: {inner}"))
+        }
     })
 }
 
@@ -182,14 +258,14 @@ where
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::InFile {
         file: file.clone(),
-        source: Box::new(ConfigError::invalid("", format!("cannot read: {e}"))),
+        inner: Box::new(ConfigError::invalid("", format!("cannot read: {e}"))),
     })?;
     resolve(&text, &file, overrides).map_err(|e| match e {
         // Syntax errors already carry the file name.
         e @ ConfigError::Syntax { .. } => e,
         e => ConfigError::InFile {
             file,
-            source: Box::new(e),
+            inner: Box::new(e),
         },
     })
 }
@@ -293,8 +369,9 @@ pub fn apply_override(config: &mut Value, spec: &str) -> Result<(), ConfigError>
     if key_path.is_empty() || key_path.split('.').any(str::is_empty) {
         return Err(err(format!("malformed key path `{key_path}`")));
     }
-    let new_value: Value = serde_norway::from_str(raw_value.trim())
+    let new_value: serde_norway::Value = serde_norway::from_str(raw_value.trim())
         .map_err(|e| err(format!("value is not valid YAML: {e}")))?;
+    let new_value = yaml_to_json(&new_value, key_path).map_err(|e| err(e.to_string()))?;
 
     let mut node = config;
     let mut walked = String::new();
@@ -550,6 +627,24 @@ mod tests {
             msg.contains("`rader`") && msg.contains("did you mean `radar`"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_by_key() {
+        for bad in [".nan", ".inf", "-.inf"] {
+            let err = load(&format!("name: a\nradar:\n  range_noise_m: {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("radar.range_noise_m") && err.contains("not a finite number"),
+                "{err}"
+            );
+        }
+        let mut v = parse_yaml("radar: {range_noise_m: 1.0}\n", "t").unwrap();
+        let err = apply_override(&mut v, "radar.range_noise_m=.nan")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a finite number"), "{err}");
     }
 
     #[test]

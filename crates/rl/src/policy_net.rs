@@ -128,17 +128,16 @@ struct NetArchMap {
 
 impl<'de> Deserialize<'de> for NetArch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let value = serde_json::Value::deserialize(deserializer)?;
         if value.is_array() {
-            let widths: Vec<usize> = serde_json::from_value(value).map_err(D::Error::custom)?;
+            let widths: Vec<usize> = hlynr_env::config::from_buffered(value)?;
             return Ok(Self {
                 shared: Vec::new(),
                 pi: widths.clone(),
                 vf: widths,
             });
         }
-        let m: NetArchMap = serde_json::from_value(value).map_err(D::Error::custom)?;
+        let m: NetArchMap = hlynr_env::config::from_buffered(value)?;
         Ok(Self {
             shared: m.shared,
             pi: m.pi,

@@ -902,6 +902,18 @@ impl Trainer {
         Self::create_with(config, resolved, vec![factory], location, progress)
     }
 
+    /// Everything [`Trainer::create_staged`] checks before it writes a run
+    /// directory (the config, every stage's environments, the learner),
+    /// without creating one: `hlynr train --check`.
+    pub fn check_staged<F>(config: &RunConfig, factory_for: F) -> Result<()>
+    where
+        F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
+    {
+        config.validate("")?;
+        let factories = config.stage_factories(factory_for)?;
+        first_stage_ppo(config, &factories).map(drop)
+    }
+
     /// Like [`Trainer::create`], building the environments of every
     /// curriculum stage with `factory_for` (from the stage's config) and
     /// checking each before the run directory exists.

@@ -117,9 +117,14 @@ impl Validate for Schedule {
     }
 }
 
-/// The mapping form of a schedule in a config file.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+/// The values of a schedule mapping's `type`.
+const SCHEDULE_TYPES: [&str; 4] = ["constant", "linear", "step", "cosine"];
+
+/// The mapping form of a schedule in a config file, keyed by its `type`.
+/// Deserialised from `{type_value: {other keys}}` (an externally tagged
+/// enum), so an error deep inside keeps its key path.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum ScheduleSpec {
     Constant {
         value: f64,
@@ -143,29 +148,23 @@ enum ScheduleSpec {
 
 impl Serialize for Schedule {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Schedule::Constant(v) => serializer.serialize_f64(*v),
-            Schedule::Linear { initial, r#final } => ScheduleSpec::Linear {
-                initial: *initial,
-                final_value: *r#final,
+        let mapping = match self {
+            Schedule::Constant(v) => return serializer.serialize_f64(*v),
+            Schedule::Linear { initial, r#final } => {
+                serde_json::json!({"type": "linear", "initial": initial, "final": r#final})
             }
-            .serialize(serializer),
             Schedule::Step {
                 initial,
                 factor,
                 milestones,
-            } => ScheduleSpec::Step {
-                initial: *initial,
-                factor: *factor,
-                milestones: milestones.clone(),
+            } => serde_json::json!({
+                "type": "step", "initial": initial, "factor": factor, "milestones": milestones
+            }),
+            Schedule::Cosine { initial, r#final } => {
+                serde_json::json!({"type": "cosine", "initial": initial, "final": r#final})
             }
-            .serialize(serializer),
-            Schedule::Cosine { initial, r#final } => ScheduleSpec::Cosine {
-                initial: *initial,
-                final_value: *r#final,
-            }
-            .serialize(serializer),
-        }
+        };
+        mapping.serialize(serializer)
     }
 }
 
@@ -178,12 +177,28 @@ impl<'de> Deserialize<'de> for Schedule {
         if let Some(v) = value.as_f64() {
             return Ok(Schedule::Constant(v));
         }
-        if !value.is_object() {
-            return Err(D::Error::custom(format!(
+        let shape_error = || {
+            D::Error::custom(format!(
                 "a schedule is a number or a mapping with `type` (constant, linear, step, cosine), got {value}"
+            ))
+        };
+        let mut fields = value.as_object().cloned().ok_or_else(shape_error)?;
+        let kind = match fields.remove("type") {
+            Some(serde_json::Value::String(kind)) => kind,
+            _ => return Err(shape_error()),
+        };
+        if !SCHEDULE_TYPES.contains(&kind.as_str()) {
+            let hint = hlynr_env::config::suggest(&kind, SCHEDULE_TYPES)
+                .map_or(String::new(), |best| format!("; did you mean `{best}`?"));
+            return Err(D::Error::custom(format!(
+                "`type: {kind}` is not a schedule type{hint} (valid: {})",
+                SCHEDULE_TYPES.join(", ")
             )));
         }
-        let spec: ScheduleSpec = serde_json::from_value(value).map_err(D::Error::custom)?;
+        let mut tagged = serde_json::Map::new();
+        tagged.insert(kind, serde_json::Value::Object(fields));
+        let spec: ScheduleSpec =
+            hlynr_env::config::from_buffered(serde_json::Value::Object(tagged))?;
         Ok(match spec {
             ScheduleSpec::Constant { value } => Schedule::Constant(value),
             ScheduleSpec::Linear {
@@ -278,6 +293,13 @@ mod tests {
             .to_string();
         assert!(e.contains("exp"), "{e}");
         assert!(serde_json::from_str::<Schedule>(r#""fast""#).is_err());
+        // A wrong value inside the mapping is named by its key.
+        let e = serde_json::from_str::<Schedule>(
+            r#"{"type":"step","initial":0.2,"factor":0.5,"milestones":[0.5,"x"]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("milestones[1]"), "{e}");
     }
 
     #[test]

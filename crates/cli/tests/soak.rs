@@ -1,0 +1,525 @@
+//! Soak tests: the `hlynr` command under abuse. Each is ignored by default and
+//! takes minutes in release; the counts they print are recorded in
+//! docs/reliability.md:
+//!
+//! ```sh
+//! cargo test -p hlynr --release --test soak -- --ignored --nocapture --test-threads=1
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hlynr_rng::Rng;
+use serde_json::Value;
+
+const HLYNR: &str = env!("CARGO_BIN_EXE_hlynr");
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hlynr-soak-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `hlynr args...`, killing it after `limit`; `None` when it hung.
+fn run_bounded(args: &[&std::ffi::OsStr], limit: Duration) -> Option<Output> {
+    let mut child = Command::new(HLYNR)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// ------------------------------------------------------------ config fuzz ---
+
+/// One way to damage a config.
+#[derive(Clone, Debug)]
+enum Mutation {
+    /// Replace the value at `path` with `value` (YAML text).
+    Replace { path: Vec<Key>, value: &'static str },
+    /// Delete the entry at `path`.
+    Delete { path: Vec<Key> },
+    /// Add `name` beside the entries of the mapping at `path`.
+    Unknown { path: Vec<Key>, name: String },
+    /// Damage the YAML text itself.
+    Text(String),
+}
+
+#[derive(Clone, Debug)]
+enum Key {
+    Name(String),
+    Index(usize),
+}
+
+/// Stands for the replacement value in the serialised config.
+const PLACEHOLDER: &str = "HLYNR_FUZZ_VALUE";
+
+/// Replacement values: wrong types, non-finite, huge, negative, zero.
+const REPLACEMENTS: [&str; 16] = [
+    "\"not a number\"",
+    "[1, 2]",
+    "{a: 1}",
+    "true",
+    "null",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "1.0e300",
+    "-1.0e300",
+    "18446744073709551616",
+    "9223372036854775807",
+    "-1",
+    "-0.5",
+    "0",
+    "1.5",
+];
+
+/// Every path in `v` (mapping entries and list items), parents first.
+fn paths(v: &Value, prefix: &mut Vec<Key>, out: &mut Vec<Vec<Key>>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                prefix.push(Key::Name(k.clone()));
+                out.push(prefix.clone());
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                prefix.push(Key::Index(i));
+                out.push(prefix.clone());
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn parent_and_last<'a>(root: &'a mut Value, path: &'a [Key]) -> (&'a mut Value, &'a Key) {
+    let (last, parents) = path.split_last().unwrap();
+    let mut v = root;
+    for k in parents {
+        v = match k {
+            Key::Name(n) => v.get_mut(n).unwrap(),
+            Key::Index(i) => v.get_mut(*i).unwrap(),
+        };
+    }
+    (v, last)
+}
+
+/// The word an error about `path` must contain: its last mapping key (a list
+/// item is named by its list).
+fn key_word(path: &[Key]) -> Option<String> {
+    path.iter().rev().find_map(|k| match k {
+        Key::Name(n) => Some(n.clone()),
+        Key::Index(_) => None,
+    })
+}
+
+/// Applies `m` to the config `text` (parsed as `tree`); returns the new text
+/// and the word its error must name.
+fn apply(text: &str, tree: &Value, m: &Mutation) -> (String, Option<String>) {
+    let mut v = tree.clone();
+    let word = match m {
+        Mutation::Replace { path, value } => {
+            // JSON cannot hold NaN or 2^64: a placeholder, replaced in the text.
+            let (parent, last) = parent_and_last(&mut v, path);
+            let new = Value::from(PLACEHOLDER);
+            match last {
+                Key::Name(n) => parent[n.as_str()] = new,
+                Key::Index(i) => parent[*i] = new,
+            }
+            let text = serde_norway::to_string(&v).unwrap();
+            assert_eq!(text.matches(PLACEHOLDER).count(), 1, "{text}");
+            return (text.replace(PLACEHOLDER, value), key_word(path));
+        }
+        Mutation::Delete { path } => {
+            let (parent, last) = parent_and_last(&mut v, path);
+            match last {
+                Key::Name(n) => {
+                    parent.as_object_mut().unwrap().remove(n);
+                }
+                Key::Index(i) => {
+                    parent.as_array_mut().unwrap().remove(*i);
+                }
+            }
+            key_word(path)
+        }
+        Mutation::Unknown { path, name } => {
+            let (parent, last) = parent_and_last(&mut v, path);
+            let target = match last {
+                Key::Name(n) => &mut parent[n.as_str()],
+                Key::Index(i) => &mut parent[*i],
+            };
+            if let Some(obj) = target.as_object_mut() {
+                obj.insert(name.clone(), Value::from(1));
+            }
+            Some(name.clone())
+        }
+        Mutation::Text(t) => return (t.clone(), None),
+    };
+    let _ = text;
+    (serde_norway::to_string(&v).unwrap(), word)
+}
+
+/// Text damage: truncation, a stray character, a duplicated line, a tab.
+fn damage(text: &str, rng: &mut Rng) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let at = rng.below(chars.len() as u64 + 1) as usize;
+    let head: String = chars[..at].iter().collect();
+    let tail: String = chars[at..].iter().collect();
+    match rng.below(5) {
+        0 => head,
+        1 => format!("{head}:{tail}"),
+        2 => format!("{head}\t{tail}"),
+        3 => format!("{head}[{tail}"),
+        _ => {
+            let lines: Vec<&str> = text.lines().collect();
+            let i = rng.below(lines.len() as u64) as usize;
+            let mut out = lines.clone();
+            out.insert(i, lines[i]);
+            out.join("\n")
+        }
+    }
+}
+
+/// Thousands of damaged shipped configs through `hlynr train --check`: no
+/// panic, no hang, and every rejection names the key that was damaged (or,
+/// for damaged YAML, where the text broke).
+#[test]
+#[ignore = "soak: minutes in release"]
+fn fuzzed_configs_never_panic_hang_or_hide_the_key() {
+    let dir = scratch_dir("fuzz");
+    let mut rng = Rng::seed_from_u64(20261203);
+    let mut configs: Vec<PathBuf> = fs::read_dir(repo().join("configs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    configs.sort();
+    let (mut total, mut accepted, mut rejected) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for config in &configs {
+        let text = fs::read_to_string(config).unwrap();
+        let tree: Value = serde_norway::from_str(&text).unwrap();
+        let mut all = Vec::new();
+        paths(&tree, &mut Vec::new(), &mut all);
+        let keys: Vec<String> = all.iter().filter_map(|p| key_word(p)).collect();
+        let mut mutations = Vec::new();
+        for path in &all {
+            for value in REPLACEMENTS {
+                mutations.push(Mutation::Replace {
+                    path: path.clone(),
+                    value,
+                });
+            }
+            mutations.push(Mutation::Delete { path: path.clone() });
+            if let Some(word) = key_word(path) {
+                // A one-letter slip of an existing key beside it.
+                let mut slip = word.clone();
+                slip.remove(rng.below(slip.len() as u64) as usize);
+                if !slip.is_empty() {
+                    let parent = path[..path.len() - 1].to_vec();
+                    if !parent.is_empty() {
+                        mutations.push(Mutation::Unknown {
+                            path: parent,
+                            name: slip,
+                        });
+                    }
+                }
+            }
+        }
+        for _ in 0..60 {
+            mutations.push(Mutation::Text(damage(&text, &mut rng)));
+        }
+        for m in &mutations {
+            let (mutated, word) = apply(&text, &tree, m);
+            let file = dir.join("fuzzed.yaml");
+            fs::write(&file, &mutated).unwrap();
+            total += 1;
+            let out = run_bounded(
+                &[
+                    "train".as_ref(),
+                    "--check".as_ref(),
+                    "--config".as_ref(),
+                    file.as_os_str(),
+                ],
+                Duration::from_secs(60),
+            );
+            let Some(out) = out else {
+                failures.push(format!("HANG {}: {m:?}", config.display()));
+                continue;
+            };
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            match out.status.code() {
+                Some(0) => accepted += 1,
+                Some(1) => {
+                    rejected += 1;
+                    // Damaged text names where it broke (line and column) or,
+                    // when it still parses, the key whose value it changed.
+                    let named = match &word {
+                        Some(w) => stderr.contains(w.as_str()),
+                        None => {
+                            stderr.contains("line")
+                                || keys.iter().any(|k| stderr.contains(k.as_str()))
+                        }
+                    };
+                    if !named {
+                        failures.push(format!(
+                            "UNNAMED {} {m:?} (must name {word:?}): {}",
+                            config.display(),
+                            stderr.trim()
+                        ));
+                    }
+                }
+                other => failures.push(format!(
+                    "CRASH {:?} {} {m:?}: {}",
+                    other,
+                    config.display(),
+                    stderr.trim()
+                )),
+            }
+        }
+    }
+    println!(
+        "config fuzz: {total} mutated configs from {} shipped ones: {accepted} accepted, \
+         {rejected} rejected with a message, {} problems",
+        configs.len(),
+        failures.len()
+    );
+    for f in &failures {
+        println!("  {f}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{} problems", failures.len());
+}
+
+// ------------------------------------------------------------- kill storms ---
+
+/// A CartPole PPO run with a checkpoint after every update, so that kills
+/// often land inside a checkpoint write.
+const PPO_STORM: &str = "env: {id: CartPole-v1}\nseed: 7\n\
+ppo: {n_envs: 4, n_steps: 128, batch_size: 128, n_epochs: 4, total_timesteps: 150000,\n\
+  learning_rate: {type: linear, initial: 1.0e-3}, normalize_observations: true,\n\
+  policy: {net_arch: [32, 32]}}\n\
+run: {checkpoint_every_steps: 512, keep_last_n: 3, eval_every_steps: 4096, eval_episodes: 3}\n";
+
+/// Recurrent PPO on CartPole without velocities: the LSTM memory is part of
+/// every checkpoint.
+const LSTM_STORM: &str = "env: {id: CartPoleNoVel-v1}\nseed: 7\n\
+ppo: {n_envs: 4, n_steps: 64, batch_size: 64, n_epochs: 4, total_timesteps: 60000,\n\
+  bptt_length: 16, learning_rate: 1.0e-3,\n\
+  policy: {type: lstm, lstm_hidden_size: 16, net_arch: [16]}}\n\
+run: {checkpoint_every_steps: 256, keep_last_n: 3, eval_every_steps: 4096, eval_episodes: 3}\n";
+
+/// Interception: the simulator, its tracker and random streams in every
+/// checkpoint.
+const INTERCEPT_STORM: &str = "env: {id: intercept, settings: {scenario: easy, set: [reward.gamma=0.99]}}\n\
+seed: 7\n\
+ppo: {n_envs: 4, n_steps: 128, batch_size: 256, n_epochs: 4, total_timesteps: 40000, gamma: 0.99,\n\
+  policy: {net_arch: [32, 32]}}\n\
+run: {checkpoint_every_steps: 512, keep_last_n: 3, eval_every_steps: 8192, eval_episodes: 4}\n";
+
+fn only_run_dir(runs: &Path) -> Option<PathBuf> {
+    let dirs: Vec<PathBuf> = fs::read_dir(runs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(dirs.len() <= 1, "more than one run: {dirs:?}");
+    dirs.into_iter().next()
+}
+
+fn final_weights(run: &Path) -> std::collections::BTreeMap<String, hlynr_nn::io::Loaded> {
+    hlynr_nn::load_safetensors(&run.join("checkpoints/last/model.safetensors"))
+        .unwrap()
+        .tensors
+}
+
+fn manifest_status(run: &Path) -> String {
+    let m: Value =
+        serde_json::from_str(&fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    m["status"].as_str().unwrap_or("?").to_string()
+}
+
+fn spawn_logged(args: &[&std::ffi::OsStr], log: &Path) -> std::process::Child {
+    Command::new(HLYNR)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[derive(Debug, Default)]
+struct Storm {
+    kills: u32,
+    resumes: u32,
+    failed_resumes: Vec<String>,
+    restarts_without_run: u32,
+    repairs: u32,
+    fallbacks: u32,
+    starts_over: u32,
+}
+
+/// Trains `config` once undisturbed, then again under `kill -9` at random
+/// times (each followed by `hlynr resume`) until it completes; the final
+/// weights must be bitwise those of the undisturbed run.
+fn kill_storm(tag: &str, config: &str, seed: u64) -> Storm {
+    let dir = scratch_dir(tag);
+    let file = dir.join("config.yaml");
+    fs::write(&file, config).unwrap();
+    let train = |runs: &Path| -> Vec<std::ffi::OsString> {
+        ["train", "--progress", "quiet", "--config"]
+            .iter()
+            .map(Into::into)
+            .chain([
+                file.clone().into_os_string(),
+                "--runs-dir".into(),
+                runs.into(),
+            ])
+            .collect()
+    };
+    // Undisturbed reference.
+    let reference = dir.join("reference");
+    let out = Command::new(HLYNR)
+        .args(train(&reference))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = final_weights(&only_run_dir(&reference).unwrap());
+
+    let runs = dir.join("storm");
+    let log = dir.join("attempt.log");
+    let mut rng = Rng::seed_from_u64(seed);
+    let mut storm = Storm::default();
+    let attempt = |storm: &mut Storm| -> std::process::Child {
+        match only_run_dir(&runs) {
+            None => {
+                storm.restarts_without_run += 1;
+                let args = train(&runs);
+                let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+                spawn_logged(&refs, &log)
+            }
+            Some(run) => {
+                storm.resumes += 1;
+                spawn_logged(
+                    &[
+                        "resume".as_ref(),
+                        "--progress".as_ref(),
+                        "quiet".as_ref(),
+                        run.as_os_str(),
+                    ],
+                    &log,
+                )
+            }
+        }
+    };
+    let mut child = attempt(&mut storm);
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(1800),
+            "storm did not end"
+        );
+        let delay = Duration::from_millis(20 + rng.below(400));
+        let until = Instant::now() + delay;
+        let mut exited = None;
+        while Instant::now() < until {
+            if let Some(status) = child.try_wait().unwrap() {
+                exited = Some(status);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        match exited {
+            Some(status) => {
+                storm.repairs += text.matches("repaired:").count() as u32;
+                storm.fallbacks += text.matches("skipping damaged checkpoint").count() as u32;
+                storm.starts_over += text.matches("starting over from step 0").count() as u32;
+                if status.success() {
+                    break;
+                }
+                storm.failed_resumes.push(text);
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                storm.kills += 1;
+                storm.repairs += text.matches("repaired:").count() as u32;
+                storm.fallbacks += text.matches("skipping damaged checkpoint").count() as u32;
+                storm.starts_over += text.matches("starting over from step 0").count() as u32;
+            }
+        }
+        child = attempt(&mut storm);
+    }
+    let run = only_run_dir(&runs).unwrap();
+    assert_eq!(manifest_status(&run), "completed");
+    let same = final_weights(&run) == want;
+    println!(
+        "{tag}: {} kills, {} resumes ({} failed), {} restarts before the run existed, \
+         {} interrupted checkpoint writes repaired, {} damaged checkpoints skipped, \
+         {} resumes from step 0; final weights bitwise equal to the undisturbed run: {same}",
+        storm.kills,
+        storm.resumes,
+        storm.failed_resumes.len(),
+        storm.restarts_without_run,
+        storm.repairs,
+        storm.fallbacks,
+        storm.starts_over
+    );
+    for f in &storm.failed_resumes {
+        println!("  failed: {}", f.trim());
+    }
+    assert!(same, "{tag}: final weights differ");
+    assert!(storm.failed_resumes.is_empty(), "{tag}: failed resumes");
+    let _ = fs::remove_dir_all(&dir);
+    storm
+}
+
+#[test]
+#[ignore = "soak: minutes in release"]
+fn kill_storms_never_lose_a_run_or_change_its_result() {
+    let mut kills = 0;
+    for (tag, config, seed) in [
+        ("storm-ppo", PPO_STORM, 1),
+        ("storm-lstm", LSTM_STORM, 2),
+        ("storm-intercept", INTERCEPT_STORM, 3),
+    ] {
+        kills += kill_storm(tag, config, seed).kills;
+    }
+    println!("kill storms: {kills} kills in all");
+}
