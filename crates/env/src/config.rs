@@ -630,6 +630,15 @@ mod tests {
     }
 
     #[test]
+    fn a_key_given_twice_is_an_error_naming_it() {
+        // The second value would otherwise silently replace the first.
+        let err = load("name: a\nmode: fast\nmode: slow\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate") && err.contains("mode"), "{err}");
+    }
+
+    #[test]
     fn non_finite_numbers_are_refused_by_key() {
         for bad in [".nan", ".inf", "-.inf"] {
             let err = load(&format!("name: a\nradar:\n  range_noise_m: {bad}\n"))

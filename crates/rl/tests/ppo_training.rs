@@ -16,15 +16,21 @@ use hlynr_rl::ppo::{
 use hlynr_rl::trainer::RunConfig;
 use serde_json::Value;
 
+/// A small PPO config; the top-level keys of `extra` replace the defaults'.
 fn small_config(extra: &str) -> PpoConfig {
-    from_yaml_str(
-        &format!(
-            "n_envs: 2\nn_steps: 16\nbatch_size: 8\nn_epochs: 2\ntotal_timesteps: 256\n\
-             learning_rate: {{type: linear, initial: 1.0e-3}}\npolicy: {{net_arch: [16, 16]}}\n{extra}"
-        ),
+    let mut config = hlynr_env::config::parse_yaml(
+        "n_envs: 2\nn_steps: 16\nbatch_size: 8\nn_epochs: 2\ntotal_timesteps: 256\n\
+         learning_rate: {type: linear, initial: 1.0e-3}\npolicy: {net_arch: [16, 16]}\n",
         "test",
     )
-    .unwrap()
+    .unwrap();
+    let extra = hlynr_env::config::parse_yaml(extra, "extra").unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        config[k.as_str()] = v.clone();
+    }
+    let config: PpoConfig = hlynr_env::config::from_value(&config).unwrap();
+    hlynr_env::config::Validate::validate(&config, "").unwrap();
+    config
 }
 
 fn cartpole(n: usize) -> hlynr_rl::ppo::ClassicVecEnv {

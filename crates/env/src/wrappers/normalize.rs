@@ -270,6 +270,27 @@ impl ObsNormalizer {
         self.stats.update(batch)
     }
 
+    /// [`ObsNormalizer::update`] with the rows that hold a NaN or an infinity
+    /// left out, so one broken observation cannot poison the statistics for
+    /// the rest of the run; returns how many rows were left out. (The learner
+    /// sees such rows and decides what to do with them.)
+    pub fn update_finite_rows(&mut self, batch: &[f32]) -> Result<usize> {
+        let dim = self.dim();
+        if dim == 0 || batch.iter().all(|v| v.is_finite()) {
+            return self.update(batch).map(|()| 0);
+        }
+        let mut finite = Vec::with_capacity(batch.len());
+        let mut skipped = 0;
+        for row in batch.chunks(dim) {
+            if row.iter().all(|v| v.is_finite()) {
+                finite.extend_from_slice(row);
+            } else {
+                skipped += 1;
+            }
+        }
+        self.update(&finite).map(|()| skipped)
+    }
+
     /// Writes the normalised `[rows, dim]` batch `raw` into `out`.
     pub fn normalize(&self, raw: &[f32], out: &mut [f32]) -> Result<()> {
         let dim = self.dim();
@@ -298,7 +319,13 @@ impl ObsNormalizer {
                 .zip(&self.stats.var)
             {
                 let z = (f64::from(x) - mean) / (var + self.epsilon).sqrt();
-                *o = z.clamp(-clip, clip) as f32;
+                // A NaN or infinite input stays so (clipping would disguise
+                // an infinity as an ordinary extreme value).
+                *o = if x.is_finite() {
+                    z.clamp(-clip, clip) as f32
+                } else {
+                    x
+                };
             }
         }
         Ok(())
@@ -414,14 +441,15 @@ impl RewardScaler {
                 ),
             ));
         }
-        if let Some(i) = rewards.iter().position(|r| !r.is_finite()) {
-            return Err(EnvError::invalid(
-                "RewardScaler::scale",
-                format!("reward of env {i} is {}", rewards[i]),
-            ));
-        }
+        // A non-finite reward passes through unscaled for the learner to see
+        // (and refuse); its env's running return restarts so the statistics
+        // stay finite.
         for (ret, &r) in self.returns.iter_mut().zip(rewards) {
-            *ret = *ret * self.gamma + f64::from(r);
+            *ret = if r.is_finite() {
+                *ret * self.gamma + f64::from(r)
+            } else {
+                0.0
+            };
         }
         if !self.frozen {
             self.stats.update(&self.returns)?;
@@ -429,7 +457,11 @@ impl RewardScaler {
         let std = (self.stats.var[0] + self.epsilon).sqrt();
         let clip = f64::from(self.clip_reward);
         for (o, &r) in out.iter_mut().zip(rewards) {
-            *o = (f64::from(r) / std).clamp(-clip, clip) as f32;
+            *o = if r.is_finite() {
+                (f64::from(r) / std).clamp(-clip, clip) as f32
+            } else {
+                r
+            };
         }
         for ((ret, &term), &trunc) in self.returns.iter_mut().zip(terminated).zip(truncated) {
             if term || trunc {
@@ -662,7 +694,7 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
         }
         self.rewards.fill(0.0);
         if let Some(o) = &mut self.obs_normalizer {
-            o.update(self.inner.obs())?;
+            o.update_finite_rows(self.inner.obs())?;
             o.normalize(self.inner.obs(), &mut self.obs)?;
         }
         Ok(())
@@ -671,7 +703,7 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
     fn step(&mut self, actions: &[f32]) -> Result<()> {
         self.inner.step(actions)?;
         if let Some(o) = &mut self.obs_normalizer {
-            o.update(self.inner.obs())?;
+            o.update_finite_rows(self.inner.obs())?;
             o.normalize(self.inner.obs(), &mut self.obs)?;
         }
         self.normalize_final_observations()?;
@@ -970,11 +1002,16 @@ mod tests {
         scaler.scale(&[0.0], &[false], &[false], &mut out).unwrap();
         scaler.scale(&[1e6], &[false], &[false], &mut out).unwrap();
         assert_eq!(out, [2.0]);
-        let before = scaler.clone();
-        let err = scaler
+        // A non-finite reward reaches the learner as it is; the statistics
+        // stay finite and the env's return restarts.
+        let var = scaler.stats.var[0];
+        scaler
             .scale(&[f32::INFINITY], &[false], &[false], &mut out)
-            .unwrap_err();
-        assert!(err.to_string().contains("env 0 is inf"), "{err}");
+            .unwrap();
+        assert_eq!(out, [f32::INFINITY]);
+        assert_eq!(scaler.returns(), &[0.0]);
+        assert!(scaler.stats.var[0].is_finite() && scaler.stats.var[0] != var);
+        let before = scaler.clone();
         assert!(
             scaler
                 .scale(&[1.0, 2.0], &[false], &[false], &mut out)

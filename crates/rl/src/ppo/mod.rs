@@ -280,6 +280,9 @@ pub struct Ppo<B: BatchEnv> {
     last_values: Vec<f32>,
     final_obs: Tensor,
     last_obs: Tensor,
+    /// Observation values of the current rollout that were NaN or infinite
+    /// (replaced by 0 for acting; the rollout's update is then skipped).
+    nonfinite_obs: u64,
     final_rows: Vec<usize>,
 }
 
@@ -365,6 +368,7 @@ impl<B: BatchEnv> Ppo<B> {
             last_values: vec![0.0; n],
             final_obs: Tensor::default(),
             last_obs: Tensor::default(),
+            nonfinite_obs: 0,
             final_rows: Vec::with_capacity(n),
             config,
             seed,
@@ -477,6 +481,7 @@ impl<B: BatchEnv> Ppo<B> {
         let n = self.config.n_envs;
         let gamma = self.config.gamma;
         self.buffer.reset();
+        self.nonfinite_obs = 0;
         if let Some(r) = self.net.recurrent_mut() {
             r.ensure_rows(n);
         }
@@ -487,8 +492,9 @@ impl<B: BatchEnv> Ppo<B> {
             {
                 let slots = self.buffer.next_step_slots()?;
                 slots.obs.copy_from_slice(self.env.obs());
+                self.nonfinite_obs += zero_nonfinite(slots.obs);
                 self.net.act(
-                    self.env.obs(),
+                    &*slots.obs,
                     n,
                     false,
                     &mut self.rollout_rng,
@@ -526,6 +532,7 @@ impl<B: BatchEnv> Ppo<B> {
                     })?;
                     row.copy_from_slice(fin);
                 }
+                self.nonfinite_obs += zero_nonfinite(self.final_obs.data_mut());
                 bootstrap = self
                     .net
                     .forward_values_of_rows(&self.final_obs, &self.final_rows)?;
@@ -566,6 +573,7 @@ impl<B: BatchEnv> Ppo<B> {
         }
         self.last_obs.resize(&[n, self.env.obs_dim()]);
         self.last_obs.data_mut().copy_from_slice(self.env.obs());
+        self.nonfinite_obs += zero_nonfinite(self.last_obs.data_mut());
         let values = self
             .net
             .forward_values_of_rows(&self.last_obs, &self.all_rows)?;
@@ -767,4 +775,16 @@ impl<B: BatchEnv> Ppo<B> {
         self.lr_scale *= lr_factor;
         Ok(())
     }
+}
+
+/// Replaces NaN and infinite values by 0 and returns how many there were.
+/// The network cannot act on them, and one broken observation must not end a
+/// run: the learner acts on the cleaned values and skips the update.
+fn zero_nonfinite(values: &mut [f32]) -> u64 {
+    let mut count = 0;
+    for v in values.iter_mut().filter(|v| !v.is_finite()) {
+        *v = 0.0;
+        count += 1;
+    }
+    count
 }

@@ -308,6 +308,9 @@ pub struct PpoMetrics {
     pub nonfinite_skipped: bool,
     /// `train/nonfinite_skips`: abandoned updates over the run.
     pub nonfinite_skips: u64,
+    /// `rollout/nonfinite_obs`: NaN or infinite observation values the
+    /// envs produced in this rollout (reported when there were any).
+    pub nonfinite_obs: Option<u64>,
     /// `train/return_mean`, `train/return_std`: return statistics of the critic scale.
     pub return_stats: Option<(f64, f64)>,
     /// `train/value_target_std`: standard deviation of the critic's targets in
@@ -336,23 +339,30 @@ pub struct PpoMetrics {
 }
 
 impl PpoMetrics {
-    /// The metrics as `(name, value)` pairs; absent optional values are omitted.
+    /// The metrics as `(name, value)` pairs; absent optional values are
+    /// omitted, and so are the loss statistics of an abandoned update (it
+    /// computed none: zeros would read as a frozen policy).
     pub fn scalars(&self) -> Vec<(&'static str, f64)> {
-        let mut out = vec![
-            ("train/value_loss", self.value_loss),
-            ("train/policy_gradient_loss", self.policy_gradient_loss),
-            ("train/entropy_loss", self.entropy_loss),
-            ("train/loss", self.loss),
-            ("train/approx_kl", self.approx_kl),
-            ("train/clip_fraction", self.clip_fraction),
+        let mut out = Vec::new();
+        if !self.nonfinite_skipped {
+            out.extend([
+                ("train/value_loss", self.value_loss),
+                ("train/policy_gradient_loss", self.policy_gradient_loss),
+                ("train/entropy_loss", self.entropy_loss),
+                ("train/loss", self.loss),
+                ("train/approx_kl", self.approx_kl),
+                ("train/clip_fraction", self.clip_fraction),
+                ("train/grad_norm", self.grad_norm),
+                ("train/epochs", self.epochs as f64),
+            ]);
+        }
+        out.extend([
             ("train/clip_range", self.clip_range),
             ("train/learning_rate", self.learning_rate),
             ("train/critic_learning_rate", self.critic_learning_rate),
             ("train/ent_coef", self.ent_coef),
             ("train/n_updates", self.n_updates as f64),
             ("train/gradient_steps", self.gradient_steps as f64),
-            ("train/grad_norm", self.grad_norm),
-            ("train/epochs", self.epochs as f64),
             ("train/kl_stop", f64::from(u8::from(self.kl_stopped))),
             (
                 "train/nonfinite_skip",
@@ -362,7 +372,7 @@ impl PpoMetrics {
             ("time/episodes", self.episodes as f64),
             ("time/iterations", self.iterations as f64),
             ("time/total_timesteps", self.total_timesteps as f64),
-        ];
+        ]);
         let optional = [
             ("train/clip_range_vf", self.clip_range_vf),
             ("train/value_clip_fraction", self.value_clip_fraction),
@@ -381,6 +391,10 @@ impl PpoMetrics {
             ("rollout/ep_rew_mean", self.ep_rew_mean),
             ("rollout/ep_len_mean", self.ep_len_mean),
             ("rollout/success_rate", self.success_rate),
+            (
+                "rollout/nonfinite_obs",
+                self.nonfinite_obs.map(|n| n as f64),
+            ),
         ];
         out.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
         out
@@ -518,12 +532,14 @@ impl<B: BatchEnv> Ppo<B> {
             explained_variance: explained_variance(&self.buffer.values, &self.buffer.returns),
             ..PpoMetrics::default()
         };
-        let rollout_finite = self
-            .buffer
-            .returns
-            .iter()
-            .chain(&self.buffer.advantages)
-            .all(|v| v.is_finite());
+        m.nonfinite_obs = (self.nonfinite_obs > 0).then_some(self.nonfinite_obs);
+        let rollout_finite = self.nonfinite_obs == 0
+            && self
+                .buffer
+                .returns
+                .iter()
+                .chain(&self.buffer.advantages)
+                .all(|v| v.is_finite());
         if !rollout_finite {
             return Ok(self.finish_skipped(m, None));
         }

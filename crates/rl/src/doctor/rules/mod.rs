@@ -68,6 +68,8 @@ pub mod extra_keys {
     pub const NONFINITE_SKIP: &str = "train/nonfinite_skip";
     /// Abandoned updates over the run.
     pub const NONFINITE_SKIPS: &str = "train/nonfinite_skips";
+    /// NaN or infinite observation values in the update's rollout.
+    pub const NONFINITE_OBS: &str = "rollout/nonfinite_obs";
     /// Mean Q estimate (DQN family).
     pub const Q_MEAN: &str = "train/q_mean";
     /// Largest Q estimate (DQN family).

@@ -3,12 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::extra_keys::{NONFINITE_SKIP, NONFINITE_SKIPS, Q_MAX, Q_MEAN};
+use super::extra_keys::{NONFINITE_OBS, NONFINITE_SKIP, NONFINITE_SKIPS, Q_MAX, Q_MEAN};
 use super::{NONFINITE, Q_DIVERGENCE, REWARD_FARMING, SUCCESS_COLLAPSE};
 use super::{Raise, get};
-use crate::doctor::Severity;
 use crate::doctor::config::DoctorConfig;
 use crate::doctor::stats::{History, Latch, fmt_num, fmt_pct, trend};
+use crate::doctor::{DoctorAction, Severity};
 use crate::metrics::{Metrics, keys};
 
 // ------------------------------------------------------------- nonfinite ---
@@ -37,6 +37,29 @@ impl NonfiniteState {
             false
         };
         if !(fire_values || fire_skips) {
+            if skipped {
+                // One abandoned update is already recovered from (the weights
+                // before it are kept); it is recorded, and only a streak acts.
+                let mut evidence = vec![(NONFINITE_SKIP, 1.0)];
+                if let Some(n) = get(v, NONFINITE_SKIPS) {
+                    evidence.push((NONFINITE_SKIPS, n));
+                }
+                if let Some(n) = get(v, NONFINITE_OBS) {
+                    evidence.push((NONFINITE_OBS, n));
+                }
+                r.push(
+                    NONFINITE,
+                    Severity::Info,
+                    DoctorAction::Warn,
+                    &evidence,
+                    "One update was abandoned: its rollout held NaN or infinite observations or \
+                     rewards, or its loss, gradients or weights became non-finite. Training went \
+                     on from the weights before it."
+                        .to_string(),
+                    "Nothing to do for a rare skip; if it recurs, check the environment for \
+                     NaN observations or rewards and lower `ppo.learning_rate`.",
+                );
+            }
             return;
         }
         let mut evidence = bad.clone();
