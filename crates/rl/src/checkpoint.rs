@@ -720,11 +720,12 @@ pub struct CheckpointManager {
 impl CheckpointManager {
     /// A manager for `checkpoints_dir`, keeping the newest `keep_last_n`
     /// step checkpoints (`None` keeps all; `Some(0)` keeps only `last` and
-    /// `best`). Creates the directory and repairs interrupted writes.
+    /// `best`). Creates the directory.
     pub fn new(checkpoints_dir: &Path, keep_last_n: Option<usize>) -> Result<Self, RunError> {
         fs::create_dir_all(checkpoints_dir)
             .map_err(|e| io_err(checkpoints_dir, "cannot create directory", e))?;
-        recover_interrupted_writes(checkpoints_dir)?;
+        // Interrupted writes are repaired by `latest_valid` (which reports
+        // what it repaired) and before every save, not silently here.
         Ok(CheckpointManager {
             dir: checkpoints_dir.to_path_buf(),
             keep_last_n,

@@ -211,6 +211,26 @@ fn a_run_stopped_before_its_first_checkpoint_resumes_from_step_0() {
 }
 
 #[test]
+fn resume_reports_the_interrupted_writes_it_repaired() {
+    let root = scratch_dir("repairs");
+    let mut t = new_trainer(&root, 256);
+    t.train(Some(256), None).unwrap();
+    let dir = t.run_dir().to_path_buf();
+    drop(t);
+    // What a process killed inside a checkpoint write leaves behind.
+    let partial = dir.join("checkpoints").join(".tmp-last-4000000");
+    std::fs::create_dir(&partial).unwrap();
+    std::fs::write(partial.join(MODEL_FILE), b"half a file").unwrap();
+    let (_resumed, found) = resume(&dir);
+    assert_eq!(
+        found.repairs,
+        vec!["removed partial write .tmp-last-4000000".to_string()]
+    );
+    assert!(!partial.exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
 fn a_run_has_one_writer_and_readers_keep_working() {
     let root = scratch_dir("one-writer");
     let mut t = new_trainer(&root, 256);
