@@ -6,6 +6,7 @@
 //! cargo test -p hlynr --release --test soak -- --ignored --nocapture --test-threads=1
 //! ```
 
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -27,8 +28,33 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `hlynr train` of `config` into `runs`, quietly, for at most `steps`.
+fn train_args(config: &Path, runs: &Path, steps: Option<u64>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["train".into(), "--progress".into(), "quiet".into()];
+    args.extend([
+        "--config".into(),
+        config.into(),
+        "--runs-dir".into(),
+        runs.into(),
+    ]);
+    if let Some(n) = steps {
+        args.extend(["--steps".into(), n.to_string().into()]);
+    }
+    args
+}
+
+/// `hlynr resume` of `run`, quietly.
+fn resume_args(run: &Path) -> Vec<OsString> {
+    vec![
+        "resume".into(),
+        "--progress".into(),
+        "quiet".into(),
+        run.into(),
+    ]
+}
+
 /// Runs `hlynr args...`, killing it after `limit`; `None` when it hung.
-fn run_bounded(args: &[&std::ffi::OsStr], limit: Duration) -> Option<Output> {
+fn run_bounded(args: &[OsString], limit: Duration) -> Option<Output> {
     let mut child = Command::new(HLYNR)
         .args(args)
         .env_remove("RUST_BACKTRACE")
@@ -262,15 +288,13 @@ fn fuzzed_configs_never_panic_hang_or_hide_the_key() {
             let file = dir.join("fuzzed.yaml");
             fs::write(&file, &mutated).unwrap();
             total += 1;
-            let out = run_bounded(
-                &[
-                    "train".as_ref(),
-                    "--check".as_ref(),
-                    "--config".as_ref(),
-                    file.as_os_str(),
-                ],
-                Duration::from_secs(60),
-            );
+            let args: Vec<OsString> = vec![
+                "train".into(),
+                "--check".into(),
+                "--config".into(),
+                file.clone().into(),
+            ];
+            let out = run_bounded(&args, Duration::from_secs(60));
             let Some(out) = out else {
                 failures.push(format!("HANG {}: {m:?}", config.display()));
                 continue;
@@ -368,7 +392,7 @@ fn manifest_status(run: &Path) -> String {
     m["status"].as_str().unwrap_or("?").to_string()
 }
 
-fn spawn_logged(args: &[&std::ffi::OsStr], log: &Path) -> std::process::Child {
+fn spawn_logged(args: &[OsString], log: &Path) -> std::process::Child {
     Command::new(HLYNR)
         .args(args)
         .env_remove("RUST_BACKTRACE")
@@ -413,21 +437,10 @@ fn kill_storm(tag: &str, config: &str, seed: u64) -> Storm {
     let dir = scratch_dir(tag);
     let file = dir.join("config.yaml");
     fs::write(&file, config).unwrap();
-    let train = |runs: &Path| -> Vec<std::ffi::OsString> {
-        ["train", "--progress", "quiet", "--config"]
-            .iter()
-            .map(Into::into)
-            .chain([
-                file.clone().into_os_string(),
-                "--runs-dir".into(),
-                runs.into(),
-            ])
-            .collect()
-    };
     // Undisturbed reference.
     let reference = dir.join("reference");
     let out = Command::new(HLYNR)
-        .args(train(&reference))
+        .args(train_args(&file, &reference, None))
         .output()
         .unwrap();
     assert!(
@@ -445,21 +458,11 @@ fn kill_storm(tag: &str, config: &str, seed: u64) -> Storm {
         match only_run_dir(&runs) {
             None => {
                 storm.restarts_without_run += 1;
-                let args = train(&runs);
-                let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-                spawn_logged(&refs, &log)
+                spawn_logged(&train_args(&file, &runs, None), &log)
             }
             Some(run) => {
                 storm.resumes += 1;
-                spawn_logged(
-                    &[
-                        "resume".as_ref(),
-                        "--progress".as_ref(),
-                        "quiet".as_ref(),
-                        run.as_os_str(),
-                    ],
-                    &log,
-                )
+                spawn_logged(&resume_args(&run), &log)
             }
         }
     };
@@ -563,7 +566,7 @@ ppo: {n_envs: 4, n_steps: 64, batch_size: 128, n_epochs: 2, total_timesteps: 819
   normalize_observations: true, policy: {net_arch: [16, 16]}}\n\
 run: {checkpoint_every_steps: 1024, keep_last_n: 10, eval_every_steps: 2048, eval_episodes: 2}\n";
 
-fn hlynr_ok(args: &[&std::ffi::OsStr]) -> String {
+fn hlynr_ok(args: &[OsString]) -> String {
     let out = run_bounded(args, Duration::from_secs(600)).expect("hlynr hung");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "hlynr {args:?}: {stderr}");
@@ -590,31 +593,12 @@ fn flipped_bytes_in_any_checkpoint_file_are_caught_and_skipped() {
     let dir = scratch_dir("bitflip");
     let file = dir.join("config.yaml");
     fs::write(&file, SHORT).unwrap();
-    let config_args = |runs: &Path| -> Vec<std::ffi::OsString> {
-        vec![
-            "train".into(),
-            "--progress".into(),
-            "quiet".into(),
-            "--config".into(),
-            file.clone().into(),
-            "--runs-dir".into(),
-            runs.into(),
-        ]
-    };
-    let os = |v: &[std::ffi::OsString]| {
-        v.iter()
-            .map(|a| a.as_os_str().to_owned())
-            .collect::<Vec<_>>()
-    };
     let full = dir.join("full");
-    let args = os(&config_args(&full));
-    hlynr_ok(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    hlynr_ok(&train_args(&file, &full, None));
     let want = final_weights(&only_run_dir(&full).unwrap());
     // Paused at 4096 steps: checkpoints at 1024, 2048, 3072, 4096 and last/.
     let half = dir.join("half");
-    let mut args = os(&config_args(&half));
-    args.extend(["--steps".into(), "4096".into()]);
-    hlynr_ok(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    hlynr_ok(&train_args(&file, &half, Some(4096)));
     let paused = only_run_dir(&half).unwrap();
     let mut rng = Rng::seed_from_u64(5);
     let (mut cases, mut caught) = (0, 0);
@@ -638,12 +622,7 @@ fn flipped_bytes_in_any_checkpoint_file_are_caught_and_skipped() {
                     bytes[at] ^= 1 << rng.below(8);
                     fs::write(path, bytes).unwrap();
                 }
-                let stderr = hlynr_ok(&[
-                    "resume".as_ref(),
-                    "--progress".as_ref(),
-                    "quiet".as_ref(),
-                    case.as_os_str(),
-                ]);
+                let stderr = hlynr_ok(&resume_args(&case));
                 let skipped = stderr.matches("skipping damaged checkpoint").count();
                 assert_eq!(skipped, copies.len(), "{name} byte {at}: {stderr}");
                 assert!(stderr.contains(name), "{name} byte {at}: {stderr}");
@@ -705,28 +684,10 @@ fn a_full_disk_never_costs_the_last_good_checkpoint() {
     let file = dir.join("config.yaml");
     fs::write(&file, SHORT).unwrap();
     let full = dir.join("full");
-    hlynr_ok(&[
-        "train".as_ref(),
-        "--progress".as_ref(),
-        "quiet".as_ref(),
-        "--config".as_ref(),
-        file.as_os_str(),
-        "--runs-dir".as_ref(),
-        full.as_os_str(),
-    ]);
+    hlynr_ok(&train_args(&file, &full, None));
     let want = final_weights(&only_run_dir(&full).unwrap());
     let half = dir.join("half");
-    hlynr_ok(&[
-        "train".as_ref(),
-        "--progress".as_ref(),
-        "quiet".as_ref(),
-        "--config".as_ref(),
-        file.as_os_str(),
-        "--runs-dir".as_ref(),
-        half.as_os_str(),
-        "--steps".as_ref(),
-        "4096".as_ref(),
-    ]);
+    hlynr_ok(&train_args(&file, &half, Some(4096)));
     let paused = only_run_dir(&half).unwrap();
     let checkpoint_size: u64 = ["model.safetensors", "optimizer.safetensors", "state.json"]
         .iter()
@@ -767,16 +728,8 @@ fn a_full_disk_never_costs_the_last_good_checkpoint() {
             .status()
             .unwrap();
         assert!(status.success());
-        let out = run_bounded(
-            &[
-                "resume".as_ref(),
-                "--progress".as_ref(),
-                "quiet".as_ref(),
-                run.as_os_str(),
-            ],
-            Duration::from_secs(600),
-        )
-        .expect("hlynr hung on a full disk");
+        let out = run_bounded(&resume_args(&run), Duration::from_secs(600))
+            .expect("hlynr hung on a full disk");
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         match out.status.code() {
             Some(0) => {
@@ -809,12 +762,7 @@ fn a_full_disk_never_costs_the_last_good_checkpoint() {
         // the undisturbed run did.
         fs::remove_file(mnt.join("ballast")).unwrap();
         if out.status.code() == Some(1) {
-            hlynr_ok(&[
-                "resume".as_ref(),
-                "--progress".as_ref(),
-                "quiet".as_ref(),
-                run.as_os_str(),
-            ]);
+            hlynr_ok(&resume_args(&run));
         }
         assert_eq!(final_weights(&run), want, "room {room}");
         assert_eq!(manifest_status(&run), "completed", "room {room}");

@@ -69,25 +69,31 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn interrupt_and_check(signal: &str) {
-    let dir = scratch_dir(signal);
-    let config = write_config(&dir);
-    let runs = dir.join("runs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hlynr"))
+/// Starts `hlynr train` of `config` into `runs` and returns once it has
+/// logged its first update.
+fn start_training(config: &Path, runs: &Path) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_hlynr"))
         .args(["train", "--progress", "quiet", "--config"])
-        .arg(&config)
+        .arg(config)
         .arg("--runs-dir")
-        .arg(&runs)
+        .arg(runs)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until training has logged at least one update.
     wait_for("the first logged update", Duration::from_secs(120), || {
-        run_dir(&runs).is_some_and(|r| {
+        run_dir(runs).is_some_and(|r| {
             fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 1)
         })
     });
+    child
+}
+
+fn interrupt_and_check(signal: &str) {
+    let dir = scratch_dir(signal);
+    let config = write_config(&dir);
+    let runs = dir.join("runs");
+    let mut child = start_training(&config, &runs);
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(child.id().to_string())
@@ -140,20 +146,7 @@ fn one_writer_per_run_and_a_kill_before_the_first_checkpoint_resumes_from_0() {
     let config = write_config(&dir);
     let runs = dir.join("runs");
     let hlynr = env!("CARGO_BIN_EXE_hlynr");
-    let mut child = Command::new(hlynr)
-        .args(["train", "--progress", "quiet", "--config"])
-        .arg(&config)
-        .arg("--runs-dir")
-        .arg(&runs)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the first logged update", Duration::from_secs(120), || {
-        run_dir(&runs).is_some_and(|r| {
-            fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 1)
-        })
-    });
+    let mut child = start_training(&config, &runs);
     let run = run_dir(&runs).unwrap();
 
     // A second writer fails at once and names the one training.

@@ -219,6 +219,39 @@ fn overflowing_returns_skip_one_update_and_the_run_goes_on() {
     check("reward-huge", Fault::RewardHuge);
 }
 
+/// At the learner's level: the skipped update leaves weights, optimiser step
+/// count and generators where they were, and the next rollout trains.
+#[test]
+fn a_skipped_update_restores_the_parameters_and_the_next_one_trains() {
+    use hlynr_rl::ppo::{Ppo, PpoConfig};
+    let cfg: PpoConfig = hlynr_env::config::from_yaml_str(
+        "n_envs: 2\nn_steps: 16\nbatch_size: 8\nn_epochs: 2\ntotal_timesteps: 256\n\
+         policy: {net_arch: [16, 16]}\n",
+        "t",
+    )
+    .unwrap();
+    let factory = Factory {
+        fault: Fault::RewardNan,
+        at: 20,
+    };
+    let mut ppo = Ppo::new(cfg, factory.make_train(2).unwrap(), 3).unwrap();
+    let m1 = ppo.iterate().unwrap();
+    assert!(!m1.nonfinite_skipped);
+    let weights = ppo.policy().state_dict();
+    let opt_steps = ppo.counters().gradient_steps;
+    let m2 = ppo.iterate().unwrap(); // env 0's step 20 is in the second rollout
+    assert!(m2.nonfinite_skipped && m2.nonfinite_skips == 1, "{m2:?}");
+    assert_eq!(
+        ppo.policy().state_dict(),
+        weights,
+        "parameters were not restored"
+    );
+    assert_eq!(ppo.counters().gradient_steps, opt_steps);
+    let m3 = ppo.iterate().unwrap();
+    assert!(!m3.nonfinite_skipped && m3.nonfinite_skips == 1);
+    assert_ne!(ppo.policy().state_dict(), weights);
+}
+
 /// Gradients that overflow while the rollout is finite: a value head scaled
 /// to 1e30 gives values of about 1e30, and backpropagating their error
 /// through it exceeds f32. The update is abandoned, the weights it started
