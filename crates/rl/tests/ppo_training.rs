@@ -254,6 +254,9 @@ fn cartpole_learns_from_the_shipped_config() {
     ppo.learn(cfg.ppo.total_timesteps, |_, _| ControlFlow::Continue(()))
         .unwrap();
     let after = evaluate(&ppo, &cfg, 20, 1000);
+    println!(
+        "CartPole-v1, shipped config, seed 0: eval mean return {before} untrained, {after} after 100k steps"
+    );
     assert!(
         before < 100.0,
         "the untrained policy already scores {before}"
