@@ -12,7 +12,7 @@
 //! divide the physics rate, so each decision holds its command for
 //! `physics_rate_hz / decision_rate_hz` physics steps (action repeat).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hlynr_env::EnvError;
 use hlynr_env::config::{
@@ -662,10 +662,11 @@ impl ScenarioConfig {
         resolve(text, source_name, overrides)
     }
 
-    /// Loads a scenario by file path or by name. A name is looked up as
-    /// `configs/scenarios/<name>.yaml` relative to the current directory, then
-    /// relative to the workspace root, then among the scenarios embedded in
-    /// the binary.
+    /// Loads a scenario by name or by file path. A name of a shipped tier
+    /// (`easy`, `medium`, ...) is the copy built into the binary, so every
+    /// binary, wherever it runs, means the same scenario by the same name; any
+    /// other argument is a YAML file (write `./easy` for a file named like a
+    /// tier).
     pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
         Self::load_resolved::<&str>(name_or_path, &[]).map(|(c, _)| c)
     }
@@ -675,34 +676,22 @@ impl ScenarioConfig {
         name_or_path: &str,
         overrides: &[S],
     ) -> Result<(Self, Value), ConfigError> {
-        let direct = Path::new(name_or_path);
-        if direct.is_file() {
-            return resolve_file(direct, overrides);
-        }
-        let file_name = format!("{name_or_path}.yaml");
-        let candidates: [PathBuf; 2] = [
-            Path::new("configs/scenarios").join(&file_name),
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../configs/scenarios")
-                .join(&file_name),
-        ];
-        for c in &candidates {
-            if c.is_file() {
-                return resolve_file(c, overrides);
-            }
-        }
         if let Some((_, text)) = SHIPPED_SCENARIOS.iter().find(|(n, _)| *n == name_or_path) {
-            return resolve(text, &format!("<embedded {name_or_path}.yaml>"), overrides);
+            return resolve(
+                text,
+                &format!(
+                    "scenario `{name_or_path}` (configs/scenarios/{name_or_path}.yaml, built in)"
+                ),
+                overrides,
+            );
+        }
+        let path = Path::new(name_or_path);
+        if path.is_file() {
+            return resolve_file(path, overrides);
         }
         let names: Vec<&str> = SHIPPED_SCENARIOS.iter().map(|(n, _)| *n).collect();
-        let mut message = format!(
-            "no scenario file or shipped scenario named `{name_or_path}` (looked for {})",
-            candidates
-                .iter()
-                .map(|c| c.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let mut message =
+            format!("`{name_or_path}` is neither a shipped scenario nor a scenario file");
         if let Some(s) = hlynr_env::config::suggest(name_or_path, names.iter().copied()) {
             message.push_str(&format!("; did you mean `{s}`?"));
         }

@@ -59,6 +59,12 @@ fn every_shipped_scenario_loads_and_builds() {
     }
     let err = ScenarioConfig::load("medum").unwrap_err().to_string();
     assert!(err.contains("did you mean `medium`"), "{err}");
+    // A file path loads the file; it resolves like the built-in copy.
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/scenarios/hard.yaml");
+    let from_file = ScenarioConfig::load_resolved::<&str>(file.to_str().unwrap(), &[]).unwrap();
+    let built_in = ScenarioConfig::load_resolved::<&str>("hard", &[]).unwrap();
+    assert_eq!(from_file.1, built_in.1);
 }
 
 #[test]
