@@ -57,7 +57,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "RUN_DIR[/checkpoints/NAME]")]
     pub model: Option<PathBuf>,
     /// Episodes per policy.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=hlynr_rl::eval::MAX_EVAL_EPISODES))]
     pub episodes: u64,
     /// Base seed: episode k of every policy is reset with a seed derived from
     /// (seed, k).
@@ -70,15 +70,15 @@ pub struct EvalArgs {
     /// histogram and trajectory plots of the first episodes.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
-    /// Episodes drawn as trajectory plots with `--plots`.
-    #[arg(long, default_value_t = 3)]
+    /// Episodes drawn as trajectory plots with `--plots` (one SVG each).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub trajectories: u64,
     /// Baselines read the true threat state instead of the tracker estimate
     /// (a perfect-information upper bound; interception only).
     #[arg(long)]
     pub oracle: bool,
     /// Worker threads (default: one per core). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 }
 

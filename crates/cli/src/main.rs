@@ -24,8 +24,8 @@ enum Command {
     /// Measures engine and environment throughput (see docs/benchmarks.md).
     Bench {
         /// Number of timed batches per workload; the median is reported.
-        #[arg(long, default_value_t = 9)]
-        repeats: usize,
+        #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        repeats: u64,
     },
     /// Trains PPO from a config into a new run directory (see docs/runs.md).
     Train(train_cmd::TrainArgs),
@@ -50,7 +50,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench { repeats } => bench::run(repeats),
+        Command::Bench { repeats } => bench::run(repeats as usize),
         Command::Train(args) => train_cmd::run(&args),
         Command::Resume(args) => resume_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
@@ -113,6 +113,16 @@ mod tests {
         assert!(e.contains("--episodes") && e.contains('0'), "{e}");
         let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--threads", "0"]);
         assert!(e.contains("--threads"), "{e}");
+        // Numbers that would exhaust memory or threads are refused up front.
+        let huge = "18446744073709551615";
+        for flag in ["--episodes", "--threads", "--trajectories"] {
+            let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", flag, huge]);
+            assert!(e.contains(flag) && e.contains("not in"), "{e}");
+        }
+        let e = parse_error(&["hlynr", "scenario", "check", "easy", "--episodes", huge]);
+        assert!(e.contains("--episodes") && e.contains("not in"), "{e}");
+        let e = parse_error(&["hlynr", "bench", "--repeats", "0"]);
+        assert!(e.contains("--repeats"), "{e}");
         let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--seed=-1"]);
         assert!(e.contains("--seed"), "{e}");
         let e = parse_error(&["hlynr", "eval", "--policy", "zem-pn", "--episode", "5"]);

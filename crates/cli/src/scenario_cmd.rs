@@ -37,7 +37,7 @@ pub struct CheckArgs {
     #[arg(required = true)]
     pub scenarios: Vec<String>,
     /// Episodes per policy.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=hlynr_rl::eval::MAX_EVAL_EPISODES))]
     pub episodes: u64,
     /// Base seed of the episodes.
     #[arg(long, default_value_t = 0)]
@@ -55,7 +55,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub strict: bool,
     /// Worker threads (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 }
 

@@ -157,7 +157,7 @@ impl Validate for RunSettings {
         ensure_range(
             &p("eval_episodes"),
             self.eval_episodes as f64,
-            Interval::closed(1.0, 1e7),
+            Interval::closed(1.0, crate::eval::MAX_EVAL_EPISODES as f64),
         )?;
         Ok(())
     }

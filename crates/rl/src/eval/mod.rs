@@ -101,10 +101,10 @@ impl EvalConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.episodes == 0 {
+        if !(1..=MAX_EVAL_EPISODES).contains(&self.episodes) {
             return Err(EvalError::invalid(
                 "evaluation episodes",
-                "must be at least 1, got 0",
+                format!("must be in 1..={MAX_EVAL_EPISODES}, got {}", self.episodes),
             ));
         }
         if self.max_episode_steps == Some(0) {
@@ -116,6 +116,12 @@ impl EvalConfig {
         Ok(())
     }
 }
+
+/// The most episodes one evaluation runs per policy. Every episode's result
+/// is kept for the report (about 100 bytes each), and a million episodes
+/// already pin a success rate to +-0.1 point; beyond it a typo would exhaust
+/// memory before it ran a step.
+pub const MAX_EVAL_EPISODES: u64 = 1_000_000;
 
 /// Termination reason of an episode cut by [`EvalConfig::max_episode_steps`].
 pub const STEP_CAP_REASON: &str = "step_cap";
