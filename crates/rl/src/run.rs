@@ -168,8 +168,8 @@ pub struct RunDir {
     /// Whether this handle is responsible for the final status (it created or
     /// resumed the run), so dropping it unfinished marks the run failed.
     owns_status: bool,
-    /// The writer's lock (`None` for a read-only handle); declared last so it
-    /// is released after the drop has recorded the final status.
+    /// The writer's lock (`None` for a read-only handle), released when the
+    /// handle drops, after its `Drop` has recorded the final status.
     lock: Option<RunLock>,
 }
 

@@ -272,23 +272,19 @@ impl ObsNormalizer {
 
     /// [`ObsNormalizer::update`] with the rows that hold a NaN or an infinity
     /// left out, so one broken observation cannot poison the statistics for
-    /// the rest of the run; returns how many rows were left out. (The learner
-    /// sees such rows and decides what to do with them.)
-    pub fn update_finite_rows(&mut self, batch: &[f32]) -> Result<usize> {
+    /// the rest of the run (the learner sees such rows and refuses them).
+    pub fn update_finite_rows(&mut self, batch: &[f32]) -> Result<()> {
         let dim = self.dim();
         if dim == 0 || batch.iter().all(|v| v.is_finite()) {
-            return self.update(batch).map(|()| 0);
+            return self.update(batch);
         }
-        let mut finite = Vec::with_capacity(batch.len());
-        let mut skipped = 0;
-        for row in batch.chunks(dim) {
-            if row.iter().all(|v| v.is_finite()) {
-                finite.extend_from_slice(row);
-            } else {
-                skipped += 1;
-            }
-        }
-        self.update(&finite).map(|()| skipped)
+        let finite: Vec<f32> = batch
+            .chunks(dim)
+            .filter(|row| row.iter().all(|v| v.is_finite()))
+            .flatten()
+            .copied()
+            .collect();
+        self.update(&finite)
     }
 
     /// Writes the normalised `[rows, dim]` batch `raw` into `out`.
