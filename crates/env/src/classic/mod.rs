@@ -86,7 +86,7 @@ fn unknown_id(id: &str) -> EnvError {
     let wanted = id.to_ascii_lowercase();
     let closest = SPECS
         .iter()
-        .min_by_key(|s| edit_distance(&wanted, &s.id.to_ascii_lowercase()))
+        .min_by_key(|s| crate::config::levenshtein(&wanted, &s.id.to_ascii_lowercase()))
         .map_or("", |s| s.id);
     let all: Vec<&str> = SPECS.iter().map(|s| s.id).collect();
     EnvError::invalid(
@@ -96,22 +96,6 @@ fn unknown_id(id: &str) -> EnvError {
             all.join(", ")
         ),
     )
-}
-
-/// Levenshtein distance (insertions, deletions and substitutions of characters).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
 }
 
 /// Checks the length of a physical state passed to `set_physical_state`.
@@ -188,14 +172,6 @@ mod tests {
             message.contains("did you mean \"MountainCarContinuous-v0\""),
             "{message}"
         );
-    }
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("cartpole-v1", "cartpole-v1"), 0);
-        assert_eq!(edit_distance("cartpol-v1", "cartpole-v1"), 1);
     }
 
     #[test]
