@@ -219,6 +219,18 @@ pub fn report(run_dir: &Path, outcome: &TrainOutcome) {
             e.env_steps, e.mean_reward, e.episodes
         );
     }
+    // The doctor's verdict over the whole run (every segment), from its log.
+    match hlynr_rl::metrics::read_metrics(&run_dir.join(hlynr_rl::run::METRICS_FILE)) {
+        Ok(log) => {
+            let line = hlynr_rl::doctor::verdict(&log.events());
+            if line.ends_with("no problems found") {
+                eprintln!("{line}");
+            } else {
+                eprintln!("{line}; details: hlynr doctor {}", run_dir.display());
+            }
+        }
+        Err(e) => eprintln!("doctor: cannot read the run's metrics: {e}"),
+    }
     if outcome.nonfinite_skips > 0 {
         eprintln!(
             "warning: {} updates were skipped by the non-finite guard",

@@ -168,3 +168,42 @@ fn missing_directories_and_files_are_clear_errors() {
     assert!(stderr.contains("metrics.jsonl"), "{stderr}");
     let _ = fs::remove_dir_all(&empty);
 }
+
+/// `hlynr train` ends with the doctor's verdict in one line.
+#[test]
+fn training_ends_with_the_doctors_verdict() {
+    let dir = scratch_dir("verdict");
+    let config = dir.join("cartpole.yaml");
+    let run = |doctor: &str| {
+        fs::write(
+            &config,
+            format!(
+                "env: {{id: CartPole-v1}}\nseed: 5\n\
+                 ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: 256,\n\
+                   policy: {{net_arch: [16]}}}}\n\
+                 run: {{eval_every_steps: 128, eval_episodes: 2}}\n\
+                 doctor: {doctor}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hlynr"))
+            .args(["train", "--progress", "quiet", "--config"])
+            .arg(&config)
+            .arg("--runs-dir")
+            .arg(dir.join("runs"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let healthy = run("{}");
+    assert!(healthy.contains("doctor: no problems found"), "{healthy}");
+    // Any real update has a KL above 1e-12: the rule fires on the first.
+    let flagged = run("{kl_blowup: {window: 1, kl_above: 1.0e-12}}");
+    assert!(
+        flagged.contains("doctor: kl_blowup (warn, first at step 64")
+            && flagged.contains("details: hlynr doctor"),
+        "{flagged}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

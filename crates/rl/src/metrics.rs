@@ -522,8 +522,8 @@ impl MetricsSink {
     }
 
     /// Logs an event: a JSONL `event` record, and a TensorBoard text entry
-    /// under `events/<kind>`. Doctor and failure events are also shown by the
-    /// progress display.
+    /// under `events/<kind>`. Events other than informational findings are
+    /// also shown by the progress display.
     pub fn event(&mut self, step: u64, event: &RunEvent) -> Result<(), RunError> {
         let time_s = self.elapsed_s();
         if let Some(tb) = &mut self.tensorboard {
@@ -543,7 +543,12 @@ impl MetricsSink {
             })?;
             j.flush()?;
         }
-        if let Some(p) = &mut self.progress {
+        // Informational findings stay in the files and `hlynr doctor`; the
+        // live display shows what may need action.
+        let informational = event.fields.get("severity").and_then(Value::as_str) == Some("info");
+        if let Some(p) = &mut self.progress
+            && !informational
+        {
             p.note(&format!("[{}] {}", event.kind, event.message));
         }
         Ok(())

@@ -34,7 +34,7 @@ pub use config::{
     QDivergenceConfig, RewardFarmingConfig, SuccessCollapseConfig, ValueLossDominatesConfig,
     ValueLossExplosionConfig,
 };
-pub use report::{render_markdown, to_json};
+pub use report::{render_markdown, to_json, verdict};
 pub use rules::{RULE_NAMES, extra_keys};
 
 use crate::metrics::{Metrics, MetricsLog, MetricsRecord};

@@ -13,6 +13,46 @@ use crate::metrics::RunEvent;
 /// trainer did about it (or about non-finite updates on its own).
 const REPORTED_EVENT_KINDS: [&str; 5] = ["doctor", "rollback", "stop", "stopped", "nonfinite"];
 
+/// The doctor's verdict on a run in one line, from the findings it logged
+/// while training (`doctor` events): `no problems found`, or each warn/error
+/// rule with its severity, first step and count. Informational findings do
+/// not count (they are in `hlynr doctor`).
+pub fn verdict(logged_events: &[(u64, &RunEvent)]) -> String {
+    // (rule, worst severity, first step, count), in order of first appearance.
+    let mut rules: Vec<(String, &str, u64, u32)> = Vec::new();
+    for (step, e) in logged_events.iter().filter(|(_, e)| e.kind == "doctor") {
+        let field = |k: &str| e.fields.get(k).and_then(Value::as_str).unwrap_or("");
+        let severity = field("severity");
+        if !matches!(severity, "warn" | "error") {
+            continue;
+        }
+        match rules.iter_mut().find(|r| r.0 == field("rule")) {
+            Some(r) => {
+                r.3 += 1;
+                if severity == "error" {
+                    r.1 = "error";
+                }
+            }
+            None => rules.push((field("rule").to_string(), severity, *step, 1)),
+        }
+    }
+    if rules.is_empty() {
+        return "doctor: no problems found".to_string();
+    }
+    let listed: Vec<String> = rules
+        .iter()
+        .map(|(rule, severity, first, n)| {
+            let times = if *n == 1 {
+                String::new()
+            } else {
+                format!(", {n} times")
+            };
+            format!("{rule} ({severity}, first at step {first}{times})")
+        })
+        .collect();
+    format!("doctor: {}", listed.join("; "))
+}
+
 /// The findings as `{"findings": [{"rule", "severity", "step", "evidence",
 /// "diagnosis", "suggestion", "action"}, ...]}`. Non-finite evidence values
 /// are the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
@@ -118,6 +158,34 @@ mod tests {
 
     use super::*;
     use crate::doctor::DoctorAction;
+
+    #[test]
+    fn the_verdict_lists_warn_and_error_rules_once_with_their_first_step() {
+        let event = |rule: &str, severity: &str| {
+            RunEvent::new("doctor", "x")
+                .with("rule", rule)
+                .with("severity", severity)
+        };
+        let events = [
+            event("entropy_stuck", "info"),
+            event("kl_blowup", "warn"),
+            event("nonfinite", "info"),
+            event("kl_blowup", "error"),
+            event("grad_norm_spike", "warn"),
+        ];
+        let logged: Vec<(u64, &RunEvent)> = [512u64, 1024, 1536, 2048, 4096]
+            .into_iter()
+            .zip(events.iter())
+            .collect();
+        assert_eq!(
+            verdict(&logged),
+            "doctor: kl_blowup (error, first at step 1024, 2 times); \
+             grad_norm_spike (warn, first at step 4096)"
+        );
+        assert_eq!(verdict(&logged[..1]), "doctor: no problems found");
+        let stop = RunEvent::new("stopped", "x");
+        assert_eq!(verdict(&[(9, &stop)]), "doctor: no problems found");
+    }
 
     fn finding(rule: &str, severity: Severity, step: u64) -> Finding {
         Finding {
