@@ -573,6 +573,27 @@ fn hlynr_ok(args: &[OsString]) -> String {
     stderr
 }
 
+/// Trains [`SHORT`] in `dir` undisturbed (its final weights) and again up to
+/// 4096 steps (the paused run: checkpoints at 1024, 2048, 3072, 4096 and
+/// `last/`).
+fn short_run_and_paused_copy(
+    dir: &Path,
+) -> (
+    std::collections::BTreeMap<String, hlynr_nn::io::Loaded>,
+    PathBuf,
+) {
+    let file = dir.join("config.yaml");
+    fs::write(&file, SHORT).unwrap();
+    let full = dir.join("full");
+    hlynr_ok(&train_args(&file, &full, None));
+    let half = dir.join("half");
+    hlynr_ok(&train_args(&file, &half, Some(4096)));
+    (
+        final_weights(&only_run_dir(&full).unwrap()),
+        only_run_dir(&half).unwrap(),
+    )
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp")
         .arg("-a")
@@ -591,15 +612,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[ignore = "soak: minutes in release"]
 fn flipped_bytes_in_any_checkpoint_file_are_caught_and_skipped() {
     let dir = scratch_dir("bitflip");
-    let file = dir.join("config.yaml");
-    fs::write(&file, SHORT).unwrap();
-    let full = dir.join("full");
-    hlynr_ok(&train_args(&file, &full, None));
-    let want = final_weights(&only_run_dir(&full).unwrap());
-    // Paused at 4096 steps: checkpoints at 1024, 2048, 3072, 4096 and last/.
-    let half = dir.join("half");
-    hlynr_ok(&train_args(&file, &half, Some(4096)));
-    let paused = only_run_dir(&half).unwrap();
+    let (want, paused) = short_run_and_paused_copy(&dir);
     let mut rng = Rng::seed_from_u64(5);
     let (mut cases, mut caught) = (0, 0);
     for name in ["model.safetensors", "optimizer.safetensors", "state.json"] {
@@ -681,14 +694,7 @@ impl Drop for Mount {
 #[ignore = "soak: minutes in release; mounts a tmpfs (root)"]
 fn a_full_disk_never_costs_the_last_good_checkpoint() {
     let dir = scratch_dir("disk");
-    let file = dir.join("config.yaml");
-    fs::write(&file, SHORT).unwrap();
-    let full = dir.join("full");
-    hlynr_ok(&train_args(&file, &full, None));
-    let want = final_weights(&only_run_dir(&full).unwrap());
-    let half = dir.join("half");
-    hlynr_ok(&train_args(&file, &half, Some(4096)));
-    let paused = only_run_dir(&half).unwrap();
+    let (want, paused) = short_run_and_paused_copy(&dir);
     let checkpoint_size: u64 = ["model.safetensors", "optimizer.safetensors", "state.json"]
         .iter()
         .map(|f| {
