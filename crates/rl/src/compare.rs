@@ -23,14 +23,11 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::eval::plot::{colour, escape, nice_ticks};
-use crate::metrics::{MetricsLog, MetricsRecord, keys, number_json, read_metrics};
+use crate::metrics::{MetricsLog, MetricsRecord, event_kind, keys, number_json, read_metrics};
 use crate::progress::{format_duration, group_thousands};
 use crate::run::{
     CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Manifest, RunDir, RunError, RunStatus, read_config,
 };
-
-/// Event kind of the training doctor's findings in `metrics.jsonl`.
-pub const DOCTOR_EVENT: &str = "doctor";
 
 /// Dotted config keys left out of [`config_differences`]: values that differ
 /// between every pair of runs without saying anything about the setting.
@@ -169,7 +166,7 @@ impl RunSummary {
         let doctor_events = metrics
             .events()
             .iter()
-            .filter(|(_, e)| e.kind == DOCTOR_EVENT)
+            .filter(|(_, e)| e.kind == event_kind::DOCTOR)
             .count();
         RunSummary {
             name,

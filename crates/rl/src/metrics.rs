@@ -35,6 +35,27 @@ use crate::tensorboard::EventWriter;
 /// One log interval's values by key.
 pub type Metrics = BTreeMap<String, f64>;
 
+/// The kinds of [`RunEvent`] the trainer logs, named once for the writers
+/// (trainer) and the readers (doctor report, monitor, compare).
+pub mod event_kind {
+    /// A checkpoint was written (`saved`, or `new best evaluation`).
+    pub const CHECKPOINT: &str = "checkpoint";
+    /// The curriculum promoted the run to its next stage.
+    pub const CURRICULUM: &str = "curriculum";
+    /// A doctor finding (fields `rule`, `severity`, `action`, ...).
+    pub const DOCTOR: &str = "doctor";
+    /// Training ended with an error.
+    pub const FAILED: &str = "failed";
+    /// An update was abandoned by the non-finite guard.
+    pub const NONFINITE: &str = "nonfinite";
+    /// The doctor restored `best/` (or could not).
+    pub const ROLLBACK: &str = "rollback";
+    /// The doctor's rollback limit ended the run.
+    pub const STOP: &str = "stop";
+    /// The run stopped on a doctor finding with `action: stop`.
+    pub const STOPPED: &str = "stopped";
+}
+
 /// SB3-compatible metric names, plus hlynr's additions.
 pub mod keys {
     /// Mean episode return over the recent-episode window.

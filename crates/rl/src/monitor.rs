@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::compare::format_number;
-use crate::metrics::{MetricsLog, MetricsRecord, RunEvent, keys};
+use crate::metrics::{MetricsLog, MetricsRecord, RunEvent, event_kind, keys};
 use crate::progress::{format_duration, group_thousands};
 use crate::run::{
     CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, RunDir, RunError, RunStatus, read_config,
@@ -33,12 +33,12 @@ pub const STALE_AFTER_S: f64 = 60.0;
 
 /// Event kinds shown as alerts.
 pub const ALERT_KINDS: &[&str] = &[
-    "doctor",
-    "rollback",
-    "stop",
-    "stopped",
-    "failed",
-    "nonfinite",
+    event_kind::DOCTOR,
+    event_kind::ROLLBACK,
+    event_kind::STOP,
+    event_kind::STOPPED,
+    event_kind::FAILED,
+    event_kind::NONFINITE,
 ];
 
 /// Alerts shown at most (the newest).

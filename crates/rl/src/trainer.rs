@@ -40,7 +40,7 @@ use crate::checkpoint::{BEST, Checkpoint, CheckpointManager, CheckpointPayload, 
 use crate::curriculum::CurriculumConfig;
 use crate::doctor::{Doctor, DoctorAction, DoctorConfig};
 use crate::eval::{EvalConfig, EvalError, PolicyEpisodes, evaluate};
-use crate::metrics::{Metrics, MetricsSink, RunEvent, keys};
+use crate::metrics::{Metrics, MetricsSink, RunEvent, event_kind, keys};
 use crate::policy_net::ActorCritic;
 use crate::ppo::{EnvConfig, Ppo, PpoConfig, PpoError, PpoMeta, PpoState, TrainConfig};
 use crate::progress::{Progress, ProgressMode};
@@ -1159,7 +1159,7 @@ impl Trainer {
             Err(e) => {
                 let _ = self.sink.event(
                     self.ppo.counters().num_timesteps,
-                    &RunEvent::new("failed", e.to_string()),
+                    &RunEvent::new(event_kind::FAILED, e.to_string()),
                 );
                 let _ = self.sink.finish();
                 let _ = self.run.finish(RunStatus::Failed, Some(e.to_string()));
@@ -1211,7 +1211,7 @@ impl Trainer {
                 self.sink.event(
                     step,
                     &RunEvent::new(
-                        "nonfinite",
+                        event_kind::NONFINITE,
                         "non-finite loss, gradient or weight: update skipped, last good parameters restored",
                     )
                     .with("skips", metrics.nonfinite_skips),
@@ -1266,7 +1266,7 @@ impl Trainer {
         };
         if let Some(m) = &message {
             self.sink
-                .event(step, &RunEvent::new("stopped", m.clone()))?;
+                .event(step, &RunEvent::new(event_kind::STOPPED, m.clone()))?;
         }
         self.sink.finish()?;
         self.run.finish(run_status, message)?;
@@ -1326,7 +1326,7 @@ impl Trainer {
             let path = self.checkpoints.save_best(step, &payload)?;
             self.sink.event(
                 step,
-                &RunEvent::new("checkpoint", "new best evaluation")
+                &RunEvent::new(event_kind::CHECKPOINT, "new best evaluation")
                     .with("path", self.relative(&path))
                     .with("mean_reward", summary.mean_reward)
                     .with(
@@ -1361,14 +1361,17 @@ impl Trainer {
         let name = self.config.stage_name(next).unwrap_or_default().to_string();
         self.sink.event(
             step,
-            &RunEvent::new("curriculum", format!("promoted to stage {next} `{name}`"))
-                .with("stage", next as u64)
-                .with("name", name)
-                .with("mean_reward", summary.mean_reward)
-                .with(
-                    "success_rate",
-                    summary.success_rate.map_or(Value::Null, Value::from),
-                ),
+            &RunEvent::new(
+                event_kind::CURRICULUM,
+                format!("promoted to stage {next} `{name}`"),
+            )
+            .with("stage", next as u64)
+            .with("name", name)
+            .with("mean_reward", summary.mean_reward)
+            .with(
+                "success_rate",
+                summary.success_rate.map_or(Value::Null, Value::from),
+            ),
         )?;
         Ok(())
     }
@@ -1381,7 +1384,7 @@ impl Trainer {
         for finding in self.doctor.observe(step, values) {
             self.sink.event(
                 step,
-                &RunEvent::new("doctor", finding.diagnosis.clone())
+                &RunEvent::new(event_kind::DOCTOR, finding.diagnosis.clone())
                     .with("rule", finding.rule.clone())
                     .with("severity", finding.severity.name())
                     .with("action", finding.action.name())
@@ -1413,7 +1416,7 @@ impl Trainer {
             self.sink.event(
                 step,
                 &RunEvent::new(
-                    "stop",
+                    event_kind::STOP,
                     format!("rollback limit (doctor.max_rollbacks = {max}) reached: stopping"),
                 )
                 .with("rule", rule),
@@ -1433,7 +1436,7 @@ impl Trainer {
                     self.sink.event(
                         step,
                         &RunEvent::new(
-                            "rollback",
+                            event_kind::ROLLBACK,
                             format!("best/ unusable ({e}); not rolled back"),
                         )
                         .with("rule", rule),
@@ -1447,8 +1450,11 @@ impl Trainer {
         let Some((state, best_step)) = best else {
             self.sink.event(
                 step,
-                &RunEvent::new("rollback", "no best/ checkpoint yet; not rolled back")
-                    .with("rule", rule),
+                &RunEvent::new(
+                    event_kind::ROLLBACK,
+                    "no best/ checkpoint yet; not rolled back",
+                )
+                .with("rule", rule),
             )?;
             return Ok(());
         };
@@ -1457,7 +1463,7 @@ impl Trainer {
         self.sink.event(
             step,
             &RunEvent::new(
-                "rollback",
+                event_kind::ROLLBACK,
                 format!(
                     "restored best/ (step {best_step}); learning rate now x{:.3}",
                     self.ppo.lr_scale()
@@ -1483,7 +1489,7 @@ impl Trainer {
         self.last_saved_step = Some(step);
         self.sink.event(
             step,
-            &RunEvent::new("checkpoint", "saved").with("path", self.relative(&path)),
+            &RunEvent::new(event_kind::CHECKPOINT, "saved").with("path", self.relative(&path)),
         )?;
         Ok(())
     }

@@ -7,11 +7,17 @@ use serde_json::{Map, Value};
 
 use super::stats::fmt_num;
 use super::{Finding, Severity, evidence_json};
-use crate::metrics::RunEvent;
+use crate::metrics::{RunEvent, event_kind};
 
 /// Event kinds the report lists: what the live doctor logged and what the
 /// trainer did about it (or about non-finite updates on its own).
-const REPORTED_EVENT_KINDS: [&str; 5] = ["doctor", "rollback", "stop", "stopped", "nonfinite"];
+const REPORTED_EVENT_KINDS: [&str; 5] = [
+    event_kind::DOCTOR,
+    event_kind::ROLLBACK,
+    event_kind::STOP,
+    event_kind::STOPPED,
+    event_kind::NONFINITE,
+];
 
 /// The doctor's verdict on a run in one line, from the findings it logged
 /// while training (`doctor` events): `no problems found`, or each warn/error
@@ -20,7 +26,10 @@ const REPORTED_EVENT_KINDS: [&str; 5] = ["doctor", "rollback", "stop", "stopped"
 pub fn verdict(logged_events: &[(u64, &RunEvent)]) -> String {
     // (rule, worst severity, first step, count), in order of first appearance.
     let mut rules: Vec<(String, &str, u64, u32)> = Vec::new();
-    for (step, e) in logged_events.iter().filter(|(_, e)| e.kind == "doctor") {
+    for (step, e) in logged_events
+        .iter()
+        .filter(|(_, e)| e.kind == event_kind::DOCTOR)
+    {
         let field = |k: &str| e.fields.get(k).and_then(Value::as_str).unwrap_or("");
         let severity = field("severity");
         if !matches!(severity, "warn" | "error") {
