@@ -24,10 +24,6 @@ fn scratch_dir(tag: &str) -> PathBuf {
     dir
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// `hlynr train` of `config` into `runs`, quietly, for at most `steps`.
 fn train_args(config: &Path, runs: &Path, steps: Option<u64>) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["train".into(), "--progress".into(), "quiet".into()];
@@ -166,9 +162,9 @@ fn key_word(path: &[Key]) -> Option<String> {
     })
 }
 
-/// Applies `m` to the config `text` (parsed as `tree`); returns the new text
-/// and the word its error must name.
-fn apply(text: &str, tree: &Value, m: &Mutation) -> (String, Option<String>) {
+/// Applies `m` to the config parsed as `tree` (a text mutation carries its
+/// own text); returns the new text and the word its error must name.
+fn apply(tree: &Value, m: &Mutation) -> (String, Option<String>) {
     let mut v = tree.clone();
     let word = match m {
         Mutation::Replace { path, value } => {
@@ -208,7 +204,6 @@ fn apply(text: &str, tree: &Value, m: &Mutation) -> (String, Option<String>) {
         }
         Mutation::Text(t) => return (t.clone(), None),
     };
-    let _ = text;
     (serde_norway::to_string(&v).unwrap(), word)
 }
 
@@ -241,7 +236,7 @@ fn damage(text: &str, rng: &mut Rng) -> String {
 fn fuzzed_configs_never_panic_hang_or_hide_the_key() {
     let dir = scratch_dir("fuzz");
     let mut rng = Rng::seed_from_u64(20261203);
-    let mut configs: Vec<PathBuf> = fs::read_dir(repo().join("configs"))
+    let mut configs: Vec<PathBuf> = fs::read_dir(hlynr_testkit::repo_root().join("configs"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -284,7 +279,7 @@ fn fuzzed_configs_never_panic_hang_or_hide_the_key() {
             mutations.push(Mutation::Text(damage(&text, &mut rng)));
         }
         for m in &mutations {
-            let (mutated, word) = apply(&text, &tree, m);
+            let (mutated, word) = apply(&tree, m);
             let file = dir.join("fuzzed.yaml");
             fs::write(&file, &mutated).unwrap();
             total += 1;
@@ -439,15 +434,7 @@ fn kill_storm(tag: &str, config: &str, seed: u64) -> Storm {
     fs::write(&file, config).unwrap();
     // Undisturbed reference.
     let reference = dir.join("reference");
-    let out = Command::new(HLYNR)
-        .args(train_args(&file, &reference, None))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    hlynr_ok(&train_args(&file, &reference, None));
     let want = final_weights(&only_run_dir(&reference).unwrap());
 
     let runs = dir.join("storm");
@@ -497,23 +484,16 @@ fn kill_storm(tag: &str, config: &str, seed: u64) -> Storm {
             }
         }
         let text = fs::read_to_string(&log).unwrap_or_default();
+        storm.repairs += text.matches("repaired:").count() as u32;
+        storm.fallbacks += text.matches("skipping damaged checkpoint").count() as u32;
+        storm.starts_over += text.matches("starting over from step 0").count() as u32;
         match exited {
-            Some(status) => {
-                storm.repairs += text.matches("repaired:").count() as u32;
-                storm.fallbacks += text.matches("skipping damaged checkpoint").count() as u32;
-                storm.starts_over += text.matches("starting over from step 0").count() as u32;
-                if status.success() {
-                    break;
-                }
-                storm.failed_resumes.push(text);
-            }
+            Some(status) if status.success() => break,
+            Some(_) => storm.failed_resumes.push(text),
             None => {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 storm.kills += 1;
-                storm.repairs += text.matches("repaired:").count() as u32;
-                storm.fallbacks += text.matches("skipping damaged checkpoint").count() as u32;
-                storm.starts_over += text.matches("starting over from step 0").count() as u32;
             }
         }
         child = attempt(&mut storm);

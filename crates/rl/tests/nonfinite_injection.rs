@@ -1,5 +1,5 @@
-//! NaN and infinity injected mid-run into what an environment hands the
-//! learner: observations, rewards, and (through a reward of 1e38) the
+//! NaN and infinity injected mid-run: into what an environment hands the
+//! learner (observations, rewards, returns that overflow), and into the
 //! gradients. Each time the update of that rollout is skipped and recorded,
 //! the doctor reports it, and the run goes on (or rolls back, when
 //! configured) to its end with finite weights.
@@ -219,8 +219,8 @@ fn overflowing_returns_skip_one_update_and_the_run_goes_on() {
     check("reward-huge", Fault::RewardHuge);
 }
 
-/// At the learner's level: the skipped update leaves weights, optimiser step
-/// count and generators where they were, and the next rollout trains.
+/// At the learner's level: the skipped update leaves the weights and the
+/// optimiser step count where they were, and the next rollout trains.
 #[test]
 fn a_skipped_update_restores_the_parameters_and_the_next_one_trains() {
     use hlynr_rl::ppo::{Ppo, PpoConfig};
