@@ -17,7 +17,7 @@ use crate::train_cmd::{factory_for, parse_progress, report};
 pub struct ResumeArgs {
     /// The run directory (`runs/<name>-<time>`).
     pub run_dir: PathBuf,
-    /// Stop after N env steps in total (default: ppo.total_timesteps).
+    /// Stop after N env steps in total (default: total_timesteps).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
     /// Progress display: bar, quiet or json.

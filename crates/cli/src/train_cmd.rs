@@ -27,7 +27,7 @@ pub struct TrainArgs {
     /// Training config (YAML): `env`, `ppo`, `seed`, `run`.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Config override `key=value` (repeatable), e.g. `--set ppo.n_envs=4`.
+    /// Config override `key=value` (repeatable), e.g. `--set n_envs=4`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Run name (default: the config file's stem).
@@ -39,7 +39,7 @@ pub struct TrainArgs {
     /// Progress display: bar, quiet or json (one JSON object per update on stdout).
     #[arg(long, default_value = "bar", value_parser = parse_progress)]
     pub progress: ProgressMode,
-    /// Stop after N env steps (at most ppo.total_timesteps; the schedules
+    /// Stop after N env steps (at most total_timesteps; the schedules
     /// keep total_timesteps as their horizon, so `hlynr resume` continues).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
@@ -59,7 +59,7 @@ pub fn parse_progress(s: &str) -> std::result::Result<ProgressMode, String> {
 pub struct InterceptFactory {
     scenario: ScenarioConfig,
     /// The run's `env` section (frame stacking).
-    env: hlynr_rl::ppo::EnvConfig,
+    env: hlynr_rl::env_config::EnvConfig,
 }
 
 impl EnvFactory for InterceptFactory {
@@ -155,7 +155,7 @@ pub fn load_config(
     if config.env.id == INTERCEPT_ENV {
         let settings = ScenarioSettings::parse(&config.env.settings)?;
         let (_, scenario) = resolve_scenario(&settings)?;
-        ScenarioSettings::store_resolved(&mut config, &mut resolved, scenario)?;
+        ScenarioSettings::store_resolved(&mut config.env, &mut resolved, scenario)?;
     }
     Ok((config, resolved))
 }
@@ -169,7 +169,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             "{}: config OK (env {}, {} env steps); no run created",
             args.config.display(),
             config.env.id,
-            config.ppo.total_timesteps
+            config.total_timesteps
         );
         return Ok(());
     }

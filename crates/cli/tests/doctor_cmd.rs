@@ -179,7 +179,7 @@ fn training_ends_with_the_doctors_verdict() {
             &config,
             format!(
                 "env: {{id: CartPole-v1}}\nseed: 5\n\
-                 ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: 256,\n\
+                 n_envs: 2\ntotal_timesteps: 256\nppo: {{n_steps: 32, batch_size: 32, n_epochs: 2, \n\
                    policy: {{net_arch: [16]}}}}\n\
                  run: {{eval_every_steps: 128, eval_episodes: 2}}\n\
                  doctor: {doctor}\n"

@@ -343,7 +343,7 @@ fn fuzzed_configs_never_panic_hang_or_hide_the_key() {
 /// A CartPole PPO run with a checkpoint after every update, so that kills
 /// often land inside a checkpoint write.
 const PPO_STORM: &str = "env: {id: CartPole-v1}\nseed: 7\n\
-ppo: {n_envs: 4, n_steps: 128, batch_size: 128, n_epochs: 4, total_timesteps: 600000,\n\
+n_envs: 4\ntotal_timesteps: 600000\nppo: {n_steps: 128, batch_size: 128, n_epochs: 4, \n\
   learning_rate: {type: linear, initial: 1.0e-3}, normalize_observations: true,\n\
   policy: {net_arch: [32, 32]}}\n\
 run: {checkpoint_every_steps: 512, keep_last_n: 3, eval_every_steps: 4096, eval_episodes: 3}\n";
@@ -351,7 +351,7 @@ run: {checkpoint_every_steps: 512, keep_last_n: 3, eval_every_steps: 4096, eval_
 /// Recurrent PPO on CartPole without velocities: the LSTM memory is part of
 /// every checkpoint.
 const LSTM_STORM: &str = "env: {id: CartPoleNoVel-v1}\nseed: 7\n\
-ppo: {n_envs: 4, n_steps: 64, batch_size: 64, n_epochs: 4, total_timesteps: 200000,\n\
+n_envs: 4\ntotal_timesteps: 200000\nppo: {n_steps: 64, batch_size: 64, n_epochs: 4, \n\
   bptt_length: 16, learning_rate: 1.0e-3,\n\
   policy: {type: lstm, lstm_hidden_size: 16, net_arch: [16]}}\n\
 run: {checkpoint_every_steps: 256, keep_last_n: 3, eval_every_steps: 4096, eval_episodes: 3}\n";
@@ -360,7 +360,7 @@ run: {checkpoint_every_steps: 256, keep_last_n: 3, eval_every_steps: 4096, eval_
 /// checkpoint.
 const INTERCEPT_STORM: &str = "env: {id: intercept, settings: {scenario: easy, set: [reward.gamma=0.99]}}\n\
 seed: 7\n\
-ppo: {n_envs: 4, n_steps: 128, batch_size: 256, n_epochs: 4, total_timesteps: 200000, gamma: 0.99,\n\
+n_envs: 4\ntotal_timesteps: 200000\nppo: {n_steps: 128, batch_size: 256, n_epochs: 4, gamma: 0.99,\n\
   policy: {net_arch: [32, 32]}}\n\
 run: {checkpoint_every_steps: 512, keep_last_n: 3, eval_every_steps: 8192, eval_episodes: 4}\n";
 
@@ -542,7 +542,7 @@ fn kill_storms_never_lose_a_run_or_change_its_result() {
 
 /// A short CartPole run with a checkpoint every 1024 steps.
 const SHORT: &str = "env: {id: CartPole-v1}\nseed: 11\n\
-ppo: {n_envs: 4, n_steps: 64, batch_size: 128, n_epochs: 2, total_timesteps: 8192,\n\
+n_envs: 4\ntotal_timesteps: 8192\nppo: {n_steps: 64, batch_size: 128, n_epochs: 2, \n\
   normalize_observations: true, policy: {net_arch: [16, 16]}}\n\
 run: {checkpoint_every_steps: 1024, keep_last_n: 10, eval_every_steps: 2048, eval_episodes: 2}\n";
 

@@ -21,8 +21,8 @@ fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("long_cartpole.yaml");
     fs::write(
         &path,
-        "env: {id: CartPole-v1}\nseed: 3\nppo:\n  n_envs: 4\n  n_steps: 64\n  batch_size: 64\n  \
-         n_epochs: 2\n  total_timesteps: 50000000\nrun:\n  eval_every_steps: 0\n  \
+        "env: {id: CartPole-v1}\nseed: 3\nn_envs: 4\ntotal_timesteps: 50000000\nppo:\n  n_steps: 64\n  \
+         batch_size: 64\n  n_epochs: 2\nrun:\n  eval_every_steps: 0\n  \
          checkpoint_every_steps: 100000000\n",
     )
     .unwrap();

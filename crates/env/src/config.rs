@@ -52,6 +52,16 @@ pub enum ConfigError {
     /// A malformed or inapplicable `--set key.path=value` override.
     #[error("--set {spec}: {message}")]
     Override { spec: String, message: String },
+    /// A key the config no longer takes at this place: it moved or was renamed.
+    #[error("`{from}` is now `{to}`: rename it{}", note_suffix(note))]
+    Moved {
+        /// The old key path.
+        from: String,
+        /// The new key path.
+        to: String,
+        /// Why, or what else changed with it.
+        note: String,
+    },
     /// An error inside a named file (displayed whole: not a `source`, so an
     /// error chain does not print the inner message twice).
     #[error("{file}: {inner}")]
@@ -79,6 +89,14 @@ fn display_path(path: &str) -> String {
     }
 }
 
+fn note_suffix(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({note})")
+    }
+}
+
 fn describe_unknown_key(path: &str, suggestion: Option<&str>, expected: &[String]) -> String {
     let mut s = format!("unknown key `{path}`");
     if let Some(best) = suggestion {
@@ -98,6 +116,66 @@ fn describe_unknown_key(path: &str, suggestion: Option<&str>, expected: &[String
 pub trait Validate {
     /// Checks every value; the first violation is returned.
     fn validate(&self, path: &str) -> Result<(), ConfigError>;
+
+    /// Keys this type used to take and now takes elsewhere: a config that
+    /// still has one fails with [`ConfigError::Moved`], naming the new place,
+    /// instead of a bare unknown-key error.
+    fn moved_keys() -> &'static [MovedKey]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
+}
+
+/// A key that moved: its old and new paths from the config's root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MovedKey {
+    /// The old path, e.g. `ppo.total_timesteps`.
+    pub from: &'static str,
+    /// The new path, e.g. `total_timesteps`.
+    pub to: &'static str,
+    /// Why it moved (may be empty).
+    pub note: &'static str,
+}
+
+impl MovedKey {
+    fn error(&self) -> ConfigError {
+        ConfigError::Moved {
+            from: self.from.into(),
+            to: self.to.into(),
+            note: self.note.into(),
+        }
+    }
+}
+
+/// Fails with [`ConfigError::Moved`] when `value` has one of the `moved` keys.
+pub fn check_moved(value: &Value, moved: &[MovedKey]) -> Result<(), ConfigError> {
+    for m in moved {
+        let mut node = Some(value);
+        for segment in m.from.split('.') {
+            node = node.and_then(|n| n.get(segment));
+        }
+        if node.is_some() {
+            return Err(m.error());
+        }
+    }
+    Ok(())
+}
+
+/// Fails when the `--set` override `spec` addresses one of the `moved` keys.
+fn check_moved_override(spec: &str, moved: &[MovedKey]) -> Result<(), ConfigError> {
+    let path = spec.split_once('=').map_or(spec, |(k, _)| k).trim();
+    match moved
+        .iter()
+        .find(|m| path == m.from || path.starts_with(&format!("{}.", m.from)))
+    {
+        Some(m) => Err(ConfigError::Override {
+            spec: spec.to_string(),
+            message: m.error().to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Joins a parent path and a key: `join_path("radar", "rate_hz")` is
@@ -220,7 +298,9 @@ pub fn from_yaml_str<T: DeserializeOwned + Validate>(
     text: &str,
     source_name: &str,
 ) -> Result<T, ConfigError> {
-    let config: T = from_value(&parse_yaml(text, source_name)?)?;
+    let value = parse_yaml(text, source_name)?;
+    check_moved(&value, T::moved_keys())?;
+    let config: T = from_value(&value)?;
     config.validate("")?;
     Ok(config)
 }
@@ -237,9 +317,12 @@ where
     T: DeserializeOwned + Serialize + Validate,
     S: AsRef<str>,
 {
-    let first: T = from_value(&parse_yaml(text, source_name)?)?;
+    let value = parse_yaml(text, source_name)?;
+    check_moved(&value, T::moved_keys())?;
+    let first: T = from_value(&value)?;
     let mut resolved = to_value(&first)?;
     for spec in overrides {
+        check_moved_override(spec.as_ref(), T::moved_keys())?;
         apply_override(&mut resolved, spec.as_ref())?;
     }
     let config: T = from_value(&resolved)?;
@@ -591,6 +674,34 @@ mod tests {
             )?;
             Ok(())
         }
+
+        fn moved_keys() -> &'static [MovedKey] {
+            &[MovedKey {
+                from: "radar.rate_hz",
+                to: "radar.update_rate_hz",
+                note: "",
+            }]
+        }
+    }
+
+    #[test]
+    fn a_moved_key_names_its_new_place_in_files_and_overrides() {
+        let e = load("name: a\nradar: {rate_hz: 5}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "`radar.rate_hz` is now `radar.update_rate_hz`: rename it"
+        );
+        let e = resolve::<Top, _>("name: a\n", "t", &["radar.rate_hz=5"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--set radar.rate_hz=5: `radar.rate_hz` is now `radar.update_rate_hz`"),
+            "{e}"
+        );
+        // The new key itself loads.
+        load("name: a\nradar: {update_rate_hz: 5}\n").unwrap();
     }
 
     fn load(text: &str) -> Result<Top, ConfigError> {

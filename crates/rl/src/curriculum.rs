@@ -18,8 +18,8 @@ use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ppo::EnvConfig;
-use crate::trainer::EvalSummary;
+use crate::env_config::EnvConfig;
+use crate::eval::EvalSummary;
 
 /// One curriculum stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,11 +6,17 @@
 
 pub mod eval;
 
+pub mod algorithm;
 pub mod checkpoint;
 pub mod compare;
 pub mod curriculum;
 pub mod doctor;
+pub mod env_config;
+pub mod env_factory;
+pub mod episode_metrics;
+pub mod error;
 pub mod metrics;
+pub mod model_policy;
 pub mod monitor;
 pub mod normalize_returns;
 pub mod policy_net;
@@ -18,6 +24,7 @@ pub mod ppo;
 pub mod progress;
 pub mod recurrent;
 pub mod run;
+pub mod run_config;
 pub mod run_lock;
 pub mod signals;
 pub mod tensorboard;

@@ -80,7 +80,7 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
 pub struct RunInfo {
     /// Shown in the title (the run directory's name).
     pub name: String,
-    /// `ppo.total_timesteps` of the resolved config, when present.
+    /// `total_timesteps` of the resolved config, when present.
     pub total_timesteps: Option<u64>,
     /// The manifest's status (`None` without a manifest).
     pub status: Option<RunStatus>,
@@ -103,9 +103,10 @@ impl RunInfo {
             ));
         }
         let config = read_config(&config_path)?;
+        // Runs written before `total_timesteps` was a run-level key hold it in `ppo`.
         let total_timesteps = config
-            .get("ppo")
-            .and_then(|p| p.get("total_timesteps"))
+            .get("total_timesteps")
+            .or_else(|| config.get("ppo").and_then(|p| p.get("total_timesteps")))
             .and_then(Value::as_u64);
         let (status, status_message) = if run_dir.join(MANIFEST_FILE).is_file() {
             let run = RunDir::open(run_dir)?;
@@ -289,7 +290,7 @@ pub fn render_frame(log: &MetricsLog, info: &RunInfo, width: usize) -> String {
             ));
         }
         None => lines.push(format!(
-            "{:<LABEL_W$}{} env steps (no ppo.total_timesteps in the config)",
+            "{:<LABEL_W$}{} env steps (no total_timesteps in the config)",
             "progress",
             group_thousands(step)
         )),
@@ -624,11 +625,19 @@ mod tests {
         assert!(err.to_string().contains(CONFIG_FILE), "{err}");
         crate::run::write_config(
             &dir.join(CONFIG_FILE),
-            &serde_json::json!({"ppo": {"total_timesteps": 5000}}),
+            &serde_json::json!({"total_timesteps": 5000}),
         )
         .expect("config");
         let info = RunInfo::read(&dir).expect("reads");
         assert_eq!(info.total_timesteps, Some(5000));
+        // A run from before the key was run-level.
+        crate::run::write_config(
+            &dir.join(CONFIG_FILE),
+            &serde_json::json!({"ppo": {"total_timesteps": 6000}}),
+        )
+        .expect("config");
+        let info = RunInfo::read(&dir).expect("reads");
+        assert_eq!(info.total_timesteps, Some(6000));
         assert_eq!((info.status, info.idle_s), (None, None));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -47,7 +47,7 @@ fn trainer(runs_dir: &Path, text: &str, overrides: &[String]) -> Trainer {
 fn cartpole(doctor: &str) -> String {
     format!(
         "env: {{id: CartPole-v1}}\nseed: 5\n\
-         ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: 640,\n\
+         n_envs: 2\ntotal_timesteps: 640\nppo: {{n_steps: 32, batch_size: 32, n_epochs: 2,\n\
            learning_rate: 1.0e-3, policy: {{net_arch: [16, 16]}}}}\n\
          run: {{checkpoint_every_steps: 100000, eval_every_steps: 64, eval_episodes: 2}}\n\
          doctor: {doctor}\n"
@@ -105,7 +105,7 @@ fn a_rollback_restores_best_and_halves_the_learning_rate() {
     );
     let outcome = t.train(None, None).unwrap();
     assert_eq!(outcome.status, TrainStatus::Completed);
-    assert_eq!(t.ppo().lr_scale(), 0.5);
+    assert_eq!(t.algorithm().lr_scale(), 0.5);
     let ev = events(t.run_dir());
     assert!(
         ev.contains(&("rollback".into(), Some("kl_blowup".into()))),
@@ -131,7 +131,7 @@ fn the_rollback_limit_stops_the_run() {
     );
     let outcome = t.train(None, None).unwrap();
     assert_eq!(outcome.status, TrainStatus::DoctorStopped);
-    assert_eq!(t.ppo().lr_scale(), 1.0);
+    assert_eq!(t.algorithm().lr_scale(), 1.0);
     assert!(events(t.run_dir()).iter().any(|(k, _)| k == "stop"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -112,7 +112,7 @@ fn train(tag: &str, fault: Fault, extra: &str) -> (PathBuf, Trainer) {
     let norm_reward = !matches!(fault, Fault::RewardHuge);
     let text = format!(
         "env: {{id: CartPole-v1}}\nseed: 4\n\
-         ppo: {{n_envs: 2, n_steps: 64, batch_size: 64, n_epochs: 2, total_timesteps: 1536,\n\
+         n_envs: 2\ntotal_timesteps: 1536\nppo: {{n_steps: 64, batch_size: 64, n_epochs: 2, \n\
            learning_rate: 1.0e-3, normalize_observations: true, normalize_reward: {norm_reward},\n\
            policy: {{net_arch: [16]}}}}\n\
          run: {{checkpoint_every_steps: 256, eval_every_steps: 256, eval_episodes: 2}}\n{extra}"
@@ -183,7 +183,7 @@ fn check(tag: &str, fault: Fault) {
             .iter()
             .any(|&(s, _)| s > 640)
     );
-    let weights = t.ppo().policy().state_dict();
+    let weights = t.algorithm().export_state().unwrap().weights;
     assert!(
         weights
             .values()
@@ -225,7 +225,7 @@ fn overflowing_returns_skip_one_update_and_the_run_goes_on() {
 fn a_skipped_update_restores_the_parameters_and_the_next_one_trains() {
     use hlynr_rl::ppo::{Ppo, PpoConfig};
     let cfg: PpoConfig = hlynr_env::config::from_yaml_str(
-        "n_envs: 2\nn_steps: 16\nbatch_size: 8\nn_epochs: 2\ntotal_timesteps: 256\n\
+        "n_steps: 16\nbatch_size: 8\nn_epochs: 2\n\
          policy: {net_arch: [16, 16]}\n",
         "t",
     )
@@ -234,7 +234,7 @@ fn a_skipped_update_restores_the_parameters_and_the_next_one_trains() {
         fault: Fault::RewardNan,
         at: 20,
     };
-    let mut ppo = Ppo::new(cfg, factory.make_train(2).unwrap(), 3).unwrap();
+    let mut ppo = Ppo::new(cfg, factory.make_train(2).unwrap(), 3, 256).unwrap();
     let m1 = ppo.iterate().unwrap();
     assert!(!m1.nonfinite_skipped);
     let weights = ppo.policy().state_dict();
@@ -258,21 +258,22 @@ fn a_skipped_update_restores_the_parameters_and_the_next_one_trains() {
 /// from are kept, and the next rollout trains normally once they are sane.
 #[test]
 fn overflowing_gradients_abandon_the_update_and_keep_the_weights() {
-    use hlynr_rl::ppo::{Ppo, PpoConfig, TrainConfig, make_classic_vec_env};
+    use hlynr_rl::env_factory::make_classic_vec_env;
+    use hlynr_rl::ppo::{Ppo, PpoConfig};
     let cfg: PpoConfig = hlynr_env::config::from_yaml_str(
-        "n_envs: 2\nn_steps: 32\nbatch_size: 32\nn_epochs: 2\ntotal_timesteps: 1024\n\
+        "n_steps: 32\nbatch_size: 32\nn_epochs: 2\n\
          policy: {net_arch: [8]}\n",
         "t",
     )
     .unwrap();
     let env = make_classic_vec_env(
-        &hlynr_env::config::from_yaml_str::<TrainConfig>("env: {id: CartPole-v1}\n", "t")
+        &hlynr_env::config::from_yaml_str::<RunConfig>("env: {id: CartPole-v1}\n", "t")
             .unwrap()
             .env,
         2,
     )
     .unwrap();
-    let mut ppo = Ppo::new(cfg, env, 1).unwrap();
+    let mut ppo = Ppo::new(cfg, env, 1, 1024).unwrap();
     assert!(!ppo.iterate().unwrap().nonfinite_skipped);
     for (name, p) in ppo.policy_mut().named_params_mut() {
         if name == "value_net.weight" {
@@ -302,7 +303,7 @@ fn a_rollback_doctor_restores_best_after_a_nonfinite_update() {
         rules.contains(&("rollback:nonfinite".to_string(), 640)),
         "{rules:?}"
     );
-    assert_eq!(t.ppo().lr_scale(), 0.5);
+    assert_eq!(t.algorithm().lr_scale(), 0.5);
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hlynr_nn::{Lstm, Tensor};
-use hlynr_rl::ppo::{EnvConfig, EpisodeWindow, Ppo, PpoConfig, make_classic_vec_env};
+use hlynr_rl::env_config::EnvConfig;
+use hlynr_rl::env_factory::make_classic_vec_env;
+use hlynr_rl::ppo::{EpisodeWindow, Ppo, PpoConfig};
 use hlynr_rng::Rng;
 
 /// Counts allocations made by the whole test process.
@@ -55,13 +57,12 @@ fn check_rollouts_allocate_nothing(n_envs: usize) {
         frame_stack: None,
     };
     let config = PpoConfig {
-        n_envs,
         n_steps: 64,
         batch_size: 64,
         ..PpoConfig::default()
     };
-    let envs = make_classic_vec_env(&env_config, config.n_envs).unwrap();
-    let mut ppo = Ppo::new(config, envs, 7).unwrap();
+    let envs = make_classic_vec_env(&env_config, n_envs).unwrap();
+    let mut ppo = Ppo::new(config, envs, 7, 1_000_000).unwrap();
     // Warm-up: the first rollout sizes every buffer; the following ones fill
     // the statistics window of the last 100 episodes (which grows as episodes
     // arrive). The thread pool's workers allocate once when they start.

@@ -6,16 +6,20 @@ use std::time::Instant;
 
 use hlynr_env::config::from_yaml_str;
 use hlynr_env::{BatchEnv, VecNormalize, VecNormalizeConfig};
+use hlynr_rl::env_factory::{ClassicVecEnv, make_classic_vec_env};
+use hlynr_rl::model_policy::ModelPolicy;
 use hlynr_rl::policy_net::ActorCritic;
-use hlynr_rl::ppo::{
-    KlCheck, Ppo, PpoConfig, PpoMeta, PpoMetrics, PpoState, TrainConfig, make_classic_vec_env,
-};
+use hlynr_rl::ppo::{KlCheck, Ppo, PpoConfig, PpoMeta, PpoMetrics, PpoState};
 use hlynr_rl::trainer::RunConfig;
 
-/// A small PPO config; the top-level keys of `extra` replace the defaults'.
+/// The schedules' horizon of the small configs (env steps).
+const SMALL_TOTAL: u64 = 256;
+
+/// A small PPO config for 2 envs; the top-level keys of `extra` replace the
+/// defaults'.
 fn small_config(extra: &str) -> PpoConfig {
     let mut config = hlynr_env::config::parse_yaml(
-        "n_envs: 2\nn_steps: 16\nbatch_size: 8\nn_epochs: 2\ntotal_timesteps: 256\n\
+        "n_steps: 16\nbatch_size: 8\nn_epochs: 2\n\
          learning_rate: {type: linear, initial: 1.0e-3}\npolicy: {net_arch: [16, 16]}\n",
         "test",
     )
@@ -29,9 +33,9 @@ fn small_config(extra: &str) -> PpoConfig {
     config
 }
 
-fn cartpole(n: usize) -> hlynr_rl::ppo::ClassicVecEnv {
+fn cartpole(n: usize) -> ClassicVecEnv {
     make_classic_vec_env(
-        &from_yaml_str::<TrainConfig>("env: {id: CartPole-v1}\n", "t")
+        &from_yaml_str::<RunConfig>("env: {id: CartPole-v1}\n", "t")
             .unwrap()
             .env,
         n,
@@ -42,8 +46,8 @@ fn cartpole(n: usize) -> hlynr_rl::ppo::ClassicVecEnv {
 #[test]
 fn a_model_given_the_wrong_observation_width_names_both_widths() {
     for extra in ["", "normalize_observations: true\n"] {
-        let ppo = Ppo::new(small_config(extra), cartpole(2), 0).unwrap();
-        let mut model = hlynr_rl::trainer::ModelPolicy::from_ppo(&ppo, "cart").unwrap();
+        let ppo = Ppo::new(small_config(extra), cartpole(2), 0, SMALL_TOTAL).unwrap();
+        let mut model = ModelPolicy::new("cart", ppo.policy_snapshot().unwrap());
         let mut actions = [0.0f32; 1];
         let input = hlynr_env::PolicyInput {
             n: 1,
@@ -64,7 +68,7 @@ fn a_model_given_the_wrong_observation_width_names_both_widths() {
 fn same_seed_gives_identical_weights_and_different_seed_does_not() {
     let cfg = small_config("");
     let run = |seed| {
-        let mut ppo = Ppo::new(cfg.clone(), cartpole(2), seed).unwrap();
+        let mut ppo = Ppo::new(cfg.clone(), cartpole(2), seed, SMALL_TOTAL).unwrap();
         let before = ppo.policy().state_dict();
         let m = ppo.iterate().unwrap();
         assert_ne!(before, ppo.policy().state_dict(), "update changed nothing");
@@ -100,10 +104,10 @@ fn resume_from_exported_state_is_bitwise_exact() {
          target_kl: 0.01\nkl_check: epoch\nclip_range: {type: cosine, initial: 0.3, final: 0.1}\n\
          policy: {net_arch: [16, 16], log_std_init: 0.0}\n",
     );
-    let mut straight = Ppo::new(cfg.clone(), cartpole(2), 11).unwrap();
+    let mut straight = Ppo::new(cfg.clone(), cartpole(2), 11, SMALL_TOTAL).unwrap();
     let m_straight = last_metrics(&mut straight, 256);
 
-    let mut first = Ppo::new(cfg.clone(), cartpole(2), 11).unwrap();
+    let mut first = Ppo::new(cfg.clone(), cartpole(2), 11, SMALL_TOTAL).unwrap();
     last_metrics(&mut first, 128);
     let state = first.export_state().unwrap();
     drop(first);
@@ -111,7 +115,7 @@ fn resume_from_exported_state_is_bitwise_exact() {
     let meta: PpoMeta = serde_json::from_str(&serde_json::to_string(&state.meta).unwrap()).unwrap();
     assert_eq!(meta, state.meta);
     let state = PpoState { meta, ..state };
-    let mut resumed = Ppo::new(cfg.clone(), cartpole(2), 999).unwrap();
+    let mut resumed = Ppo::new(cfg.clone(), cartpole(2), 999, SMALL_TOTAL).unwrap();
     resumed.import_state(&state).unwrap();
     let m_resumed = last_metrics(&mut resumed, 256);
     assert_eq!(
@@ -125,7 +129,7 @@ fn resume_from_exported_state_is_bitwise_exact() {
     );
 
     // A different config is refused and leaves the trainer untouched.
-    let mut other = Ppo::new(small_config("n_epochs: 3\n"), cartpole(2), 1).unwrap();
+    let mut other = Ppo::new(small_config("n_epochs: 3\n"), cartpole(2), 1, SMALL_TOTAL).unwrap();
     let before = other.policy().state_dict();
     assert!(
         other
@@ -141,7 +145,7 @@ fn resume_from_exported_state_is_bitwise_exact() {
 fn kl_early_stop_per_minibatch_stops_before_the_step() {
     let cfg = small_config("target_kl: 1.0e-9\nkl_factor: 1.5\nlearning_rate: 0.01\n");
     assert_eq!(cfg.kl_check, KlCheck::Minibatch);
-    let mut ppo = Ppo::new(cfg, cartpole(2), 5).unwrap();
+    let mut ppo = Ppo::new(cfg, cartpole(2), 5, SMALL_TOTAL).unwrap();
     let m = ppo.iterate().unwrap();
     // The first minibatch has ratio 1 (KL 0), the second exceeds the limit.
     assert!(
@@ -154,19 +158,18 @@ fn kl_early_stop_per_minibatch_stops_before_the_step() {
 // ---------------------------------------------------------------------------
 // Statistical acceptance (release: cargo test -p hlynr-rl --release -- --ignored --nocapture)
 
-fn load(name: &str) -> TrainConfig {
+fn load(name: &str) -> RunConfig {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../configs")
         .join(name);
     hlynr_env::config::resolve_file::<RunConfig, &str>(&path, &[])
         .unwrap()
         .0
-        .train_config()
 }
 
 /// Mean undiscounted return of `episodes` deterministic episodes (one per
 /// eval env), observations normalised with the trainer's frozen statistics.
-fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &TrainConfig, episodes: usize, seed: u64) -> f64 {
+fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &RunConfig, episodes: usize, seed: u64) -> f64 {
     let inner = make_classic_vec_env(&cfg.env, episodes).unwrap();
     let mut env = VecNormalize::new(
         inner,
@@ -222,10 +225,10 @@ fn acceptance(config: &str, threshold: f64, required: usize) {
     let mut passed = 0;
     for seed in 0..5 {
         let cfg = load(config);
-        let env = make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap();
+        let env = make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap();
         let start = Instant::now();
-        let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed).unwrap();
-        ppo.learn(cfg.ppo.total_timesteps, |_, _| ControlFlow::Continue(()))
+        let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed, cfg.total_timesteps).unwrap();
+        ppo.learn(cfg.total_timesteps, |_, _| ControlFlow::Continue(()))
             .unwrap();
         let secs = start.elapsed().as_secs_f64();
         let score = evaluate(&ppo, &cfg, 20, 1000 + seed);
@@ -248,10 +251,10 @@ fn acceptance(config: &str, threshold: f64, required: usize) {
 #[test]
 fn cartpole_learns_from_the_shipped_config() {
     let cfg = load("cartpole_ppo.yaml");
-    let env = make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap();
-    let mut ppo = Ppo::new(cfg.ppo.clone(), env, 0).unwrap();
+    let env = make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap();
+    let mut ppo = Ppo::new(cfg.ppo.clone(), env, 0, cfg.total_timesteps).unwrap();
     let before = evaluate(&ppo, &cfg, 20, 1000);
-    ppo.learn(cfg.ppo.total_timesteps, |_, _| ControlFlow::Continue(()))
+    ppo.learn(cfg.total_timesteps, |_, _| ControlFlow::Continue(()))
         .unwrap();
     let after = evaluate(&ppo, &cfg, 20, 1000);
     println!(
@@ -283,14 +286,14 @@ fn best_scores(config: &str, seeds: u64, eval_every: u64) -> Vec<f64> {
     (0..seeds)
         .map(|seed| {
             let cfg = load(config);
-            let env = make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap();
+            let env = make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap();
             let start = Instant::now();
-            let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed).unwrap();
+            let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed, cfg.total_timesteps).unwrap();
             let (mut best, mut best_state, mut next_eval) = (f64::MIN, None, eval_every);
-            while ppo.counters().num_timesteps < cfg.ppo.total_timesteps {
+            while ppo.counters().num_timesteps < cfg.total_timesteps {
                 ppo.iterate().unwrap();
                 let step = ppo.counters().num_timesteps;
-                if step >= next_eval || step >= cfg.ppo.total_timesteps {
+                if step >= next_eval || step >= cfg.total_timesteps {
                     next_eval += eval_every;
                     let score = evaluate(&ppo, &cfg, 20, 500 + seed);
                     if score > best {
@@ -302,8 +305,9 @@ fn best_scores(config: &str, seeds: u64, eval_every: u64) -> Vec<f64> {
             let secs = start.elapsed().as_secs_f64();
             let mut best_ppo = Ppo::new(
                 cfg.ppo.clone(),
-                make_classic_vec_env(&cfg.env, cfg.ppo.n_envs).unwrap(),
+                make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap(),
                 seed,
+                cfg.total_timesteps,
             )
             .unwrap();
             best_ppo.import_state(&best_state.unwrap()).unwrap();
@@ -334,14 +338,14 @@ fn mlp_cannot_solve_cartpole_without_velocities() {
 
 #[test]
 fn frame_stack_from_the_env_config_widens_the_observation() {
-    let cfg: TrainConfig =
+    let cfg: RunConfig =
         from_yaml_str("env: {id: CartPoleNoVel-v1, frame_stack: 3}\n", "t").unwrap();
     let env = make_classic_vec_env(&cfg.env, 2).unwrap();
     assert_eq!(env.obs_dim(), 3 * 2);
-    let mut ppo = Ppo::new(small_config(""), env, 1).unwrap();
+    let mut ppo = Ppo::new(small_config(""), env, 1, SMALL_TOTAL).unwrap();
     ppo.iterate().unwrap();
     assert_eq!(ppo.policy().obs_dim(), 6);
-    let err = from_yaml_str::<TrainConfig>("env: {id: CartPoleNoVel-v1, frame_stack: 0}\n", "t")
+    let err = from_yaml_str::<RunConfig>("env: {id: CartPoleNoVel-v1, frame_stack: 0}\n", "t")
         .unwrap_err()
         .to_string();
     assert!(err.contains("env.frame_stack"), "{err}");
@@ -355,23 +359,23 @@ fn recurrent_resume_from_exported_state_is_bitwise_exact() {
     );
     let novel = || {
         make_classic_vec_env(
-            &from_yaml_str::<TrainConfig>("env: {id: CartPoleNoVel-v1}\n", "t")
+            &from_yaml_str::<RunConfig>("env: {id: CartPoleNoVel-v1}\n", "t")
                 .unwrap()
                 .env,
             2,
         )
         .unwrap()
     };
-    let mut straight = Ppo::new(cfg.clone(), novel(), 4).unwrap();
+    let mut straight = Ppo::new(cfg.clone(), novel(), 4, SMALL_TOTAL).unwrap();
     let m_straight = last_metrics(&mut straight, 256);
     assert!(m_straight.lstm_saturation.is_some());
-    let mut first = Ppo::new(cfg.clone(), novel(), 4).unwrap();
+    let mut first = Ppo::new(cfg.clone(), novel(), 4, SMALL_TOTAL).unwrap();
     last_metrics(&mut first, 128);
     let state = first.export_state().unwrap();
     assert!(state.meta.recurrent.is_some(), "the LSTM memory is saved");
     let meta: PpoMeta = serde_json::from_str(&serde_json::to_string(&state.meta).unwrap()).unwrap();
     let state = PpoState { meta, ..state };
-    let mut resumed = Ppo::new(cfg.clone(), novel(), 99).unwrap();
+    let mut resumed = Ppo::new(cfg.clone(), novel(), 99, SMALL_TOTAL).unwrap();
     resumed.import_state(&state).unwrap();
     let m_resumed = last_metrics(&mut resumed, 256);
     assert_eq!(m_resumed, m_straight);
@@ -380,6 +384,12 @@ fn recurrent_resume_from_exported_state_is_bitwise_exact() {
         straight.export_state().unwrap()
     );
     // A feed-forward trainer refuses a recurrent state.
-    let mut mlp = Ppo::new(small_config("normalize_observations: true\n"), novel(), 1).unwrap();
+    let mut mlp = Ppo::new(
+        small_config("normalize_observations: true\n"),
+        novel(),
+        1,
+        SMALL_TOTAL,
+    )
+    .unwrap();
     assert!(mlp.import_state(&state).is_err());
 }

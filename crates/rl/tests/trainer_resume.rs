@@ -23,7 +23,7 @@ fn config_text(checkpoint_every: u64) -> String {
 fn config_text_with(checkpoint_every: u64, extra: &str) -> String {
     format!(
         "env: {{id: CartPole-v1}}\nseed: 3\n\
-         ppo: {{n_envs: 2, n_steps: 32, batch_size: 32, n_epochs: 2, total_timesteps: {TOTAL},\n\
+         n_envs: 2\ntotal_timesteps: {TOTAL}\nppo: {{n_steps: 32, batch_size: 32, n_epochs: 2,\n\
            learning_rate: {{type: linear, initial: 1.0e-3}}, clip_range: {{type: linear, initial: 0.2}},\n\
            normalize_observations: true, policy: {{net_arch: [16, 16]}}}}\n\
          run: {{checkpoint_every_steps: {checkpoint_every}, keep_last_n: 10, eval_every_steps: 256, eval_episodes: 2}}\n\
@@ -92,9 +92,10 @@ fn resume(run_dir: &Path) -> (Trainer, hlynr_rl::trainer::ResumeReport) {
 }
 
 fn weight_bits(t: &Trainer) -> Vec<(String, Vec<u32>)> {
-    t.ppo()
-        .policy()
-        .state_dict()
+    t.algorithm()
+        .export_state()
+        .unwrap()
+        .weights
         .into_iter()
         .map(|(k, v)| (k, v.data().iter().map(|x| x.to_bits()).collect()))
         .collect()

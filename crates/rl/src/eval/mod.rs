@@ -21,8 +21,10 @@ pub mod plot;
 mod random;
 pub mod report;
 pub mod stats;
+pub mod summary;
 
 pub use random::RandomPolicy;
+pub use summary::{EvalScore, EvalSummary};
 
 use hlynr_env::{Env, EnvError, Info, Policy, PolicyInput, Space, Step};
 use rayon::prelude::*;

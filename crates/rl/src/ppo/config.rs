@@ -82,12 +82,6 @@ pub enum KlCheck {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PpoConfig {
-    /// Number of parallel environments.
-    #[serde(default = "d::n_envs")]
-    pub n_envs: usize,
-    /// Total environment steps (summed over envs) to train for.
-    #[serde(default = "d::total_timesteps")]
-    pub total_timesteps: u64,
     /// Learning rate of the actor (and trunk); a schedule.
     #[serde(default = "d::learning_rate")]
     pub learning_rate: Schedule,
@@ -195,12 +189,6 @@ pub struct PpoConfig {
 /// Defaults (Stable-Baselines3's PPO defaults where it has the key).
 mod d {
     use super::*;
-    pub fn n_envs() -> usize {
-        1
-    }
-    pub fn total_timesteps() -> u64 {
-        1_000_000
-    }
     pub fn learning_rate() -> Schedule {
         Schedule::Constant(3e-4)
     }
@@ -278,8 +266,25 @@ impl Default for PpoConfig {
 
 impl PpoConfig {
     /// Environment steps per rollout (`n_steps * n_envs`).
-    pub fn rollout_size(&self) -> usize {
-        self.n_steps * self.n_envs
+    pub fn rollout_size(&self, n_envs: usize) -> usize {
+        self.n_steps * n_envs
+    }
+
+    /// Checks what depends on the run's env count: a minibatch must fit in a
+    /// rollout. `path` is the `ppo` section's path.
+    pub fn validate_for_envs(&self, path: &str, n_envs: usize) -> Result<(), ConfigError> {
+        if self.batch_size > self.rollout_size(n_envs) {
+            return Err(ConfigError::invalid(
+                join_path(path, "batch_size"),
+                format!(
+                    "{} is larger than a rollout (n_steps {} x n_envs {n_envs} = {})",
+                    self.batch_size,
+                    self.n_steps,
+                    self.rollout_size(n_envs)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The SB3 preset of the KL stop: per minibatch with factor 1.5.
@@ -298,12 +303,6 @@ impl Validate for PpoConfig {
         let count = |k: &str, v: usize, hi: f64| {
             ensure_range(&p(k), v as f64, Interval::closed(1.0, hi)).map(|_| ())
         };
-        count("n_envs", self.n_envs, 65536.0)?;
-        ensure_range(
-            &p("total_timesteps"),
-            self.total_timesteps as f64,
-            Interval::closed(1.0, 1e13),
-        )?;
         let lr = Interval::closed(0.0, 1.0);
         self.learning_rate.validate_in(&p("learning_rate"), lr)?;
         if let Some(c) = &self.critic_learning_rate {
@@ -317,18 +316,6 @@ impl Validate for PpoConfig {
         count("n_steps", self.n_steps, 1e7)?;
         count("batch_size", self.batch_size, 1e8)?;
         count("n_epochs", self.n_epochs, 10_000.0)?;
-        if self.batch_size > self.rollout_size() {
-            return Err(ConfigError::invalid(
-                p("batch_size"),
-                format!(
-                    "{} is larger than a rollout (n_steps {} x n_envs {} = {})",
-                    self.batch_size,
-                    self.n_steps,
-                    self.n_envs,
-                    self.rollout_size()
-                ),
-            ));
-        }
         ensure_range(&p("gamma"), self.gamma, Interval::closed(0.0, 1.0))?;
         ensure_range(
             &p("gae_lambda"),
@@ -410,89 +397,6 @@ impl Validate for PpoConfig {
     }
 }
 
-/// The environment section of a training config.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvConfig {
-    /// Registered id, e.g. `CartPole-v1`.
-    pub id: String,
-    /// Episode step limit; `null` uses the registered one.
-    #[serde(default)]
-    pub max_episode_steps: Option<u64>,
-    /// Environment-specific settings, interpreted by the environment's builder
-    /// (an empty mapping for the classic-control tasks, which take none).
-    #[serde(default = "empty_map")]
-    pub settings: serde_json::Value,
-    /// Stack the last `k` observations into one (`hlynr_env::FrameStack`):
-    /// the feed-forward alternative to a recurrent policy. `null` = no stacking.
-    #[serde(default)]
-    pub frame_stack: Option<usize>,
-}
-
-impl EnvConfig {
-    /// `env` wrapped in the configured frame stack, if any.
-    pub fn wrap(&self, env: Box<dyn hlynr_env::Env>) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
-        match self.frame_stack {
-            Some(k) => Ok(Box::new(hlynr_env::FrameStack::new(env, k)?)),
-            None => Ok(env),
-        }
-    }
-}
-
-fn empty_map() -> serde_json::Value {
-    serde_json::Value::Object(serde_json::Map::new())
-}
-
-impl Validate for EnvConfig {
-    fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        if self.id.trim().is_empty() {
-            return Err(ConfigError::invalid(join_path(path, "id"), "is empty"));
-        }
-        if let Some(m) = self.max_episode_steps {
-            ensure_range(
-                &join_path(path, "max_episode_steps"),
-                m as f64,
-                Interval::closed(1.0, 1e12),
-            )?;
-        }
-        if let Some(k) = self.frame_stack {
-            ensure_range(
-                &join_path(path, "frame_stack"),
-                k as f64,
-                Interval::closed(1.0, 1024.0),
-            )?;
-        }
-        if !self.settings.is_object() {
-            return Err(ConfigError::invalid(
-                join_path(path, "settings"),
-                "must be a mapping",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A complete PPO training config: `env`, `ppo`, `seed`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// The environment.
-    pub env: EnvConfig,
-    /// The algorithm.
-    #[serde(default)]
-    pub ppo: PpoConfig,
-    /// Run seed (network initialisation, sampling, shuffling, environments).
-    #[serde(default)]
-    pub seed: u64,
-}
-
-impl Validate for TrainConfig {
-    fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        self.env.validate(&join_path(path, "env"))?;
-        self.ppo.validate(&join_path(path, "ppo"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,10 +426,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("clip_range_vf"), "{e}");
-        let e = from_yaml_str::<PpoConfig>("n_steps: 8\nbatch_size: 64\n", "t")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("batch_size"), "{e}");
+        let c = from_yaml_str::<PpoConfig>("n_steps: 8\nbatch_size: 64\n", "t").unwrap();
+        let e = c.validate_for_envs("ppo", 4).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "ppo.batch_size: 64 is larger than a rollout (n_steps 8 x n_envs 4 = 32)"
+        );
+        c.validate_for_envs("ppo", 8).unwrap();
         let e = from_yaml_str::<PpoConfig>("value_loss: l1\n", "t")
             .unwrap_err()
             .to_string();
@@ -553,24 +460,5 @@ mod tests {
         assert_eq!(c.critic_learning_rate, Some(Schedule::Constant(3e-3)));
         let back: PpoConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
         assert_eq!(back, c);
-    }
-
-    #[test]
-    fn shipped_train_configs_load() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-        for name in ["cartpole_ppo.yaml", "pendulum_ppo.yaml"] {
-            let (c, _): (TrainConfig, _) =
-                hlynr_env::config::resolve_file(&root.join(name), &[] as &[&str]).unwrap();
-            hlynr_env::classic::spec(&c.env.id).unwrap();
-        }
-        let e = from_yaml_str::<TrainConfig>(
-            "env: {id: CartPole-v1}
-ppo: {n_envs: 0}
-",
-            "t",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("ppo.n_envs"), "{e}");
     }
 }

@@ -12,6 +12,7 @@
 //! [`PpoState`]; importing it into a trainer built from the same config
 //! continues bit for bit.
 
+mod algorithm;
 pub mod buffer;
 pub mod config;
 pub mod schedule;
@@ -28,9 +29,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use buffer::RolloutBuffer;
-pub use config::{
-    AdvantageNorm, EnvConfig, KlCheck, PpoConfig, TrainConfig, ValueClip, ValueClipLoss, ValueLoss,
-};
+pub use config::{AdvantageNorm, KlCheck, PpoConfig, ValueClip, ValueClipLoss, ValueLoss};
 pub use schedule::Schedule;
 pub use update::PpoMetrics;
 
@@ -66,43 +65,6 @@ impl PpoError {
             message: message.into(),
         }
     }
-}
-
-/// A classic-control batch as the training configs describe it: each env is
-/// the registered task with its time limit, wrapped in episode statistics.
-pub type ClassicVecEnv =
-    hlynr_env::VecEnv<hlynr_env::EpisodeStatistics<hlynr_env::TimeLimit<Box<dyn hlynr_env::Env>>>>;
-
-/// Builds `n_envs` copies of the classic-control task `env.id` (see
-/// `hlynr_env::classic`), time-limited by `env.max_episode_steps` or the
-/// registered limit.
-pub fn make_classic_vec_env(env: &EnvConfig, n_envs: usize) -> Result<ClassicVecEnv, PpoError> {
-    use hlynr_env::{EpisodeStatistics, TimeLimit, classic};
-    let spec = classic::spec(&env.id)?;
-    if env.settings.as_object().is_some_and(|m| !m.is_empty()) {
-        return Err(PpoError::Config(ConfigError::invalid(
-            "env.settings",
-            format!("{} takes no settings", env.id),
-        )));
-    }
-    let limit = env
-        .max_episode_steps
-        .or(spec.max_episode_steps)
-        .ok_or_else(|| {
-            PpoError::Config(ConfigError::invalid(
-                "env.max_episode_steps",
-                format!("{} has no registered limit; set one", env.id),
-            ))
-        })?;
-    let envs = (0..n_envs)
-        .map(|_| {
-            Ok(EpisodeStatistics::new(TimeLimit::new(
-                env.wrap(classic::make(&env.id)?)?,
-                limit,
-            )?))
-        })
-        .collect::<Result<Vec<_>, EnvError>>()?;
-    Ok(hlynr_env::VecEnv::new(envs)?)
 }
 
 /// Generator streams derived from the run seed.
@@ -193,7 +155,7 @@ pub struct PpoMeta {
     /// Run seed.
     pub seed: u64,
     /// Step and update counters (the schedules' position follows from
-    /// `num_timesteps` and `config.total_timesteps`).
+    /// `num_timesteps` and the run's `total_timesteps`).
     pub counters: Counters,
     /// Action-sampling generator.
     pub rollout_rng: Rng,
@@ -254,9 +216,10 @@ fn normalize_config(config: &PpoConfig) -> VecNormalizeConfig {
 }
 
 /// PPO trainer over the environment batch `B`.
-#[derive(Debug)]
 pub struct Ppo<B: BatchEnv> {
     pub(crate) config: PpoConfig,
+    /// The horizon of every schedule (env steps).
+    total_timesteps: u64,
     pub(crate) seed: u64,
     pub(crate) env: VecNormalize<B>,
     pub(crate) net: ActorCritic,
@@ -286,23 +249,39 @@ pub struct Ppo<B: BatchEnv> {
     final_rows: Vec<usize>,
 }
 
+impl<B: BatchEnv> std::fmt::Debug for Ppo<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The batch (often a trait object) has no `Debug` of its own.
+        f.debug_struct("Ppo")
+            .field("config", &self.config)
+            .field("total_timesteps", &self.total_timesteps)
+            .field("seed", &self.seed)
+            .field("num_envs", &self.env.num_envs())
+            .field("counters", &self.counters)
+            .field("lr_scale", &self.lr_scale)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<B: BatchEnv> Ppo<B> {
     /// Builds the trainer: validates the config, wraps `env` for the configured
     /// normalisation, initialises the network from `seed` and resets the
-    /// environments with a seed derived from it. `env` must have
-    /// `config.n_envs` environments; wrap single envs in
+    /// environments with a seed derived from it. The schedules run over
+    /// `total_timesteps` env steps. Wrap single envs in
     /// `hlynr_env::EpisodeStatistics` so episode returns are reported.
-    pub fn new(config: PpoConfig, env: B, seed: u64) -> Result<Self, PpoError> {
+    pub fn new(
+        config: PpoConfig,
+        env: B,
+        seed: u64,
+        total_timesteps: u64,
+    ) -> Result<Self, PpoError> {
         use hlynr_env::config::Validate;
         config.validate("ppo")?;
-        if env.num_envs() != config.n_envs {
+        config.validate_for_envs("ppo", env.num_envs())?;
+        if total_timesteps == 0 {
             return Err(PpoError::invalid(
                 "Ppo::new",
-                format!(
-                    "ppo.n_envs is {} but the environment batch has {} envs",
-                    config.n_envs,
-                    env.num_envs()
-                ),
+                "total_timesteps must be at least 1 (the schedules' horizon)",
             ));
         }
         let mut env = VecNormalize::new(env, normalize_config(&config))?;
@@ -339,7 +318,7 @@ impl<B: BatchEnv> Ppo<B> {
             ],
         )?;
         env.reset(derive_seed(seed, STREAM_ENV))?;
-        let n = config.n_envs;
+        let n = env.num_envs();
         let act_dim = net.act_dim();
         let sequences = net.recurrent_mut().map(|r| {
             r.ensure_rows(n);
@@ -371,6 +350,7 @@ impl<B: BatchEnv> Ppo<B> {
             nonfinite_obs: 0,
             final_rows: Vec::with_capacity(n),
             config,
+            total_timesteps,
             seed,
             env,
             net,
@@ -462,10 +442,15 @@ impl<B: BatchEnv> Ppo<B> {
         &self.buffer
     }
 
+    /// The horizon of the schedules (env steps).
+    pub fn total_timesteps(&self) -> u64 {
+        self.total_timesteps
+    }
+
     /// Fraction of training remaining, `1 - num_timesteps / total_timesteps`
     /// (the argument of every schedule).
     pub fn progress_remaining(&self) -> f64 {
-        1.0 - self.counters.num_timesteps as f64 / self.config.total_timesteps as f64
+        1.0 - self.counters.num_timesteps as f64 / self.total_timesteps as f64
     }
 
     /// Converts a critic output to return units.
@@ -478,7 +463,7 @@ impl<B: BatchEnv> Ppo<B> {
     /// adding truncation bootstraps, recording finished episodes, and computes
     /// GAE advantages and returns.
     pub fn collect_rollout(&mut self) -> Result<(), PpoError> {
-        let n = self.config.n_envs;
+        let n = self.env.num_envs();
         let gamma = self.config.gamma;
         self.buffer.reset();
         self.nonfinite_obs = 0;
@@ -601,8 +586,8 @@ impl<B: BatchEnv> Ppo<B> {
     }
 
     /// Trains until `num_timesteps >= total_timesteps` (schedules always use
-    /// `config.total_timesteps` as the horizon, so a run can be stopped early
-    /// and resumed). After every iteration `callback` gets the trainer and the
+    /// the horizon given to [`Ppo::new`], so a run can be stopped early and
+    /// resumed). After every iteration `callback` gets the trainer and the
     /// metrics; returning `ControlFlow::Break(())` stops after that iteration.
     pub fn learn<F>(&mut self, total_timesteps: u64, mut callback: F) -> Result<(), PpoError>
     where
@@ -645,12 +630,10 @@ impl<B: BatchEnv> Ppo<B> {
         self.net.policy_rng().clone()
     }
 
-    /// Restores a state exported by a trainer built from the same config
-    /// (`total_timesteps` may differ, to extend a run). Nothing changes on error.
+    /// Restores a state exported by a trainer built from the same config.
+    /// Nothing changes on error.
     pub fn import_state(&mut self, state: &PpoState) -> Result<(), PpoError> {
-        let mut saved = state.meta.config.clone();
-        saved.total_timesteps = self.config.total_timesteps;
-        if saved != self.config {
+        if state.meta.config != self.config {
             return Err(PpoError::State(format!(
                 "saved with a different ppo config; saved: {}, current: {}",
                 serde_json::to_string(&state.meta.config).unwrap_or_default(),

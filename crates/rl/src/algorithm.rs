@@ -1,0 +1,107 @@
+//! The interface between the trainer and a learning algorithm.
+//!
+//! The trainer ([`crate::trainer`]) owns the run: config, run directory,
+//! metrics, progress, signals, checkpoints, evaluation, curriculum and the
+//! doctor with its rollbacks. An [`Algorithm`] owns collection and learning
+//! over the environment batch it was given: PPO collects a rollout and updates
+//! on it; an off-policy learner would step the envs, fill its replay buffer and
+//! take gradient steps at its own train frequency, counting learning starts,
+//! target updates and exploration schedules in env steps. Either way one call
+//! of [`Algorithm::iterate`] is one unit of work after which the trainer logs,
+//! evaluates and checkpoints, and everything the algorithm decides depends on
+//! its env-step counter and its saved state only, so a resumed run continues
+//! bit for bit.
+
+use std::collections::BTreeMap;
+
+use hlynr_env::{BatchEnv, ObsNormalizer, Policy};
+use hlynr_nn::{OptimizerState, Tensor};
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::metrics::Metrics;
+
+/// What one iteration did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Iteration {
+    /// Its scalars under their logged names (`train/...`, `rollout/...`,
+    /// `time/...`).
+    pub scalars: Metrics,
+    /// When the iteration's update was abandoned by the non-finite guard
+    /// (last good parameters restored): the run's count of such updates.
+    pub nonfinite_skip: Option<u64>,
+}
+
+/// The complete state of an algorithm, as a checkpoint stores it: with it, an
+/// algorithm built from the same config continues exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlgorithmState {
+    /// The tensors of the inference policy under PyTorch names
+    /// (`model.safetensors`, loadable with `torch`'s `load_state_dict`).
+    pub weights: BTreeMap<String, Tensor>,
+    /// The optimiser (moments as tensors, hyperparameters and step counts).
+    pub optimizer: OptimizerState,
+    /// Everything else: counters, generators, normaliser statistics, the
+    /// environments' state; the algorithm's own serde layout.
+    pub meta: Value,
+}
+
+/// A copy of an algorithm's current policy for evaluation: the network and
+/// the observation preprocessing it was trained with.
+pub struct PolicySnapshot {
+    /// The network as a [`Policy`] (deterministic actions when asked).
+    pub net: Box<dyn Policy>,
+    /// Observation values per env it takes.
+    pub obs_dim: usize,
+    /// The observation normaliser, frozen, when the run used one.
+    pub normalizer: Option<ObsNormalizer>,
+}
+
+impl std::fmt::Debug for PolicySnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySnapshot")
+            .field("net", &self.net.name())
+            .field("obs_dim", &self.obs_dim)
+            .field("normalizer", &self.normalizer.is_some())
+            .finish()
+    }
+}
+
+/// A learning algorithm the trainer drives (see the module docs).
+pub trait Algorithm: std::fmt::Debug {
+    /// The algorithm's name (`ppo`), as configs and checkpoints spell it.
+    fn name(&self) -> &'static str;
+
+    /// One unit of collection and learning.
+    fn iterate(&mut self) -> Result<Iteration>;
+
+    /// Environment steps taken so far, summed over envs.
+    fn num_timesteps(&self) -> u64;
+
+    /// Updates abandoned by the non-finite guard over the run.
+    fn nonfinite_skips(&self) -> u64;
+
+    /// The complete state, for a checkpoint.
+    fn export_state(&self) -> Result<AlgorithmState>;
+
+    /// Restores a state exported by an algorithm built from the same config.
+    /// Nothing changes on error.
+    fn import_state(&mut self, state: &AlgorithmState) -> Result<()>;
+
+    /// The doctor's rollback: returns the learned parameters (weights,
+    /// optimiser, normaliser statistics) to `state` while the environments,
+    /// counters and generators carry on, and multiplies the learning-rate
+    /// scale by `lr_factor`. Nothing changes on error.
+    fn roll_back_to(&mut self, state: &AlgorithmState, lr_factor: f64) -> Result<()>;
+
+    /// The factor on the learning rate that rollbacks have applied (1 before any).
+    fn lr_scale(&self) -> f64;
+
+    /// Replaces the environment batch (a curriculum stage change) and resets it
+    /// with `seed`; what was learned (weights, optimiser, statistics, counters)
+    /// carries over. The new batch has the old one's size and spaces.
+    fn replace_env_batch(&mut self, batch: Box<dyn BatchEnv>, seed: u64) -> Result<()>;
+
+    /// A copy of the current policy and its preprocessing.
+    fn policy(&self) -> Result<PolicySnapshot>;
+}

@@ -1,0 +1,155 @@
+//! How a run gets its environments: the [`EnvFactory`] seam the trainer
+//! builds training batches and evaluation envs through, and the factory of the
+//! classic-control tasks.
+
+use hlynr_env::config::ConfigError;
+use hlynr_env::{BatchEnv, Env, EnvError, TimeLimit};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::env_config::EnvConfig;
+use crate::error::{Result, TrainError};
+
+/// Builds the training and evaluation environments of a run.
+pub trait EnvFactory: Sync + std::fmt::Debug {
+    /// `n_envs` training environments, each wrapped in
+    /// `hlynr_env::EpisodeStatistics` so episode returns are reported.
+    fn make_train(&self, n_envs: usize) -> Result<Box<dyn BatchEnv>>;
+    /// One evaluation environment (its own episodes end it: time limit or
+    /// terminal state).
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>>;
+}
+
+/// The classic-control tasks (`CartPole-v1`, `Pendulum-v1`, ...).
+#[derive(Clone, Debug)]
+pub struct ClassicEnvFactory {
+    env: EnvConfig,
+    limit: u64,
+}
+
+impl ClassicEnvFactory {
+    /// A factory for `env.id`, with `env.max_episode_steps` or the registered limit.
+    pub fn new(env: &EnvConfig) -> Result<Self> {
+        let spec = hlynr_env::classic::spec(&env.id)?;
+        let limit = env
+            .max_episode_steps
+            .or(spec.max_episode_steps)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "env.max_episode_steps",
+                    format!("{} has no registered limit; set one", env.id),
+                )
+            })?;
+        Ok(ClassicEnvFactory {
+            env: env.clone(),
+            limit,
+        })
+    }
+}
+
+impl EnvFactory for ClassicEnvFactory {
+    fn make_train(&self, n_envs: usize) -> Result<Box<dyn BatchEnv>> {
+        Ok(Box::new(make_classic_vec_env(&self.env, n_envs)?))
+    }
+
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>> {
+        Ok(Box::new(TimeLimit::new(
+            self.env.wrap(hlynr_env::classic::make(&self.env.id)?)?,
+            self.limit,
+        )?))
+    }
+}
+
+/// `env.settings` of an environment built from named scenarios (the
+/// interception simulator): `{scenario: NAME | PATH | mapping, set: [KEY=VALUE, ...]}`.
+/// A new run stores the fully resolved scenario mapping (with `set` empty) in
+/// its `config.yaml`, so resume and eval rebuild exactly the same environment
+/// whatever happens to the shipped scenario files later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSettings {
+    /// A shipped scenario name, a YAML file, or the scenario itself.
+    #[serde(default = "default_scenario")]
+    pub scenario: Value,
+    /// Scenario overrides `key=value`, applied in order.
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+fn default_scenario() -> Value {
+    Value::String("medium".into())
+}
+
+impl ScenarioSettings {
+    /// Strictly parses `env.settings`.
+    pub fn parse(settings: &Value) -> Result<Self> {
+        let s: ScenarioSettings = hlynr_env::config::from_value(settings)
+            .map_err(|e| TrainError::invalid("env.settings", e.to_string()))?;
+        if !(s.scenario.is_string() || s.scenario.is_object()) {
+            return Err(TrainError::invalid(
+                "env.settings.scenario",
+                "must be a scenario name, a file path or a mapping",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Replaces the settings of `env` and of the resolved config with the
+    /// fully resolved scenario.
+    pub fn store_resolved(
+        env: &mut EnvConfig,
+        resolved: &mut Value,
+        scenario: Value,
+    ) -> Result<()> {
+        let settings = serde_json::to_value(ScenarioSettings {
+            scenario,
+            set: Vec::new(),
+        })
+        .map_err(|e| TrainError::invalid("env.settings", e.to_string()))?;
+        env.settings = settings.clone();
+        match resolved.get_mut("env") {
+            Some(Value::Object(env)) => {
+                env.insert("settings".into(), settings);
+                Ok(())
+            }
+            _ => Err(TrainError::invalid("config", "has no `env` mapping")),
+        }
+    }
+}
+
+/// A classic-control batch as the training configs describe it: each env is
+/// the registered task with its time limit, wrapped in episode statistics.
+pub type ClassicVecEnv =
+    hlynr_env::VecEnv<hlynr_env::EpisodeStatistics<hlynr_env::TimeLimit<Box<dyn hlynr_env::Env>>>>;
+
+/// Builds `n_envs` copies of the classic-control task `env.id` (see
+/// `hlynr_env::classic`), time-limited by `env.max_episode_steps` or the
+/// registered limit.
+pub fn make_classic_vec_env(env: &EnvConfig, n_envs: usize) -> Result<ClassicVecEnv> {
+    use hlynr_env::{EpisodeStatistics, TimeLimit, classic};
+    let spec = classic::spec(&env.id)?;
+    if env.settings.as_object().is_some_and(|m| !m.is_empty()) {
+        return Err(TrainError::Config(ConfigError::invalid(
+            "env.settings",
+            format!("{} takes no settings", env.id),
+        )));
+    }
+    let limit = env
+        .max_episode_steps
+        .or(spec.max_episode_steps)
+        .ok_or_else(|| {
+            TrainError::Config(ConfigError::invalid(
+                "env.max_episode_steps",
+                format!("{} has no registered limit; set one", env.id),
+            ))
+        })?;
+    let envs = (0..n_envs)
+        .map(|_| {
+            Ok(EpisodeStatistics::new(TimeLimit::new(
+                env.wrap(classic::make(&env.id)?)?,
+                limit,
+            )?))
+        })
+        .collect::<std::result::Result<Vec<_>, EnvError>>()?;
+    Ok(hlynr_env::VecEnv::new(envs)?)
+}

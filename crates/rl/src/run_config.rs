@@ -1,0 +1,347 @@
+//! A training run's config: the environment, the run's length and env count,
+//! the algorithm (chosen by name, with its own section), the seed,
+//! checkpointing and evaluation, the curriculum and the training doctor.
+
+use hlynr_env::config::{ConfigError, Interval, MovedKey, Validate, ensure_range, join_path};
+use hlynr_rng::derive_seed;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::curriculum::CurriculumConfig;
+use crate::doctor::DoctorConfig;
+use crate::env_config::EnvConfig;
+use crate::error::{Result, TrainError};
+use crate::ppo::PpoConfig;
+
+/// The `run` section: how often to checkpoint and evaluate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Env steps (all envs together) between checkpoints.
+    #[serde(default = "d::checkpoint_every_steps")]
+    pub checkpoint_every_steps: u64,
+    /// Step checkpoints kept (`last/` and `best/` always are); `null` keeps all.
+    #[serde(default = "d::keep_last_n")]
+    pub keep_last_n: Option<usize>,
+    /// Env steps between evaluations; 0 evaluates only at the end.
+    #[serde(default = "d::eval_every_steps")]
+    pub eval_every_steps: u64,
+    /// Episodes per evaluation.
+    #[serde(default = "d::eval_episodes")]
+    pub eval_episodes: u64,
+    /// Base seed of the evaluation episodes (the same episodes every time);
+    /// `null` derives one from the run seed.
+    #[serde(default)]
+    pub eval_seed: Option<u64>,
+}
+
+mod d {
+    pub fn total_timesteps() -> u64 {
+        1_000_000
+    }
+    pub fn n_envs() -> usize {
+        1
+    }
+    pub fn checkpoint_every_steps() -> u64 {
+        50_000
+    }
+    pub fn keep_last_n() -> Option<usize> {
+        Some(5)
+    }
+    pub fn eval_every_steps() -> u64 {
+        10_000
+    }
+    pub fn eval_episodes() -> u64 {
+        10
+    }
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            checkpoint_every_steps: d::checkpoint_every_steps(),
+            keep_last_n: d::keep_last_n(),
+            eval_every_steps: d::eval_every_steps(),
+            eval_episodes: d::eval_episodes(),
+            eval_seed: None,
+        }
+    }
+}
+
+impl Validate for RunSettings {
+    fn validate(&self, path: &str) -> std::result::Result<(), ConfigError> {
+        let p = |k: &str| join_path(path, k);
+        ensure_range(
+            &p("checkpoint_every_steps"),
+            self.checkpoint_every_steps as f64,
+            Interval::closed(1.0, 1e13),
+        )?;
+        if let Some(n) = self.keep_last_n {
+            ensure_range(&p("keep_last_n"), n as f64, Interval::closed(0.0, 1e6))?;
+        }
+        ensure_range(
+            &p("eval_every_steps"),
+            self.eval_every_steps as f64,
+            Interval::closed(0.0, 1e13),
+        )?;
+        ensure_range(
+            &p("eval_episodes"),
+            self.eval_episodes as f64,
+            Interval::closed(1.0, crate::eval::MAX_EVAL_EPISODES as f64),
+        )?;
+        Ok(())
+    }
+}
+
+/// The algorithms a run can train with; the config section of the same name
+/// holds the chosen one's hyperparameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlgoName {
+    /// Proximal Policy Optimisation (MLP or LSTM policies), section `ppo`.
+    #[default]
+    Ppo,
+}
+
+impl AlgoName {
+    /// The name as written in configs and checkpoints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlgoName::Ppo => "ppo",
+        }
+    }
+}
+
+/// A complete training-run config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The environment.
+    pub env: EnvConfig,
+    /// The algorithm; its hyperparameters are the section of the same name.
+    #[serde(default)]
+    pub algo: AlgoName,
+    /// Environment steps (summed over envs) the run trains for; the horizon
+    /// of every schedule, so a run stopped early and resumed follows the same
+    /// schedules.
+    #[serde(default = "d::total_timesteps")]
+    pub total_timesteps: u64,
+    /// Training environments stepped together.
+    #[serde(default = "d::n_envs")]
+    pub n_envs: usize,
+    /// PPO's hyperparameters (`algo: ppo`).
+    #[serde(default)]
+    pub ppo: PpoConfig,
+    /// Run seed (network initialisation, sampling, shuffling, environments).
+    #[serde(default)]
+    pub seed: u64,
+    /// Checkpoints and evaluation.
+    #[serde(default)]
+    pub run: RunSettings,
+    /// Optional curriculum of environment stages (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curriculum: Option<CurriculumConfig>,
+    /// The training doctor's rules, thresholds and actions.
+    #[serde(default)]
+    pub doctor: DoctorConfig,
+}
+
+/// Keys that were PPO's and are now the run's (every algorithm has them).
+const MOVED: &[MovedKey] = &[
+    MovedKey {
+        from: "ppo.total_timesteps",
+        to: "total_timesteps",
+        note: "a run-level key at the top of the config, beside `seed`",
+    },
+    MovedKey {
+        from: "ppo.n_envs",
+        to: "n_envs",
+        note: "a run-level key at the top of the config, beside `seed`",
+    },
+];
+
+impl Validate for RunConfig {
+    fn validate(&self, path: &str) -> std::result::Result<(), ConfigError> {
+        let p = |k: &str| join_path(path, k);
+        self.env.validate(&p("env"))?;
+        ensure_range(
+            &p("total_timesteps"),
+            self.total_timesteps as f64,
+            Interval::closed(1.0, 1e13),
+        )?;
+        ensure_range(
+            &p("n_envs"),
+            self.n_envs as f64,
+            Interval::closed(1.0, 65536.0),
+        )?;
+        match self.algo {
+            AlgoName::Ppo => {
+                self.ppo.validate(&p("ppo"))?;
+                self.ppo.validate_for_envs(&p("ppo"), self.n_envs)?;
+            }
+        }
+        self.run.validate(&p("run"))?;
+        Validate::validate(&self.doctor, &p("doctor"))?;
+        if let Some(c) = &self.curriculum {
+            c.validate(&p("curriculum"))?;
+            if self.run.eval_episodes < c.min_eval_episodes {
+                return Err(ConfigError::invalid(
+                    p("run.eval_episodes"),
+                    format!(
+                        "{} is fewer than curriculum.min_eval_episodes = {}, so no evaluation could promote",
+                        self.run.eval_episodes, c.min_eval_episodes
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn moved_keys() -> &'static [MovedKey] {
+        MOVED
+    }
+}
+
+/// Seed stream of the evaluation episodes when `run.eval_seed` is `null`.
+const STREAM_EVAL: u64 = 0x6576_616c; // "eval"
+
+impl RunConfig {
+    /// Base seed of evaluation episodes.
+    pub fn eval_seed(&self) -> u64 {
+        self.run
+            .eval_seed
+            .unwrap_or_else(|| derive_seed(self.seed, STREAM_EVAL))
+    }
+
+    /// Number of environment stages: the curriculum's, or 1 without one.
+    pub fn stage_count(&self) -> usize {
+        self.curriculum.as_ref().map_or(1, |c| c.stages.len())
+    }
+
+    /// This config with the environment of stage `stage` (the config itself
+    /// without a curriculum, where only stage 0 exists).
+    pub fn stage_config(&self, stage: usize) -> Result<RunConfig> {
+        let mut out = self.clone();
+        match &self.curriculum {
+            Some(c) => out.env = c.apply(&self.env, stage)?,
+            None if stage == 0 => {}
+            None => {
+                return Err(TrainError::invalid(
+                    "curriculum",
+                    format!("stage {stage} asked of a run without a curriculum"),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Name of stage `stage`, if the run has a curriculum.
+    pub fn stage_name(&self, stage: usize) -> Option<&str> {
+        self.curriculum
+            .as_ref()
+            .and_then(|c| c.stages.get(stage))
+            .map(|s| s.name.as_str())
+    }
+
+    /// Strictly parses a resolved config value (a run's `config.yaml`).
+    pub fn from_resolved(value: &Value) -> Result<Self> {
+        hlynr_env::config::check_moved(value, MOVED)?;
+        let config: RunConfig = hlynr_env::config::from_value(value)?;
+        config.validate("")?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_settings_validate_and_reject_unknown_keys() {
+        let e = hlynr_env::config::from_yaml_str::<RunConfig>(
+            "env: {id: CartPole-v1}\nrun: {checkpoint_every: 5}\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("checkpoint_every") && e.contains("checkpoint_every_steps"),
+            "{e}"
+        );
+        let e = hlynr_env::config::from_yaml_str::<RunConfig>(
+            "env: {id: CartPole-v1}\nrun: {eval_episodes: 0}\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("run.eval_episodes"), "{e}");
+    }
+
+    #[test]
+    fn keys_that_moved_to_the_run_say_where_they_went() {
+        use hlynr_env::config::{from_yaml_str, resolve};
+        let e = from_yaml_str::<RunConfig>(
+            "env: {id: CartPole-v1}\nppo: {n_envs: 8, n_steps: 32}\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "`ppo.n_envs` is now `n_envs`: rename it (a run-level key at the top of the config, beside `seed`)"
+        );
+        let e = resolve::<RunConfig, _>(
+            "env: {id: CartPole-v1}\n",
+            "t",
+            &["ppo.total_timesteps=5000"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`ppo.total_timesteps` is now `total_timesteps`"),
+            "{e}"
+        );
+        // A resolved config from an older run is refused the same way.
+        let old = serde_json::json!({"env": {"id": "CartPole-v1"}, "ppo": {"total_timesteps": 5}});
+        let e = RunConfig::from_resolved(&old).unwrap_err().to_string();
+        assert!(e.contains("is now `total_timesteps`"), "{e}");
+    }
+
+    #[test]
+    fn a_minibatch_must_fit_in_the_rollout_of_the_run_env_count() {
+        let text = |n: usize| {
+            format!("env: {{id: CartPole-v1}}\nn_envs: {n}\nppo: {{n_steps: 16, batch_size: 64}}\n")
+        };
+        let e = hlynr_env::config::from_yaml_str::<RunConfig>(&text(2), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ppo.batch_size: 64 is larger than a rollout (n_steps 16 x n_envs 2"),
+            "{e}"
+        );
+        hlynr_env::config::from_yaml_str::<RunConfig>(&text(4), "t").unwrap();
+        let e = hlynr_env::config::from_yaml_str::<RunConfig>(
+            "env: {id: CartPole-v1}\nn_envs: 0\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("n_envs = 0 is out of range"), "{e}");
+    }
+
+    #[test]
+    fn shipped_train_configs_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let (c, _): (RunConfig, _) =
+                    hlynr_env::config::resolve_file(&path, &[] as &[&str]).unwrap();
+                assert!(c.total_timesteps >= 100_000, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 7, "only {seen} configs in {}", root.display());
+    }
+}
