@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 use hlynr_nn::io::{Loaded, TensorEntry};
 use hlynr_nn::optim::OPTIMIZER_METADATA_KEY;
-use hlynr_nn::{Adam, NamedParam, OptimizerState, ParamKind, Tensor};
+use hlynr_nn::{NamedParam, OptimizerState, ParamKind, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -101,7 +101,7 @@ impl ModelTensor {
 pub struct CheckpointPayload {
     /// Named model tensors (names unique).
     pub model: Vec<(String, ModelTensor)>,
-    /// The optimizer state (`Adam::state`).
+    /// The optimizer state (e.g. `Adam::state`), as the algorithm exported it.
     pub optimizer: OptimizerState,
     /// Counters, schedules, RNG states, normalisers, env and curriculum state,
     /// config fingerprint: any JSON.
@@ -574,7 +574,11 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, RunError> {
     }
     let optimizer = OptimizerState { tensors, scalars };
     check_optimizer_shapes(&opt_path, &model, &optimizer)?;
-    Adam::from_state(&optimizer).map_err(|e| RunError::corrupt(&opt_path, e.to_string()))?;
+    // What the scalars mean is the algorithm's business (it checks them on
+    // import); here they must at least be JSON.
+    serde_json::from_str::<Value>(&optimizer.scalars).map_err(|e| {
+        RunError::corrupt(&opt_path, format!("optimizer scalars are not JSON: {e}"))
+    })?;
 
     Ok(Checkpoint {
         path: dir.to_path_buf(),
