@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hlynr_env::{Env, FrameStackPolicy, Info, Policy, Step, TimeLimit};
+use hlynr_env::{Env, Info, Policy, Step, TimeLimit};
 use hlynr_intercept::policies::POLICY_NAMES;
 use hlynr_intercept::{InterceptEnv, ScenarioConfig, make_policy};
 use hlynr_rl::eval::plot::{HistogramSeries, TrajectorySeries, miss_histogram_svg, trajectory_svg};
@@ -201,9 +201,8 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
 /// (and frozen normaliser statistics), beside the `--policy` baselines.
 pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
     let (run_dir, checkpoint) = hlynr_rl::trainer::locate_model(model)?;
-    let loaded =
-        hlynr_rl::trainer::load_model(&run_dir, &checkpoint, crate::train_cmd::factory_for)
-            .with_context(|| format!("loading model {}", model.display()))?;
+    let loaded = hlynr_rl::trainer::load_model(&run_dir, &checkpoint)
+        .with_context(|| format!("loading model {}", model.display()))?;
     if let Some((index, name)) = &loaded.stage {
         eprintln!(
             "model evaluated on curriculum stage {index} `{name}` (the final stage's environment)"
@@ -249,14 +248,8 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
         let (mut scenario, _) = crate::train_cmd::resolve_scenario(&settings)?;
         scenario.oracle = args.oracle;
         // The baselines read the bare env; a model trained behind a frame
-        // stack gets its stacked observation from an adapter.
-        let model: Box<dyn Policy> = match loaded.config.env.frame_stack {
-            Some(k) => {
-                let frame_dim = InterceptEnv::new(&scenario)?.observation_space().flat_dim();
-                Box::new(FrameStackPolicy::new(model_policy, k, frame_dim)?)
-            }
-            None => Box::new(model_policy),
-        };
+        // stack stacks its own frames.
+        let model = hlynr_rl::trainer::bare_policy(model_policy, &loaded.record)?;
         let outcome = run_intercept(
             &scenario,
             &names,

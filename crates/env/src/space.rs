@@ -9,13 +9,19 @@
 //!   `[move_x, move_y, choice]`).
 
 use hlynr_rng::Rng;
+use serde::{Deserialize, Serialize};
 
-/// A Gymnasium-style space.
-#[derive(Clone, Debug, PartialEq)]
+/// A Gymnasium-style space. Serialised (checkpoints record the spaces of
+/// their policy) as `{"box": {"low": [..], "high": [..], "shape": [..]}}`,
+/// `{"discrete": {"n": 2}}`, ...; infinite bounds as `"inf"` / `"-inf"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Space {
     /// A box of reals; `low`/`high` have one entry per element (may be infinite).
     Box {
+        #[serde(with = "bounds")]
         low: Vec<f32>,
+        #[serde(with = "bounds")]
         high: Vec<f32>,
         shape: Vec<usize>,
     },
@@ -25,6 +31,46 @@ pub enum Space {
     MultiDiscrete { nvec: Vec<usize> },
     /// A product of spaces (hybrid actions).
     Tuple { spaces: Vec<Space> },
+}
+
+/// Box bounds in JSON, which has no infinities: those are the strings
+/// `"inf"` and `"-inf"`.
+mod bounds {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Finite(f32),
+        Named(String),
+    }
+
+    pub fn serialize<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let out: Vec<Bound> = values
+            .iter()
+            .map(|&v| match v {
+                v if v.is_finite() => Bound::Finite(v),
+                v if v > 0.0 => Bound::Named("inf".into()),
+                v if v < 0.0 => Bound::Named("-inf".into()),
+                _ => Bound::Named("nan".into()),
+            })
+            .collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        Vec::<Bound>::deserialize(d)?
+            .into_iter()
+            .map(|b| match b {
+                Bound::Finite(v) => Ok(v),
+                Bound::Named(n) if n == "inf" => Ok(f32::INFINITY),
+                Bound::Named(n) if n == "-inf" => Ok(f32::NEG_INFINITY),
+                Bound::Named(n) => Err(serde::de::Error::custom(format!(
+                    "a box bound is a number, \"inf\" or \"-inf\", not \"{n}\""
+                ))),
+            })
+            .collect()
+    }
 }
 
 impl Space {
@@ -158,6 +204,33 @@ fn check_index(v: f32, n: usize, slot: usize) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn spaces_round_trip_through_json_with_infinite_bounds() {
+        let spaces = [
+            Space::box_1d(vec![f32::NEG_INFINITY, -1.5], vec![f32::INFINITY, 2.0]),
+            Space::Discrete { n: 3 },
+            Space::Tuple {
+                spaces: vec![
+                    Space::uniform_box(-1.0, 1.0, &[2, 2]),
+                    Space::MultiDiscrete { nvec: vec![2, 5] },
+                ],
+            },
+        ];
+        for space in spaces {
+            let text = serde_json::to_string(&space).unwrap();
+            let back: Space = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, space, "{text}");
+        }
+        let text =
+            serde_json::to_string(&Space::box_1d(vec![f32::NEG_INFINITY], vec![1.0])).unwrap();
+        assert_eq!(text, r#"{"box":{"low":["-inf"],"high":[1.0],"shape":[1]}}"#);
+        let e =
+            serde_json::from_str::<Space>(r#"{"box":{"low":["huge"],"high":[1.0],"shape":[1]}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("not \"huge\""), "{e}");
+    }
     use super::*;
 
     fn hybrid() -> Space {

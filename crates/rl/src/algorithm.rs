@@ -14,8 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use hlynr_env::{BatchEnv, ObsNormalizer, Policy};
+use hlynr_env::{BatchEnv, ObsNormalizer, Policy, Space};
 use hlynr_nn::{OptimizerState, Tensor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -44,6 +45,59 @@ pub struct AlgorithmState {
     /// Everything else: counters, generators, normaliser statistics, the
     /// environments' state; the algorithm's own serde layout.
     pub meta: Value,
+}
+
+/// What a checkpoint declares about its policy, so that the policy loads and
+/// acts without an environment: its spaces, the preprocessing its training
+/// env applied, and the algorithm's description of its network. With the
+/// checkpoint's weights it is everything a server or a script needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRecord {
+    /// The observation the network takes: the training env's, after its
+    /// wrappers (a frame stack included).
+    pub observation_space: Space,
+    /// The action the network produces.
+    pub action_space: Space,
+    /// The run's `env.frame_stack`: the network's observation is the last
+    /// `k` frames side by side, oldest first.
+    #[serde(default)]
+    pub frame_stack: Option<usize>,
+    /// The observation normaliser, applied frozen before the network.
+    #[serde(default)]
+    pub obs_normalizer: Option<ObsNormalizer>,
+    /// The algorithm's own description of its network (PPO: the `policy`
+    /// config and the network's sampling generator).
+    pub network: Value,
+}
+
+impl PolicyRecord {
+    /// Checks that the preprocessing fits the observation space; the message
+    /// names both sizes.
+    pub fn check(&self) -> Result<()> {
+        let dim = self.observation_space.flat_dim();
+        if let Some(n) = &self.obs_normalizer
+            && n.dim() != dim
+        {
+            return Err(crate::error::TrainError::invalid(
+                "policy record",
+                format!(
+                    "the observation normaliser has {} values, the observation space {:?} has {dim}",
+                    n.dim(),
+                    self.observation_space
+                ),
+            ));
+        }
+        if let Some(k) = self.frame_stack
+            && (k == 0 || !dim.is_multiple_of(k))
+        {
+            return Err(crate::error::TrainError::invalid(
+                "policy record",
+                format!("a stack of {k} frames cannot make an observation of {dim} values"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A copy of an algorithm's current policy for evaluation: the network and
@@ -104,4 +158,8 @@ pub trait Algorithm: std::fmt::Debug {
 
     /// A copy of the current policy and its preprocessing.
     fn policy(&self) -> Result<PolicySnapshot>;
+
+    /// The description of the current policy a checkpoint stores beside its
+    /// weights ([`PolicyRecord::frame_stack`] is the trainer's to fill in).
+    fn policy_record(&self) -> Result<PolicyRecord>;
 }

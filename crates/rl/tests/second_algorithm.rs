@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hlynr_env::{BatchEnv, Policy, PolicyInput};
 use hlynr_nn::{OptimizerState, Tensor};
-use hlynr_rl::algorithm::{Algorithm, AlgorithmState, Iteration, PolicySnapshot};
+use hlynr_rl::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
 use hlynr_rl::checkpoint::step_dir_name;
 use hlynr_rl::metrics::read_metrics;
 use hlynr_rl::progress::ProgressMode;
@@ -222,6 +222,16 @@ impl Algorithm for HillClimb {
             net: Box::new(Linear(self.state.weights.clone())),
             obs_dim: self.state.weights.len() - 1,
             normalizer: None,
+        })
+    }
+
+    fn policy_record(&self) -> Result<PolicyRecord> {
+        Ok(PolicyRecord {
+            observation_space: self.env.observation_space().clone(),
+            action_space: self.env.action_space().clone(),
+            frame_stack: None,
+            obs_normalizer: None,
+            network: Value::String("linear threshold".into()),
         })
     }
 }

@@ -442,11 +442,11 @@ fn curriculum_promotes_on_performance_and_resumes_exactly() {
     // A model is evaluated on the final stage's environment, whatever stage
     // its checkpoint was written at.
     let (run_dir, ckpt) = hlynr_rl::trainer::locate_model(&half_dir).unwrap();
-    let loaded = hlynr_rl::trainer::load_model(&run_dir, &ckpt, factory).unwrap();
+    let loaded = hlynr_rl::trainer::load_model(&run_dir, &ckpt).unwrap();
     assert_eq!(loaded.stage, Some((1, "full".to_string())));
     assert_eq!(loaded.config.env.max_episode_steps, None);
     let first = half_dir.join("checkpoints").join(step_dir_name(256));
-    let early = hlynr_rl::trainer::load_model(&run_dir, &first, factory).unwrap();
+    let early = hlynr_rl::trainer::load_model(&run_dir, &first).unwrap();
     assert_eq!(early.stage, Some((1, "full".to_string())));
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -1,12 +1,26 @@
 //! PPO as an [`Algorithm`] the trainer drives.
 
+use std::collections::BTreeMap;
+
 use hlynr_env::BatchEnv;
+use hlynr_nn::Tensor;
 use hlynr_rng::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::{Ppo, PpoError, PpoMeta, PpoState};
-use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicySnapshot};
+use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
 use crate::error::{Result, TrainError};
-use crate::policy_net::ActorCritic;
+use crate::policy_net::{ActorCritic, PolicyConfig};
+
+/// PPO's [`PolicyRecord::network`]: how to rebuild the actor-critic.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkRecord {
+    /// The `ppo.policy` config the network was built from.
+    policy: PolicyConfig,
+    /// The network's own sampling generator (stochastic actions).
+    policy_rng: Rng,
+}
 
 impl From<PpoError> for TrainError {
     fn from(e: PpoError) -> Self {
@@ -27,24 +41,61 @@ impl PpoState {
     }
 }
 
+/// The network of `record` with `weights`, without any environment. Weights
+/// that do not fit the declared spaces are an error naming the spaces and
+/// each tensor's saved and expected shapes.
+pub fn policy_from_record(
+    record: &PolicyRecord,
+    weights: &BTreeMap<String, Tensor>,
+) -> Result<PolicySnapshot> {
+    record.check()?;
+    let network: NetworkRecord = serde_json::from_value(record.network.clone())
+        .map_err(|e| TrainError::invalid("PPO policy record", e.to_string()))?;
+    let obs_dim = record.observation_space.flat_dim();
+    // The initialisation draw is overwritten by the weights.
+    let mut net = ActorCritic::new(
+        obs_dim,
+        &record.action_space,
+        &network.policy,
+        &mut Rng::seed_from_u64(0),
+    )?;
+    net.load_state_dict(weights).map_err(|e| {
+        TrainError::invalid(
+            "PPO policy",
+            format!(
+                "for observations {:?} and actions {:?}: {e}",
+                record.observation_space, record.action_space
+            ),
+        )
+    })?;
+    net.set_policy_rng(network.policy_rng);
+    Ok(PolicySnapshot {
+        net: Box::new(net),
+        obs_dim,
+        normalizer: record.obs_normalizer.clone(),
+    })
+}
+
 impl<B: BatchEnv> Ppo<B> {
-    /// A copy of the current network and observation normaliser.
-    pub fn policy_snapshot(&self) -> std::result::Result<PolicySnapshot, PpoError> {
-        let env = self.env();
-        // The initialisation draw is overwritten by the copied weights.
-        let mut net = ActorCritic::new(
-            env.obs_dim(),
-            env.action_space(),
-            &self.config.policy,
-            &mut Rng::seed_from_u64(0),
-        )?;
-        net.load_state_dict(&self.net.state_dict())?;
-        net.set_policy_rng(self.net.policy_rng().clone());
-        Ok(PolicySnapshot {
-            obs_dim: net.obs_dim(),
-            net: Box::new(net),
-            normalizer: env.obs_normalizer().cloned(),
+    /// The description of the current network a checkpoint stores.
+    pub fn policy_record(&self) -> std::result::Result<PolicyRecord, PpoError> {
+        let network = serde_json::to_value(NetworkRecord {
+            policy: self.config.policy.clone(),
+            policy_rng: self.net.policy_rng().clone(),
         })
+        .map_err(|e| PpoError::State(e.to_string()))?;
+        Ok(PolicyRecord {
+            observation_space: self.env.observation_space().clone(),
+            action_space: self.env.action_space().clone(),
+            frame_stack: None,
+            obs_normalizer: self.env.obs_normalizer().cloned(),
+            network,
+        })
+    }
+
+    /// A copy of the current network and observation normaliser.
+    pub fn policy_snapshot(&self) -> Result<PolicySnapshot> {
+        policy_from_record(&self.policy_record()?, &self.net.state_dict())
     }
 }
 
@@ -105,6 +156,10 @@ impl Algorithm for Ppo<Box<dyn BatchEnv>> {
     }
 
     fn policy(&self) -> Result<PolicySnapshot> {
-        Ok(self.policy_snapshot()?)
+        self.policy_snapshot()
+    }
+
+    fn policy_record(&self) -> Result<PolicyRecord> {
+        Ok(Ppo::policy_record(self)?)
     }
 }

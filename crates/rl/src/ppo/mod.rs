@@ -12,7 +12,7 @@
 //! [`PpoState`]; importing it into a trainer built from the same config
 //! continues bit for bit.
 
-mod algorithm;
+pub mod algorithm;
 pub mod buffer;
 pub mod config;
 pub mod schedule;

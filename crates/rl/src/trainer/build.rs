@@ -1,9 +1,12 @@
 //! What the trainer builds from a run's config: the algorithm it names and
 //! the environments of every curriculum stage.
 
-use hlynr_env::BatchEnv;
+use std::collections::BTreeMap;
 
-use crate::algorithm::Algorithm;
+use hlynr_env::BatchEnv;
+use hlynr_nn::Tensor;
+
+use crate::algorithm::{Algorithm, PolicyRecord, PolicySnapshot};
 use crate::env_factory::EnvFactory;
 use crate::error::{Result, TrainError};
 use crate::ppo::Ppo;
@@ -22,6 +25,24 @@ pub fn build_algorithm(config: &RunConfig, batch: Box<dyn BatchEnv>) -> Result<B
             config.seed,
             config.total_timesteps,
         )?)),
+    }
+}
+
+/// The policy a checkpoint of algorithm `algorithm` describes, from its
+/// record and weights alone (no environment).
+pub fn policy_from_record(
+    algorithm: &str,
+    record: &PolicyRecord,
+    weights: &BTreeMap<String, Tensor>,
+) -> Result<PolicySnapshot> {
+    match algorithm {
+        "ppo" => crate::ppo::algorithm::policy_from_record(record, weights),
+        other => Err(TrainError::invalid(
+            "policy",
+            format!(
+                "the checkpoint holds a policy of algorithm `{other}`, which this hlynr cannot load (known: ppo)"
+            ),
+        )),
     }
 }
 

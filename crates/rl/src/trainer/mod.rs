@@ -35,8 +35,8 @@ use hlynr_env::config::Validate;
 use hlynr_rng::derive_seed;
 pub use serde_json::Value;
 
-pub use self::build::{AlgorithmBuilder, build_algorithm, stage_factories};
-pub use self::model::{LoadedModel, load_model, locate_model};
+pub use self::build::{AlgorithmBuilder, build_algorithm, policy_from_record, stage_factories};
+pub use self::model::{LoadedModel, bare_policy, load_model, locate_model};
 pub use self::state::{SavedRun, TRAINER_STATE_VERSION, TrainerMeta, payload_of, saved_run};
 use crate::algorithm::Algorithm;
 use crate::checkpoint::{BEST, CheckpointManager, CheckpointPayload};
@@ -854,9 +854,12 @@ impl Trainer {
     fn payload(&mut self) -> Result<CheckpointPayload> {
         self.meta.elapsed_s = self.sink.elapsed_s();
         self.meta.doctor = Some(self.doctor.state());
+        let mut policy = self.algorithm.policy_record()?;
+        policy.frame_stack = self.config.env.frame_stack;
         payload_of(
             self.algorithm.name(),
             self.algorithm.export_state()?,
+            policy,
             &self.meta,
             &self.fingerprint,
         )

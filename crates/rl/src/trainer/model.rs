@@ -1,11 +1,15 @@
-//! A trained policy loaded from a run directory for evaluation.
+//! A trained policy loaded from a run directory, without building any
+//! environment: the checkpoint declares the policy's spaces and
+//! preprocessing ([`PolicyRecord`]) beside its weights.
 
 use std::path::{Path, PathBuf};
 
-use super::build::build_algorithm;
+use hlynr_env::{FrameStackPolicy, Policy};
+
+use super::build::policy_from_record;
 use super::state::saved_run;
+use crate::algorithm::PolicyRecord;
 use crate::checkpoint::BEST;
-use crate::env_factory::EnvFactory;
 use crate::error::{Result, TrainError};
 use crate::model_policy::ModelPolicy;
 use crate::run::RunDir;
@@ -20,8 +24,12 @@ pub struct LoadedModel {
     pub checkpoint: PathBuf,
     /// Env steps of that checkpoint.
     pub env_steps: u64,
-    /// The policy (network + frozen observation normaliser).
+    /// The policy (network + frozen observation normaliser), taking the
+    /// observation the network was trained on (frames stacked, when the run
+    /// stacked them).
     pub policy: ModelPolicy,
+    /// The checkpoint's description of the policy: spaces and preprocessing.
+    pub record: PolicyRecord,
     /// For a run with a curriculum: the stage whose environment `config`
     /// holds (the final stage), index and name.
     pub stage: Option<(usize, String)>,
@@ -58,25 +66,23 @@ pub fn locate_model(path: &Path) -> Result<(PathBuf, PathBuf)> {
     ))
 }
 
-/// Loads the policy of checkpoint `checkpoint_dir` of the run at `run_dir`,
-/// with the run's own config and normaliser statistics. `factory_for`
-/// builds the environments from the run's config. For a run with a
+/// Loads the policy of checkpoint `checkpoint_dir` of the run at `run_dir`
+/// from the checkpoint alone: no environment is built. For a run with a
 /// curriculum the returned config holds the final stage's environment,
 /// whatever stage the checkpoint was written at: a model is judged on the
 /// task the curriculum leads to.
-pub fn load_model<F>(run_dir: &Path, checkpoint_dir: &Path, factory_for: F) -> Result<LoadedModel>
-where
-    F: Fn(&RunConfig) -> Result<Box<dyn EnvFactory>>,
-{
+pub fn load_model(run_dir: &Path, checkpoint_dir: &Path) -> Result<LoadedModel> {
     let run = RunDir::open(run_dir)?;
     let config = RunConfig::from_resolved(&run.read_config()?)?;
     let checkpoint = crate::checkpoint::read_checkpoint(checkpoint_dir)?;
     let saved = saved_run(&checkpoint)?;
-    // The checkpoint's environment state belongs to its own stage's batch.
-    let factory = factory_for(&config.stage_config(saved.trainer.stage)?)?;
-    let batch = factory.make_train(config.n_envs)?;
-    let mut algorithm = build_algorithm(&config, batch)?;
-    algorithm.import_state(&saved.state)?;
+    let snapshot = policy_from_record(&saved.algorithm, &saved.policy, &saved.state.weights)
+        .map_err(|e| {
+            TrainError::invalid(
+                format!("checkpoint {}", checkpoint.path.display()),
+                e.to_string(),
+            )
+        })?;
     let name = run.manifest().name.clone();
     let (config, stage) = match &config.curriculum {
         Some(c) => {
@@ -90,10 +96,25 @@ where
         None => (config, None),
     };
     Ok(LoadedModel {
-        policy: ModelPolicy::new(name, algorithm.policy()?),
+        policy: ModelPolicy::new(name, snapshot),
+        record: saved.policy,
         stage,
         config,
         checkpoint: checkpoint.path,
         env_steps: checkpoint.env_steps,
+    })
+}
+
+/// `policy` (a network taking the observation `record` declares) acting on
+/// the env's bare observations: with a frame stack, each env row's last `k`
+/// frames are stacked as the training env's wrapper stacked them.
+pub fn bare_policy(policy: ModelPolicy, record: &PolicyRecord) -> Result<Box<dyn Policy>> {
+    record.check()?;
+    Ok(match record.frame_stack {
+        Some(k) => {
+            let frame_dim = record.observation_space.flat_dim() / k;
+            Box::new(FrameStackPolicy::new(policy, k, frame_dim)?)
+        }
+        None => Box::new(policy),
     })
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::algorithm::AlgorithmState;
+use crate::algorithm::{AlgorithmState, PolicyRecord};
 use crate::checkpoint::{Checkpoint, CheckpointPayload, ModelTensor};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvalScore, EvalSummary};
@@ -46,6 +46,8 @@ struct SavedState {
     algorithm: String,
     /// The algorithm's own state ([`AlgorithmState::meta`]).
     algorithm_state: Value,
+    /// What the policy needs to load without an env.
+    policy: PolicyRecord,
     trainer: TrainerMeta,
 }
 
@@ -56,16 +58,20 @@ pub struct SavedRun {
     pub algorithm: String,
     /// The algorithm's state.
     pub state: AlgorithmState,
+    /// The policy's spaces, preprocessing and network description.
+    pub policy: PolicyRecord,
     /// The driver's state.
     pub trainer: TrainerMeta,
     /// Fingerprint of the config the run was started with.
     pub config_fingerprint: String,
 }
 
-/// The checkpoint payload of `state` (algorithm `algorithm`) and the driver's.
+/// The checkpoint payload of `state` and `policy` (algorithm `algorithm`)
+/// and the driver's.
 pub fn payload_of(
     algorithm: &str,
     state: AlgorithmState,
+    policy: PolicyRecord,
     trainer: &TrainerMeta,
     fingerprint: &str,
 ) -> Result<CheckpointPayload> {
@@ -74,6 +80,7 @@ pub fn payload_of(
         config_fingerprint: fingerprint.to_string(),
         algorithm: algorithm.to_string(),
         algorithm_state: state.meta,
+        policy,
         trainer: trainer.clone(),
     };
     let state_json = serde_json::to_value(&saved)
@@ -119,6 +126,7 @@ pub fn saved_run(checkpoint: &Checkpoint) -> Result<SavedRun> {
             optimizer: checkpoint.payload.optimizer.clone(),
             meta: saved.algorithm_state,
         },
+        policy: saved.policy,
         trainer: saved.trainer,
         config_fingerprint: saved.config_fingerprint,
     })
@@ -158,12 +166,29 @@ mod tests {
             },
             meta: serde_json::json!({"counter": 7}),
         };
-        let payload = payload_of("hill_climb", state.clone(), &meta, "abc").unwrap();
+        let policy = PolicyRecord {
+            observation_space: hlynr_env::Space::uniform_box(-1.0, 1.0, &[3]),
+            action_space: hlynr_env::Space::Discrete { n: 2 },
+            frame_stack: None,
+            obs_normalizer: None,
+            network: Value::Null,
+        };
+        let payload =
+            payload_of("hill_climb", state.clone(), policy.clone(), &meta, "abc").unwrap();
         let saved = saved_run(&checkpoint(payload.state)).unwrap();
         assert_eq!(saved.algorithm, "hill_climb");
+        assert_eq!(saved.policy, policy);
         assert_eq!(saved.state, state);
         assert_eq!(saved.trainer, meta);
         assert_eq!(saved.config_fingerprint, "abc");
+
+        // A state without its policy record cannot be loaded without an env.
+        let mut bare = payload_of("hill_climb", state, policy, &meta, "abc")
+            .unwrap()
+            .state;
+        bare.as_object_mut().unwrap().remove("policy");
+        let e = saved_run(&checkpoint(bare)).unwrap_err().to_string();
+        assert!(e.contains("missing field `policy`"), "{e}");
 
         let v1 = serde_json::json!({"version": 1, "config_fingerprint": "abc", "ppo": {}, "trainer": {}});
         let e = saved_run(&checkpoint(v1)).unwrap_err().to_string();
