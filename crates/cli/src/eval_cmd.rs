@@ -23,7 +23,7 @@ use hlynr_rl::eval::{
 };
 
 /// The env id of the interception simulator.
-pub const INTERCEPT_ENV: &str = "intercept";
+use hlynr_envs::INTERCEPT;
 
 /// Name of the uniform-random baseline, available on every env.
 pub const RANDOM_POLICY: &str = "random";
@@ -37,7 +37,7 @@ const RANDOM_POLICY_STREAM: u64 = u64::MAX;
 pub struct EvalArgs {
     /// Environment: `intercept`, or a classic-control id (`CartPole-v1`,
     /// `Pendulum-v1`, `MountainCarContinuous-v0`, `CartPoleNoVel-v1`).
-    #[arg(long, default_value = INTERCEPT_ENV)]
+    #[arg(long, default_value = INTERCEPT)]
     pub env: String,
     /// Interception scenario: a shipped name (easy, medium, hard, extreme,
     /// legacy) or a YAML file. Default: medium.
@@ -141,7 +141,7 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
     }
     let names = normalise_policy_names(&args.policy)?;
     let config = EvalConfig::new(args.episodes, args.seed);
-    if args.env == INTERCEPT_ENV {
+    if args.env == INTERCEPT {
         let scenario_name = args.scenario.as_deref().unwrap_or("medium");
         let (mut scenario, _) = ScenarioConfig::load_resolved(scenario_name, &args.overrides)
             .with_context(|| format!("loading scenario `{scenario_name}`"))?;
@@ -151,7 +151,7 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
     }
 
     let spec = hlynr_env::classic::spec(&args.env)
-        .map_err(|e| anyhow::anyhow!("{e}; `{INTERCEPT_ENV}` is the interception simulator"))?;
+        .map_err(|e| anyhow::anyhow!("{e}; `{INTERCEPT}` is the interception simulator"))?;
     for (flag, given) in [
         ("--scenario", args.scenario.is_some()),
         ("--set", !args.overrides.is_empty()),
@@ -160,7 +160,7 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
     ] {
         if given {
             bail!(
-                "{flag} applies only to --env {INTERCEPT_ENV}, not to {}",
+                "{flag} applies only to --env {INTERCEPT}, not to {}",
                 spec.id
             );
         }
@@ -209,7 +209,7 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
         );
     }
     let env_id = loaded.config.env.id.clone();
-    if args.env != INTERCEPT_ENV && args.env != env_id {
+    if args.env != INTERCEPT && args.env != env_id {
         bail!(
             "--env {} does not match the model's env `{env_id}` (from its config.yaml)",
             args.env
@@ -243,9 +243,9 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
             .join("eval")
             .join(format!("{ckpt_name}-seed{}", args.seed)),
     );
-    if env_id == INTERCEPT_ENV {
-        let settings = hlynr_rl::trainer::ScenarioSettings::parse(&loaded.config.env.settings)?;
-        let (mut scenario, _) = crate::train_cmd::resolve_scenario(&settings)?;
+    if env_id == INTERCEPT {
+        let settings = hlynr_envs::ScenarioSettings::parse(&loaded.config.env.settings)?;
+        let (mut scenario, _) = hlynr_envs::resolve_scenario(&settings)?;
         scenario.oracle = args.oracle;
         // The baselines read the bare env; a model trained behind a frame
         // stack stacks its own frames.
@@ -261,7 +261,7 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
     }
     for (flag, given) in [("--plots", args.plots.is_some()), ("--oracle", args.oracle)] {
         if given {
-            bail!("{flag} applies only to {INTERCEPT_ENV} models, not to {env_id}");
+            bail!("{flag} applies only to {INTERCEPT} models, not to {env_id}");
         }
     }
     let factory = hlynr_rl::trainer::ClassicEnvFactory::new(&loaded.config.env)?;
@@ -342,7 +342,7 @@ pub fn intercept_policies(
                 )));
             }
             if !POLICY_NAMES.contains(&name.as_str()) {
-                bail!(unknown_policy_message(name, &available, INTERCEPT_ENV));
+                bail!(unknown_policy_message(name, &available, INTERCEPT));
             }
             make_policy(name, scenario).with_context(|| {
                 format!("building policy `{name}` for scenario `{}`", scenario.name)
@@ -388,7 +388,7 @@ fn intercept_evaluation(
     model_out: Option<PathBuf>,
 ) -> Result<Evaluation> {
     let context = ReportContext {
-        env: INTERCEPT_ENV.to_string(),
+        env: INTERCEPT.to_string(),
         scenario: Some(scenario.name.clone()),
         seed: args.seed,
         episodes: args.episodes,
@@ -604,7 +604,7 @@ mod tests {
 
     #[test]
     fn unknown_policy_suggests_the_closest_name() {
-        let e = error_of(&args(INTERCEPT_ENV, &["zem-pm"]));
+        let e = error_of(&args(INTERCEPT, &["zem-pm"]));
         assert!(
             e.contains("unknown policy `zem-pm`; did you mean `zem-pn`?"),
             "{e}"
@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn unknown_scenario_and_env_are_listed() {
-        let mut a = args(INTERCEPT_ENV, &["zem-pn"]);
+        let mut a = args(INTERCEPT, &["zem-pn"]);
         a.scenario = Some("meduim".into());
         let e = error_of(&a);
         assert!(
@@ -642,9 +642,9 @@ mod tests {
 
     #[test]
     fn duplicate_and_empty_policy_names_are_rejected() {
-        let e = error_of(&args(INTERCEPT_ENV, &["zem-pn", "ZEM-PN"]));
+        let e = error_of(&args(INTERCEPT, &["zem-pn", "ZEM-PN"]));
         assert!(e.contains("`zem-pn` is listed twice"), "{e}");
-        let e = error_of(&args(INTERCEPT_ENV, &["zem-pn", " "]));
+        let e = error_of(&args(INTERCEPT, &["zem-pn", " "]));
         assert!(e.contains("empty policy name"), "{e}");
     }
 
@@ -664,7 +664,7 @@ mod tests {
     #[test]
     fn intercept_evaluation_writes_reports_and_plots() {
         let dir = std::env::temp_dir().join(format!("hlynr-eval-test-{}", std::process::id()));
-        let mut a = args(INTERCEPT_ENV, &["zem-pn", "zero"]);
+        let mut a = args(INTERCEPT, &["zem-pn", "zero"]);
         a.scenario = Some("easy".into());
         a.out = Some(dir.join("report"));
         a.plots = Some(dir.join("plots"));

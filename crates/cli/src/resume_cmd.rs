@@ -10,7 +10,9 @@ use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::signals::StopSignal;
 use hlynr_rl::trainer::Trainer;
 
-use crate::train_cmd::{factory_for, parse_progress, report};
+use hlynr_envs::factory_for;
+
+use crate::train_cmd::{parse_progress, report};
 
 /// Arguments of `hlynr resume`.
 #[derive(Debug, Args)]

@@ -1,25 +1,18 @@
 //! `hlynr train`: resolves a training config, creates a run directory and
 //! trains PPO in it (see docs/runs.md for what the run holds).
 //!
-//! Classic-control ids (`CartPole-v1`, ...) build their environments in
-//! `hlynr-rl`; `env.id: intercept` builds interception environments from
-//! `env.settings` (`scenario` and `set`, see
-//! [`hlynr_rl::trainer::ScenarioSettings`]).
+//! Environments come from the registry in `hlynr-envs`: the classic-control
+//! ids (`CartPole-v1`, ...) and `env.id: intercept`, built from
+//! `env.settings` (`scenario` and `set`, see [`hlynr_envs::ScenarioSettings`]).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use hlynr_env::{BatchEnv, EpisodeStatistics, VecEnv};
-use hlynr_intercept::{InterceptEnv, ScenarioConfig};
+use hlynr_envs::{factory_for, load_config};
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::signals::StopSignal;
-use hlynr_rl::trainer::{
-    ClassicEnvFactory, EnvFactory, RunConfig, RunLocation, ScenarioSettings, TrainError,
-    TrainOutcome, TrainStatus, Trainer,
-};
-
-use crate::eval_cmd::INTERCEPT_ENV;
+use hlynr_rl::trainer::{RunLocation, TrainOutcome, TrainStatus, Trainer};
 
 /// Arguments of `hlynr train`.
 #[derive(Debug, Args)]
@@ -52,112 +45,6 @@ pub struct TrainArgs {
 /// Parses `--progress`.
 pub fn parse_progress(s: &str) -> std::result::Result<ProgressMode, String> {
     s.parse()
-}
-
-/// Interception environments from one resolved scenario.
-#[derive(Debug)]
-pub struct InterceptFactory {
-    scenario: ScenarioConfig,
-    /// The run's `env` section (frame stacking).
-    env: hlynr_rl::env_config::EnvConfig,
-}
-
-impl EnvFactory for InterceptFactory {
-    fn make_train(&self, n_envs: usize) -> hlynr_rl::trainer::Result<Box<dyn BatchEnv>> {
-        if self.env.frame_stack.is_some() {
-            let envs = (0..n_envs)
-                .map(|_| self.make_eval().map(EpisodeStatistics::new))
-                .collect::<hlynr_env::Result<Vec<_>>>()?;
-            return Ok(Box::new(VecEnv::new(envs)?));
-        }
-        let envs = (0..n_envs)
-            .map(|_| InterceptEnv::new(&self.scenario).map(EpisodeStatistics::new))
-            .collect::<hlynr_env::Result<Vec<_>>>()?;
-        Ok(Box::new(VecEnv::new(envs)?))
-    }
-
-    fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
-        self.env.wrap(Box::new(InterceptEnv::new(&self.scenario)?))
-    }
-}
-
-/// Resolves an interception run's `env.settings` into a scenario and its
-/// resolved mapping.
-pub fn resolve_scenario(
-    settings: &ScenarioSettings,
-) -> Result<(ScenarioConfig, hlynr_rl::trainer::Value)> {
-    let resolved = match settings.scenario.as_str() {
-        Some(name) => ScenarioConfig::load_resolved(name, &settings.set)
-            .with_context(|| format!("loading scenario `{name}` (env.settings.scenario)"))?,
-        // YAML is a superset of JSON, so the mapping's JSON text parses as YAML.
-        None => ScenarioConfig::from_yaml(
-            &settings.scenario.to_string(),
-            "env.settings.scenario",
-            &settings.set,
-        )
-        .context("env.settings.scenario")?,
-    };
-    Ok(resolved)
-}
-
-/// The environment factory of a run config.
-pub fn factory_for(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvFactory>> {
-    if config.env.id == INTERCEPT_ENV {
-        let settings = ScenarioSettings::parse(&config.env.settings)?;
-        let (scenario, _) = resolve_scenario(&settings)
-            .map_err(|e| TrainError::invalid("env.settings", format!("{e:#}")))?;
-        // Potential-based shaping leaves the optimal policy unchanged only when
-        // it discounts with the learner's own gamma.
-        if scenario.reward.gamma != config.ppo.gamma {
-            return Err(TrainError::invalid(
-                "env.settings",
-                format!(
-                    "the scenario's reward.gamma = {} differs from ppo.gamma = {}; the \
-                     reward shaping is only policy-invariant when they are equal (add \
-                     \"reward.gamma={}\" to env.settings.set or change ppo.gamma)",
-                    scenario.reward.gamma, config.ppo.gamma, config.ppo.gamma
-                ),
-            ));
-        }
-        return Ok(Box::new(InterceptFactory {
-            scenario,
-            env: config.env.clone(),
-        }));
-    }
-    if hlynr_env::classic::spec(&config.env.id).is_err() {
-        let ids: Vec<&str> = hlynr_env::classic::SPECS
-            .iter()
-            .map(|s| s.id)
-            .chain([INTERCEPT_ENV])
-            .collect();
-        let hint = hlynr_env::config::suggest(&config.env.id, ids.iter().copied())
-            .map_or(String::new(), |best| format!("did you mean `{best}`? "));
-        return Err(TrainError::invalid(
-            "env.id",
-            format!(
-                "unknown environment `{}`; {hint}(known: {})",
-                config.env.id,
-                ids.join(", ")
-            ),
-        ));
-    }
-    Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
-}
-
-/// Loads `path` with `overrides`, strictly, and resolves the environment
-/// part (an interception scenario is stored fully resolved).
-pub fn load_config(
-    path: &Path,
-    overrides: &[String],
-) -> Result<(RunConfig, hlynr_rl::trainer::Value)> {
-    let (mut config, mut resolved): (RunConfig, _) =
-        hlynr_env::config::resolve_file(path, overrides)?;
-    if config.env.id == INTERCEPT_ENV {
-        let settings = ScenarioSettings::parse(&config.env.settings)?;
-        let (_, scenario) = resolve_scenario(&settings)?;
-        ScenarioSettings::store_resolved(&mut config.env, &mut resolved, scenario)?;
-    }
-    Ok((config, resolved))
 }
 
 /// Runs `hlynr train`.

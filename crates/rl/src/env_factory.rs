@@ -4,8 +4,6 @@
 
 use hlynr_env::config::ConfigError;
 use hlynr_env::{BatchEnv, Env, EnvError, TimeLimit};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::env_config::EnvConfig;
 use crate::error::{Result, TrainError};
@@ -57,63 +55,6 @@ impl EnvFactory for ClassicEnvFactory {
             self.env.wrap(hlynr_env::classic::make(&self.env.id)?)?,
             self.limit,
         )?))
-    }
-}
-
-/// `env.settings` of an environment built from named scenarios (the
-/// interception simulator): `{scenario: NAME | PATH | mapping, set: [KEY=VALUE, ...]}`.
-/// A new run stores the fully resolved scenario mapping (with `set` empty) in
-/// its `config.yaml`, so resume and eval rebuild exactly the same environment
-/// whatever happens to the shipped scenario files later.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScenarioSettings {
-    /// A shipped scenario name, a YAML file, or the scenario itself.
-    #[serde(default = "default_scenario")]
-    pub scenario: Value,
-    /// Scenario overrides `key=value`, applied in order.
-    #[serde(default)]
-    pub set: Vec<String>,
-}
-
-fn default_scenario() -> Value {
-    Value::String("medium".into())
-}
-
-impl ScenarioSettings {
-    /// Strictly parses `env.settings`.
-    pub fn parse(settings: &Value) -> Result<Self> {
-        let s: ScenarioSettings = hlynr_env::config::from_value(settings)
-            .map_err(|e| TrainError::invalid("env.settings", e.to_string()))?;
-        if !(s.scenario.is_string() || s.scenario.is_object()) {
-            return Err(TrainError::invalid(
-                "env.settings.scenario",
-                "must be a scenario name, a file path or a mapping",
-            ));
-        }
-        Ok(s)
-    }
-
-    /// Replaces the settings of `env` and of the resolved config with the
-    /// fully resolved scenario.
-    pub fn store_resolved(
-        env: &mut EnvConfig,
-        resolved: &mut Value,
-        scenario: Value,
-    ) -> Result<()> {
-        let settings = serde_json::to_value(ScenarioSettings {
-            scenario,
-            set: Vec::new(),
-        })
-        .map_err(|e| TrainError::invalid("env.settings", e.to_string()))?;
-        env.settings = settings.clone();
-        match resolved.get_mut("env") {
-            Some(Value::Object(env)) => {
-                env.insert("settings".into(), settings);
-                Ok(())
-            }
-            _ => Err(TrainError::invalid("config", "has no `env` mapping")),
-        }
     }
 }
 

@@ -14,8 +14,6 @@
 use hlynr_env::RunningMeanStd;
 use serde::{Deserialize, Serialize};
 
-use crate::ppo::PpoError;
-
 /// Running statistics of returns and the conversions to and from the critic's scale.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReturnNormalizer {
@@ -41,8 +39,8 @@ impl ReturnNormalizer {
     }
 
     /// Merges a rollout's returns; they must be finite (nothing changes otherwise).
-    pub fn update(&mut self, returns: &[f32]) -> Result<(), PpoError> {
-        Ok(self.stats.update(returns)?)
+    pub fn update(&mut self, returns: &[f32]) -> hlynr_env::Result<()> {
+        self.stats.update(returns)
     }
 
     /// Running mean of returns.

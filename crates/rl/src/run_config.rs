@@ -206,6 +206,13 @@ impl Validate for RunConfig {
 const STREAM_EVAL: u64 = 0x6576_616c; // "eval"
 
 impl RunConfig {
+    /// The learner's discount factor and the key that sets it (`ppo.gamma`).
+    pub fn discount(&self) -> (f64, &'static str) {
+        match self.algo {
+            AlgoName::Ppo => (self.ppo.gamma, "ppo.gamma"),
+        }
+    }
+
     /// Base seed of evaluation episodes.
     pub fn eval_seed(&self) -> u64 {
         self.run

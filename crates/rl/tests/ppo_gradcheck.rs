@@ -3,7 +3,7 @@
 
 use hlynr_env::Space;
 use hlynr_nn::Tensor;
-use hlynr_rl::policy_net::{ActorCritic, NetArch, PolicyConfig, PolicyKind, Squash};
+use hlynr_rl::policy::{ActorCritic, NetArch, PolicyConfig, PolicyKind, Squash};
 use hlynr_rl::ppo::update::{LossSettings, LossWorkspace, Minibatch, ppo_backward, ppo_loss};
 use hlynr_rl::ppo::{ValueClip, ValueClipLoss, ValueLoss};
 use hlynr_rl::recurrent::SequenceBatch;
@@ -282,7 +282,7 @@ fn hybrid_gaussian_plus_categorical_with_per_head_entropy() {
     };
     check(&space, small_policy(false, Squash::Clip), &s, 14);
     let mut relu = small_policy(true, Squash::Tanh);
-    relu.activation = hlynr_rl::policy_net::Activation::LeakyRelu;
+    relu.activation = hlynr_rl::policy::Activation::LeakyRelu;
     relu.layer_norm = true;
     check(&space, relu, &settings(2), 15);
 }

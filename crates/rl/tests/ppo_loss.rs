@@ -24,7 +24,7 @@
 
 use hlynr_env::Space;
 use hlynr_nn::Tensor;
-use hlynr_rl::policy_net::{ActorCritic, NetArch, PolicyConfig};
+use hlynr_rl::policy::{ActorCritic, NetArch, PolicyConfig};
 use hlynr_rl::ppo::update::{LossSettings, LossWorkspace, Minibatch, ppo_backward, ppo_loss};
 use hlynr_rl::ppo::{ValueClip, ValueClipLoss, ValueLoss};
 use hlynr_rng::Rng;

@@ -8,7 +8,7 @@ use hlynr_env::config::from_yaml_str;
 use hlynr_env::{BatchEnv, VecNormalize, VecNormalizeConfig};
 use hlynr_rl::env_factory::{ClassicVecEnv, make_classic_vec_env};
 use hlynr_rl::model_policy::ModelPolicy;
-use hlynr_rl::policy_net::ActorCritic;
+use hlynr_rl::policy::ActorCritic;
 use hlynr_rl::ppo::{KlCheck, Ppo, PpoConfig, PpoMeta, PpoMetrics, PpoState};
 use hlynr_rl::trainer::RunConfig;
 

@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hlynr_rl::metrics::{
-    Metrics, MetricsJsonl, MetricsRecord, MetricsSink, RunEvent, keys, read_metrics,
-};
+use hlynr_rl::metrics::{Metrics, MetricsJsonl, MetricsRecord, RunEvent, keys, read_metrics};
 use hlynr_rl::progress::{Progress, ProgressMode};
+use hlynr_rl::sink::MetricsSink;
 use hlynr_rl::tensorboard::{EventWriter, event_files_in, read_event_file};
 
 fn scratch_dir(name: &str) -> PathBuf {

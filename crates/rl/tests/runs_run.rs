@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
+use hlynr_rl::run::RunLock;
 use hlynr_rl::run::{
     MANIFEST_FORMAT_VERSION, NewRun, RunDir, RunError, RunStatus, git_commit, hostname, read_config,
 };
-use hlynr_rl::run_lock::RunLock;
 use serde_json::json;
 
 fn scratch_dir(name: &str) -> PathBuf {

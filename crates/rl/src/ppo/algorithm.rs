@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Ppo, PpoError, PpoMeta, PpoState};
 use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
 use crate::error::{Result, TrainError};
-use crate::policy_net::{ActorCritic, PolicyConfig};
+use crate::policy::{ActorCritic, PolicyConfig};
 
 /// PPO's [`PolicyRecord::network`]: how to rebuild the actor-critic.
 #[derive(Serialize, Deserialize)]
@@ -58,7 +58,8 @@ pub fn policy_from_record(
         &record.action_space,
         &network.policy,
         &mut Rng::seed_from_u64(0),
-    )?;
+    )
+    .map_err(PpoError::from)?;
     net.load_state_dict(weights).map_err(|e| {
         TrainError::invalid(
             "PPO policy",

@@ -34,7 +34,7 @@ pub use schedule::Schedule;
 pub use update::PpoMetrics;
 
 use crate::normalize_returns::ReturnNormalizer;
-use crate::policy_net::ActorCritic;
+use crate::policy::ActorCritic;
 use crate::recurrent::{CarriedState, SequenceStore};
 
 /// Errors of the PPO trainer and its networks.
@@ -49,6 +49,9 @@ pub enum PpoError {
     /// The environment batch failed.
     #[error(transparent)]
     Env(#[from] EnvError),
+    /// The network failed.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// An argument does not fit.
     #[error("{context}: {message}")]
     Invalid { context: String, message: String },

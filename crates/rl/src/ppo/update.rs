@@ -18,7 +18,7 @@ use hlynr_nn::{Tensor, clip_grad_norm};
 
 use super::config::{AdvantageNorm, KlCheck, ValueClip, ValueClipLoss, ValueLoss};
 use super::{ACTOR_GROUP, CRITIC_GROUP, Ppo, PpoError};
-use crate::policy_net::ActorCritic;
+use crate::policy::ActorCritic;
 use crate::recurrent::SequenceBatch;
 
 /// Loss coefficients and modes of one update (schedules already evaluated).
@@ -254,7 +254,8 @@ pub fn ppo_backward(
         &d_entropy,
         &ws.d_value,
         mb.sequences.as_ref(),
-    )
+    )?;
+    Ok(())
 }
 
 /// Metrics of one iteration, reported under Stable-Baselines3's names by

@@ -41,18 +41,19 @@ pub use self::state::{SavedRun, TRAINER_STATE_VERSION, TrainerMeta, payload_of, 
 use crate::algorithm::Algorithm;
 use crate::checkpoint::{BEST, CheckpointManager, CheckpointPayload};
 use crate::doctor::{Doctor, DoctorAction};
-pub use crate::env_factory::{ClassicEnvFactory, EnvFactory, ScenarioSettings};
+pub use crate::env_factory::{ClassicEnvFactory, EnvFactory};
 use crate::episode_metrics::{EpisodeMetrics, EpisodeMetricsRecorder};
 pub use crate::error::{Result, TrainError};
 use crate::eval::{EvalConfig, evaluate};
 pub use crate::eval::{EvalScore, EvalSummary};
-use crate::metrics::{Metrics, MetricsSink, RunEvent, event_kind, keys};
+use crate::metrics::{Metrics, RunEvent, event_kind, keys};
 use crate::model_policy::ModelPolicy;
 use crate::progress::{Progress, ProgressMode};
+use crate::run::RunLock;
 use crate::run::{NO_CHECKPOINT, NewRun, RunDir, RunStatus};
 pub use crate::run_config::{AlgoName, RunConfig, RunSettings};
-use crate::run_lock::RunLock;
 use crate::signals::StopSignal;
+use crate::sink::MetricsSink;
 
 // -------------------------------------------------------------- driver ----
 

@@ -1,464 +1,21 @@
-//! Actor-critic networks for policy-gradient methods.
-//!
-//! # Layout and names
-//!
-//! ```text
-//! obs -> shared (optional trunk) -+-> pi -> action_net -> action head(s)
-//!                                 +-> vf -> value_net  -> V(s)
-//! ```
-//!
-//! Each of `shared`, `pi` and `vf` is an MLP of `Linear` (+ optional
-//! `LayerNorm`) + activation blocks whose widths come from [`NetArch`].
-//! Parameters carry PyTorch `state_dict` names — `shared.0.weight`,
-//! `pi.0.weight`, `pi.2.bias`, `vf.0.weight`, `action_net.weight`,
-//! `value_net.bias`, `log_std` — so a `torch.nn.Module` with attributes of
-//! those names (`nn.Sequential` children) loads the saved safetensors
-//! strictly.
-//!
-//! Initialisation follows Stable-Baselines3's `ortho_init`: orthogonal weights
-//! with gain `sqrt(2)` in hidden layers, `0.01` for the action head (an almost
-//! uniform initial policy) and `1` for the value head; zero biases.
-//!
-//! # Action heads
-//!
-//! The action space is split into *components*, in the order of its flat
-//! encoding: a `Box` is one diagonal Gaussian, a `Discrete` one categorical, a
-//! `MultiDiscrete` one independent categorical per entry, and a `Tuple` the
-//! concatenation of its members' components (e.g. `Tuple(Box(2), Discrete(3))`,
-//! a Gaussian move plus a categorical choice). One `action_net` outputs every
-//! component's parameters side by side (Gaussian means, then logits, in
-//! component order); all Gaussian dimensions share one state-independent
-//! `log_std` vector initialised to `log_std_init`. The joint log-probability is
-//! the sum over components; entropies are kept per component so each can have
-//! its own coefficient.
-//!
-//! What the trainer stores per step is the *raw* action: the Gaussian sample
-//! `u` before any squashing, and category indices as `f32`. The action sent to
-//! the environment is derived from it by [`Squash`]:
-//!
-//! - `none`: `u` as is (only for unbounded `Box` dimensions: a bounded box
-//!   would reject out-of-range samples);
-//! - `clip`: `clamp(u, low, high)` is sent, while the log-probability is that
-//!   of the unclipped `u` (Stable-Baselines3 semantics: the clipping is part of
-//!   the environment, not of the policy);
-//! - `tanh`: `low + (tanh(u) + 1) (high - low) / 2` is sent, and the
-//!   log-probability is that of the squashed action, `log N(u) - sum_j
-//!   log((high_j - low_j) / 2 * (1 - tanh(u_j)^2))` (change of variables;
-//!   needs finite bounds). The correction does not depend on the parameters,
-//!   so it cancels in PPO's probability ratio. The entropy bonus of a tanh head
-//!   is the entropy of the pre-squash Gaussian, which has a closed form.
-//!
-//! Deterministic actions are the mode: the squashed Gaussian mean, and the
-//! most likely category.
+//! The actor-critic network: trunks, action heads, value head and the
+//! optional LSTM core (see the [module docs](super)).
 
 use std::collections::BTreeMap;
 
-use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
 use hlynr_env::{Policy, PolicyInput, Space};
-use hlynr_nn::{
-    Categorical, DiagGaussian, Layer, LayerNorm, LeakyReLU, Linear, NamedParam, NamedParamMut,
-    Param, ReLU, Sequential, Tanh, Tensor, init,
-};
+use hlynr_nn::{DiagGaussian, Layer, Linear, NamedParam, NamedParamMut, Param, Sequential, Tensor};
 use hlynr_rng::Rng;
-use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::ppo::PpoError;
+use super::PolicyError;
+use hlynr_env::config::Validate;
+
+use super::config::{PolicyConfig, Squash};
+use super::heads::{
+    Component, HeadScratch, component_out_offset, components, squash_row, tanh_log_det,
+};
+use super::mlp::{mlp, orthogonal_linear};
 use crate::recurrent::{CRITIC_LSTM_PREFIX, RecurrentCore, SequenceBatch};
-
-/// Hidden-layer nonlinearity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// `tanh` (Stable-Baselines3's default for PPO).
-    Tanh,
-    /// `max(0, x)`.
-    Relu,
-    /// `max(0.01 x, x)`.
-    LeakyRelu,
-}
-
-/// How a Gaussian sample becomes a bounded environment action (see the module
-/// documentation for the exact log-probability semantics).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Squash {
-    /// Send the sample unchanged (unbounded boxes only).
-    None,
-    /// Clip the sample to the bounds when sending it; log-prob of the unclipped sample.
-    Clip,
-    /// Squash with `tanh` and rescale to the bounds; log-prob with the Jacobian correction.
-    Tanh,
-}
-
-/// Hidden widths of the trunk and the two heads' MLPs.
-///
-/// In a config: a list (`[64, 64]`, separate policy and value MLPs of those
-/// widths, as Stable-Baselines3's `net_arch=[64, 64]`) or a mapping
-/// `{shared: [...], pi: [...], vf: [...]}` (any of them may be empty).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NetArch {
-    /// Trunk shared by policy and value function.
-    pub shared: Vec<usize>,
-    /// Policy MLP after the trunk.
-    pub pi: Vec<usize>,
-    /// Value MLP after the trunk.
-    pub vf: Vec<usize>,
-}
-
-impl Default for NetArch {
-    fn default() -> Self {
-        Self {
-            shared: Vec::new(),
-            pi: vec![64, 64],
-            vf: vec![64, 64],
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NetArchMap {
-    #[serde(default)]
-    shared: Vec<usize>,
-    #[serde(default)]
-    pi: Vec<usize>,
-    #[serde(default)]
-    vf: Vec<usize>,
-}
-
-impl<'de> Deserialize<'de> for NetArch {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        if value.is_array() {
-            let widths: Vec<usize> = hlynr_env::config::from_buffered(value)?;
-            return Ok(Self {
-                shared: Vec::new(),
-                pi: widths.clone(),
-                vf: widths,
-            });
-        }
-        let m: NetArchMap = hlynr_env::config::from_buffered(value)?;
-        Ok(Self {
-            shared: m.shared,
-            pi: m.pi,
-            vf: m.vf,
-        })
-    }
-}
-
-fn default_log_std_init() -> f64 {
-    0.0
-}
-fn default_true() -> bool {
-    true
-}
-fn default_activation() -> Activation {
-    Activation::Tanh
-}
-fn default_squash() -> Squash {
-    Squash::Clip
-}
-/// LSTM hidden size when `lstm_hidden_size` is not set.
-pub const DEFAULT_LSTM_HIDDEN_SIZE: usize = 64;
-
-/// Network family.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyKind {
-    /// Feed-forward: the MLPs see the current observation only.
-    #[default]
-    Mlp,
-    /// Recurrent: an LSTM (see [`crate::recurrent`]) in front of the policy
-    /// and value MLPs carries memory across the steps of an episode.
-    Lstm,
-}
-
-/// Network configuration (the `ppo.policy` section).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// `mlp` (default) or `lstm`.
-    #[serde(default, rename = "type")]
-    pub kind: PolicyKind,
-    /// LSTM hidden size (`type: lstm` only); `null` = 64.
-    #[serde(default)]
-    pub lstm_hidden_size: Option<usize>,
-    /// One LSTM for actor and critic instead of one each (`type: lstm` only);
-    /// default off, as sb3-contrib's `RecurrentPPO`.
-    #[serde(default)]
-    pub shared_lstm: bool,
-    /// Hidden widths; default `[64, 64]` for both heads.
-    #[serde(default)]
-    pub net_arch: NetArch,
-    /// Hidden nonlinearity; default `tanh`.
-    #[serde(default = "default_activation")]
-    pub activation: Activation,
-    /// Insert a `LayerNorm` after every hidden `Linear`; default off.
-    #[serde(default)]
-    pub layer_norm: bool,
-    /// Orthogonal initialisation (SB3 gains); default on. Off gives PyTorch's default.
-    #[serde(default = "default_true")]
-    pub ortho_init: bool,
-    /// Initial value of the state-independent Gaussian log standard deviation.
-    #[serde(default = "default_log_std_init")]
-    pub log_std_init: f64,
-    /// How Gaussian samples map to bounded actions; default `clip`.
-    #[serde(default = "default_squash")]
-    pub squash: Squash,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        Self {
-            kind: PolicyKind::Mlp,
-            lstm_hidden_size: None,
-            shared_lstm: false,
-            net_arch: NetArch::default(),
-            activation: Activation::Tanh,
-            layer_norm: false,
-            ortho_init: true,
-            log_std_init: 0.0,
-            squash: Squash::Clip,
-        }
-    }
-}
-
-impl PolicyConfig {
-    /// The LSTM hidden size of a recurrent policy (`None` for an MLP).
-    pub fn recurrent_hidden_size(&self) -> Option<usize> {
-        (self.kind == PolicyKind::Lstm)
-            .then(|| self.lstm_hidden_size.unwrap_or(DEFAULT_LSTM_HIDDEN_SIZE))
-    }
-}
-
-impl Validate for PolicyConfig {
-    fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        for (name, widths) in [
-            ("shared", &self.net_arch.shared),
-            ("pi", &self.net_arch.pi),
-            ("vf", &self.net_arch.vf),
-        ] {
-            for (i, &w) in widths.iter().enumerate() {
-                ensure_range(
-                    &format!("{}[{i}]", join_path(&join_path(path, "net_arch"), name)),
-                    w as f64,
-                    Interval::closed(1.0, 65536.0),
-                )?;
-            }
-        }
-        ensure_range(
-            &join_path(path, "log_std_init"),
-            self.log_std_init,
-            Interval::closed(-20.0, 5.0),
-        )?;
-        if let Some(h) = self.lstm_hidden_size {
-            ensure_range(
-                &join_path(path, "lstm_hidden_size"),
-                h as f64,
-                Interval::closed(1.0, 65536.0),
-            )?;
-        }
-        match self.kind {
-            PolicyKind::Mlp if self.shared_lstm || self.lstm_hidden_size.is_some() => {
-                let key = if self.shared_lstm {
-                    "shared_lstm"
-                } else {
-                    "lstm_hidden_size"
-                };
-                return Err(ConfigError::invalid(
-                    join_path(path, key),
-                    "applies to `type: lstm` only",
-                ));
-            }
-            PolicyKind::Lstm if !self.net_arch.shared.is_empty() => {
-                return Err(ConfigError::invalid(
-                    join_path(path, "net_arch.shared"),
-                    "must be empty with `type: lstm`: the LSTM output feeds the pi and vf MLPs directly (use shared_lstm to share the recurrent trunk)",
-                ));
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// One independent part of the action distribution.
-#[derive(Clone, Debug)]
-enum Component {
-    /// Diagonal Gaussian over `dim` box dimensions.
-    Gaussian {
-        /// First column in the `action_net` output.
-        out_offset: usize,
-        /// First slot in the flat action.
-        act_offset: usize,
-        /// First entry of `log_std`.
-        std_offset: usize,
-        dim: usize,
-        low: Vec<f32>,
-        high: Vec<f32>,
-    },
-    /// Categorical over `n` choices, one action slot.
-    Categorical {
-        out_offset: usize,
-        act_offset: usize,
-        n: usize,
-    },
-}
-
-/// Reusable per-component buffers (no allocation after the first batch).
-#[derive(Clone, Debug, Default)]
-struct HeadScratch {
-    /// Gaussian mean or categorical logits, `[B, width]`.
-    params: Tensor,
-    /// Gaussian `log_std` slice, `[dim]`.
-    log_std: Tensor,
-    /// Gradient w.r.t. `params`.
-    grad_params: Tensor,
-    /// Gradient w.r.t. `log_std`.
-    grad_log_std: Tensor,
-    /// Raw actions of this component, `[B, dim]` (Gaussian) or indices.
-    actions: Tensor,
-    indices: Vec<usize>,
-    categorical: Categorical,
-    log_prob: Vec<f32>,
-    /// Per-sample entropy of this component.
-    entropy: Vec<f32>,
-}
-
-/// Splits an action space into components, checking the squash mode against the bounds.
-fn components(space: &Space, squash: Squash) -> Result<(Vec<Component>, usize, usize), PpoError> {
-    fn walk(
-        space: &Space,
-        squash: Squash,
-        out: &mut Vec<Component>,
-        offs: &mut (usize, usize, usize),
-    ) -> Result<(), PpoError> {
-        match space {
-            Space::Box { low, high, .. } => {
-                let dim = low.len();
-                if dim == 0 {
-                    return Err(PpoError::invalid("action space", "empty Box"));
-                }
-                let bounded = low.iter().chain(high).any(|v| v.is_finite());
-                let all_finite = low.iter().chain(high).all(|v| v.is_finite());
-                match squash {
-                    Squash::None if bounded => {
-                        return Err(PpoError::invalid(
-                            "policy.squash",
-                            format!(
-                                "`none` sends unbounded Gaussian samples, but the action box has bounds low={low:?} high={high:?}; use `clip` or `tanh`"
-                            ),
-                        ));
-                    }
-                    Squash::Tanh if !all_finite => {
-                        return Err(PpoError::invalid(
-                            "policy.squash",
-                            format!(
-                                "`tanh` needs finite bounds, the action box has low={low:?} high={high:?}"
-                            ),
-                        ));
-                    }
-                    _ => {}
-                }
-                out.push(Component::Gaussian {
-                    out_offset: offs.0,
-                    act_offset: offs.1,
-                    std_offset: offs.2,
-                    dim,
-                    low: low.clone(),
-                    high: high.clone(),
-                });
-                offs.0 += dim;
-                offs.1 += dim;
-                offs.2 += dim;
-            }
-            Space::Discrete { n } => {
-                push_categorical(*n, out, offs)?;
-            }
-            Space::MultiDiscrete { nvec } => {
-                for &n in nvec {
-                    push_categorical(n, out, offs)?;
-                }
-            }
-            Space::Tuple { spaces } => {
-                for s in spaces {
-                    walk(s, squash, out, offs)?;
-                }
-            }
-        }
-        Ok(())
-    }
-    fn push_categorical(
-        n: usize,
-        out: &mut Vec<Component>,
-        offs: &mut (usize, usize, usize),
-    ) -> Result<(), PpoError> {
-        if n == 0 {
-            return Err(PpoError::invalid(
-                "action space",
-                "a discrete space with 0 choices",
-            ));
-        }
-        out.push(Component::Categorical {
-            out_offset: offs.0,
-            act_offset: offs.1,
-            n,
-        });
-        offs.0 += n;
-        offs.1 += 1;
-        Ok(())
-    }
-    let mut out = Vec::new();
-    let mut offs = (0, 0, 0);
-    walk(space, squash, &mut out, &mut offs)?;
-    if out.is_empty() {
-        return Err(PpoError::invalid("action space", "has no components"));
-    }
-    Ok((out, offs.0, offs.2))
-}
-
-fn mlp(
-    input: usize,
-    widths: &[usize],
-    config: &PolicyConfig,
-    rng: &mut Rng,
-) -> Result<(Sequential, usize), PpoError> {
-    let mut seq = Sequential::new();
-    let mut width = input;
-    for &w in widths {
-        let mut lin = Linear::new(width, w, rng);
-        if config.ortho_init {
-            orthogonal_linear(&mut lin, std::f32::consts::SQRT_2, rng)?;
-        }
-        seq.push(lin);
-        if config.layer_norm {
-            seq.push(LayerNorm::new(w));
-        }
-        match config.activation {
-            Activation::Tanh => seq.push(Tanh::new()),
-            Activation::Relu => seq.push(ReLU::new()),
-            Activation::LeakyRelu => seq.push(LeakyReLU::new()),
-        };
-        width = w;
-    }
-    Ok((seq, width))
-}
-
-fn orthogonal_linear(lin: &mut Linear, gain: f32, rng: &mut Rng) -> Result<(), PpoError> {
-    init::orthogonal(&mut lin.weight.value, gain, rng)?;
-    if let Some(b) = &mut lin.bias {
-        b.value.fill_zero();
-    }
-    Ok(())
-}
-
-/// `log(1 - tanh(u)^2)` computed stably as `2 (ln 2 - u - softplus(-2u))`.
-#[inline]
-fn log_one_minus_tanh_sq(u: f64) -> f64 {
-    let x = -2.0 * u;
-    let softplus = if x > 30.0 { x } else { x.exp().ln_1p() };
-    2.0 * (std::f64::consts::LN_2 - u - softplus)
-}
 
 /// Actor-critic network with its action distribution (see the module docs).
 #[derive(Debug)]
@@ -494,10 +51,10 @@ impl ActorCritic {
         action_space: &Space,
         config: &PolicyConfig,
         rng: &mut Rng,
-    ) -> Result<Self, PpoError> {
+    ) -> Result<Self, PolicyError> {
         config.validate("policy")?;
         if obs_dim == 0 {
-            return Err(PpoError::invalid(
+            return Err(PolicyError::invalid(
                 "ActorCritic",
                 "observation dimension is 0",
             ));
@@ -650,7 +207,7 @@ impl ActorCritic {
 
     /// Loads a `state_dict` strictly: every name must be present with its
     /// shape, and no extra names are allowed. Nothing changes on error.
-    pub fn load_state_dict(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), PpoError> {
+    pub fn load_state_dict(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), PolicyError> {
         let mut problems = Vec::new();
         {
             let params = self.named_params();
@@ -672,10 +229,7 @@ impl ActorCritic {
             }
         }
         if !problems.is_empty() {
-            return Err(PpoError::State(format!(
-                "network weights do not fit: {}",
-                problems.join("; ")
-            )));
+            return Err(PolicyError::Weights(problems.join("; ")));
         }
         for (name, p) in self.named_params_mut() {
             if let Some(t) = state.get(&name) {
@@ -694,7 +248,7 @@ impl ActorCritic {
         }
     }
 
-    fn check_obs(&self, context: &str, obs: &Tensor) -> Result<usize, PpoError> {
+    fn check_obs(&self, context: &str, obs: &Tensor) -> Result<usize, PolicyError> {
         Ok(obs.expect_matrix(context, self.obs_dim)?)
     }
 
@@ -715,13 +269,17 @@ impl ActorCritic {
     /// are the time-major training sequences it describes (cached for
     /// [`ActorCritic::backward`]); without, they are one step of the envs
     /// whose state it carries, and that state advances. An MLP takes no `seq`.
-    pub fn forward(&mut self, obs: &Tensor, seq: Option<&SequenceBatch>) -> Result<(), PpoError> {
+    pub fn forward(
+        &mut self,
+        obs: &Tensor,
+        seq: Option<&SequenceBatch>,
+    ) -> Result<(), PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
         let (feat_pi, feat_vf): (&Tensor, &Tensor) = match (&mut self.recurrent, seq) {
             (Some(r), Some(seq)) => r.forward_sequence(obs, seq)?,
             (Some(r), None) => r.step(obs)?,
             (None, Some(_)) => {
-                return Err(PpoError::invalid(
+                return Err(PolicyError::invalid(
                     "ActorCritic::forward",
                     "training sequences given to a feed-forward network",
                 ));
@@ -780,7 +338,7 @@ impl ActorCritic {
         &mut self,
         obs: &Tensor,
         rows: &[usize],
-    ) -> Result<&[f32], PpoError> {
+    ) -> Result<&[f32], PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
         match &mut self.recurrent {
             Some(r) => {
@@ -795,10 +353,10 @@ impl ActorCritic {
     /// Value-only forward pass (trunk, value MLP and head); returns `[B]`
     /// values. Feed-forward networks only (see
     /// [`ActorCritic::forward_values_of_rows`]).
-    pub fn forward_values(&mut self, obs: &Tensor) -> Result<&[f32], PpoError> {
+    pub fn forward_values(&mut self, obs: &Tensor) -> Result<&[f32], PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
         if self.recurrent.is_some() {
-            return Err(PpoError::invalid(
+            return Err(PolicyError::invalid(
                 "ActorCritic::forward_values",
                 "a recurrent network needs the env rows (forward_values_of_rows)",
             ));
@@ -821,11 +379,15 @@ impl ActorCritic {
     /// [`ActorCritic::forward`] (summed over components, squash correction
     /// included) into `log_prob`, and each component's entropy into the
     /// per-component buffers read by [`ActorCritic::entropy`].
-    pub fn evaluate(&mut self, raw_actions: &Tensor, log_prob: &mut [f32]) -> Result<(), PpoError> {
+    pub fn evaluate(
+        &mut self,
+        raw_actions: &Tensor,
+        log_prob: &mut [f32],
+    ) -> Result<(), PolicyError> {
         let b = self.heads.first().map_or(0, |h| h.params.rows());
         raw_actions.expect_shape("ActorCritic raw actions", &[b, self.act_dim])?;
         if log_prob.len() != b {
-            return Err(PpoError::invalid(
+            return Err(PolicyError::invalid(
                 "ActorCritic::evaluate",
                 format!(
                     "log_prob buffer has {} slots for a batch of {b}",
@@ -878,7 +440,7 @@ impl ActorCritic {
                     {
                         let v = row[*act_offset];
                         if !(v >= 0.0 && v < *n as f32 && v.fract() == 0.0) {
-                            return Err(PpoError::invalid(
+                            return Err(PolicyError::invalid(
                                 "ActorCritic raw actions",
                                 format!("category {v} is not an index in 0..{n}"),
                             ));
@@ -912,16 +474,16 @@ impl ActorCritic {
         d_entropy: &[&[f32]],
         d_value: &Tensor,
         seq: Option<&SequenceBatch>,
-    ) -> Result<(), PpoError> {
+    ) -> Result<(), PolicyError> {
         if self.recurrent.is_some() != seq.is_some() {
-            return Err(PpoError::invalid(
+            return Err(PolicyError::invalid(
                 "ActorCritic::backward",
                 "a recurrent network trains on sequences, a feed-forward one on single steps",
             ));
         }
         let b = self.check_obs("ActorCritic backward observations", obs)?;
         if d_entropy.len() != self.components.len() {
-            return Err(PpoError::invalid(
+            return Err(PolicyError::invalid(
                 "ActorCritic::backward",
                 format!(
                     "{} entropy weight vectors for {} components",
@@ -1030,7 +592,7 @@ impl ActorCritic {
         env_actions: &mut [f32],
         log_prob: &mut [f32],
         values: &mut [f32],
-    ) -> Result<(), PpoError> {
+    ) -> Result<(), PolicyError> {
         let ad = self.act_dim;
         if obs.len() != n * self.obs_dim
             || raw_actions.len() != n * ad
@@ -1038,7 +600,7 @@ impl ActorCritic {
             || log_prob.len() != n
             || values.len() != n
         {
-            return Err(PpoError::invalid(
+            return Err(PolicyError::invalid(
                 "ActorCritic::act",
                 format!(
                     "buffers for {n} rows: obs {} (want {}), raw actions {} and env actions {} (want {}), log_prob {} and values {} (want {n})",
@@ -1115,44 +677,6 @@ impl ActorCritic {
     }
 }
 
-fn component_out_offset(c: &Component) -> usize {
-    match c {
-        Component::Gaussian { out_offset, .. } | Component::Categorical { out_offset, .. } => {
-            *out_offset
-        }
-    }
-}
-
-/// `sum_j log((high_j - low_j) / 2 * (1 - tanh(u_j)^2))`: the log-determinant
-/// of the Jacobian of the tanh squashing at `u`.
-fn tanh_log_det(u: &[f32], low: &[f32], high: &[f32]) -> f64 {
-    u.iter()
-        .zip(low.iter().zip(high))
-        .map(|(&u, (&lo, &hi))| {
-            (0.5 * (hi as f64 - lo as f64)).ln() + log_one_minus_tanh_sq(u as f64)
-        })
-        .sum()
-}
-
-/// Maps raw Gaussian samples to environment actions in place.
-fn squash_row(squash: Squash, row: &mut [f32], low: &[f32], high: &[f32]) {
-    match squash {
-        Squash::None => {}
-        Squash::Clip => {
-            for ((v, &lo), &hi) in row.iter_mut().zip(low).zip(high) {
-                *v = v.clamp(lo, hi);
-            }
-        }
-        Squash::Tanh => {
-            for ((v, &lo), &hi) in row.iter_mut().zip(low).zip(high) {
-                let t = (*v as f64).tanh();
-                let a = lo as f64 + 0.5 * (t + 1.0) * (hi as f64 - lo as f64);
-                *v = (a as f32).clamp(lo, hi);
-            }
-        }
-    }
-}
-
 /// A trained network used as an evaluation [`Policy`]: batched inference on
 /// the observations it is given (already normalised by the caller's frozen
 /// normaliser, if the run used one).
@@ -1198,6 +722,8 @@ impl Policy for ActorCritic {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::NetArch;
+    use super::super::heads::log_one_minus_tanh_sq;
     use super::*;
 
     fn net(space: &Space, config: &PolicyConfig) -> ActorCritic {

@@ -14,7 +14,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::run::{Result, RunError, hostname, iso8601_utc, unix_seconds};
+use super::{Result, RunError, hostname, iso8601_utc, unix_seconds};
 
 /// The lock file's name inside a run directory.
 pub const LOCK_FILE: &str = "writer.lock";

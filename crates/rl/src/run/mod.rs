@@ -8,7 +8,7 @@
 //!   metrics.jsonl          one JSON object per log interval
 //!   checkpoints/           see `checkpoint`
 //!   eval/                  evaluation reports
-//!   writer.lock            held by the one process writing the run (see `run_lock`)
+//!   writer.lock            held by the one process writing the run (see `run::lock`)
 //! ```
 //!
 //! The resolved config is the single source of truth for everything built
@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::run_lock::RunLock;
+mod lock;
+
+pub use lock::RunLock;
 
 /// Everything that can go wrong in run management. Every variant names the
 /// file or thing involved.

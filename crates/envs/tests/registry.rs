@@ -1,0 +1,82 @@
+//! The registry builds every id it lists, and refuses what it cannot build
+//! with a message that says what to write instead.
+
+use hlynr_envs::{INTERCEPT, factory_for, known_ids, load_config};
+use hlynr_rl::trainer::RunConfig;
+
+fn config(text: &str) -> RunConfig {
+    hlynr_env::config::from_yaml_str(text, "test").unwrap()
+}
+
+fn env_config(id: &str) -> RunConfig {
+    if id == INTERCEPT {
+        config("env: {id: intercept, settings: {scenario: easy, set: [reward.gamma=0.99]}}\n")
+    } else {
+        config(&format!("env: {{id: {id}}}\n"))
+    }
+}
+
+#[test]
+fn every_known_id_builds_matching_train_and_eval_envs() {
+    let ids = known_ids();
+    assert!(
+        ids.contains(&"CartPole-v1") && ids.contains(&INTERCEPT),
+        "{ids:?}"
+    );
+    for id in ids {
+        let factory = factory_for(&env_config(id)).unwrap();
+        let batch = factory.make_train(2).unwrap();
+        let eval = factory.make_eval().unwrap();
+        assert_eq!(batch.num_envs(), 2, "{id}");
+        assert_eq!(batch.observation_space(), eval.observation_space(), "{id}");
+        assert_eq!(batch.action_space(), eval.action_space(), "{id}");
+    }
+}
+
+#[test]
+fn an_unknown_id_suggests_the_closest_and_lists_all() {
+    let e = factory_for(&config("env: {id: CartPole-v2}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("env.id: unknown environment `CartPole-v2`; did you mean `CartPole-v1`?")
+            && e.contains("intercept"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_scenario_discount_must_be_the_learner_discount() {
+    let c = config(
+        "env: {id: intercept, settings: {scenario: easy, set: [reward.gamma=0.995]}}\nppo: {gamma: 0.99}\n",
+    );
+    let e = factory_for(&c).unwrap_err().to_string();
+    assert!(
+        e.contains("reward.gamma = 0.995 differs from ppo.gamma = 0.99")
+            && e.contains("\"reward.gamma=0.99\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_loaded_interception_config_holds_its_scenario_resolved() {
+    let path = std::env::temp_dir().join(format!("hlynr-envs-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        "env: {id: intercept, settings: {scenario: medium, set: [reward.gamma=0.99]}}\n",
+    )
+    .unwrap();
+    let (config, resolved) = load_config(&path, &["seed=3"]).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(config.seed, 3);
+    let settings = &resolved["env"]["settings"];
+    assert!(settings["scenario"].is_object(), "{settings}");
+    assert_eq!(settings["set"], serde_json::json!([]));
+    assert_eq!(
+        settings["scenario"]["reward"]["gamma"],
+        serde_json::json!(0.99)
+    );
+    // The stored form builds the same environment.
+    let again = RunConfig::from_resolved(&resolved).unwrap();
+    factory_for(&again).unwrap().make_eval().unwrap();
+}
