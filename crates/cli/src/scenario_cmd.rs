@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 use hlynr_intercept::ScenarioConfig;
 use hlynr_intercept::scenario::SHIPPED_SCENARIOS;
 use hlynr_rl::eval::EvalConfig;
-use hlynr_rl::eval::report::{PolicyReport, fmt_num};
+use hlynr_rl::eval::report::PolicyReport;
+use hlynr_rl::format;
 
 use crate::eval_cmd::{run_intercept, thread_pool};
 
@@ -170,7 +171,7 @@ fn policy_line(policy: &str, report: &PolicyReport) -> String {
         .metrics
         .get("miss_distance_m")
         .and_then(|s| s.median)
-        .map_or("-".to_string(), fmt_num);
+        .map_or("-".to_string(), format::number);
     let reasons: Vec<String> = report
         .termination_reasons
         .iter()

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::eval::plot::{colour, escape, nice_ticks};
+use crate::format::{self, Align};
 use crate::metrics::{MetricsLog, MetricsRecord, event_kind, keys, number_json, read_metrics};
-use crate::progress::{format_duration, group_thousands};
 use crate::run::{
     CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, Manifest, RunDir, RunError, RunStatus, read_config,
 };
@@ -177,7 +177,7 @@ impl RunSummary {
             episode_return,
             steps_to_best,
             total_steps,
-            median_steps_per_s: median(&fps),
+            median_steps_per_s: format::median(&fps),
             wall_time_s,
             doctor_events,
             metrics,
@@ -250,22 +250,6 @@ fn steps_to_best(
     best.map(|b| b.0)
 }
 
-/// The median of `values` (`None` when empty); the mean of the middle two
-/// for an even count.
-fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    })
-}
-
 /// Flattens nested objects into dotted keys; lists, scalars and empty
 /// objects are leaves.
 pub fn flatten_config(config: &Value) -> BTreeMap<String, Value> {
@@ -325,76 +309,6 @@ pub fn config_differences(runs: &[RunSummary]) -> Vec<(String, Vec<Option<String
         .collect()
 }
 
-/// A number for a table: four significant figures below 1000, whole numbers
-/// with grouped thousands from 1000, `NaN`/`inf` spelled out.
-pub fn format_number(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let a = x.abs();
-    if (1e3..1e15).contains(&a) {
-        let sign = if x < 0.0 { "-" } else { "" };
-        return format!("{sign}{}", group_thousands(a.round() as u64));
-    }
-    if a != 0.0 && !(1e-3..1e15).contains(&a) {
-        return format!("{x:.3e}");
-    }
-    let decimals = if a == 0.0 {
-        0
-    } else {
-        (3 - a.log10().floor() as i32).clamp(0, 6) as usize
-    };
-    let text = format!("{x:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
-/// Seconds as `12.3 s` under a minute (short test runs), else `H:MM:SS`.
-pub fn format_wall_time(seconds: f64) -> String {
-    if seconds.is_finite() && (0.0..59.95).contains(&seconds) {
-        format!("{seconds:.1} s")
-    } else {
-        format_duration(seconds)
-    }
-}
-
-/// A rate in [0, 1] as a percentage.
-fn format_rate(x: f64) -> String {
-    if x.is_finite() {
-        format!("{:.1}%", 100.0 * x)
-    } else {
-        format_number(x)
-    }
-}
-
-/// Escapes `|` and newlines so text stays inside one Markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn markdown_table(out: &mut String, header: &[String], rows: &[Vec<String>]) {
-    let line = |cells: &[String]| {
-        let cells: Vec<String> = cells.iter().map(|c| cell(c)).collect();
-        format!("| {} |\n", cells.join(" | "))
-    };
-    out.push_str(&line(header));
-    let rule: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, _)| if i == 0 { "---".into() } else { "---:".into() })
-        .collect();
-    out.push_str(&format!("|{}|\n", rule.join("|")));
-    for row in rows {
-        out.push_str(&line(row));
-    }
-}
-
 /// The rows of the results table: (label, one cell per run).
 fn result_rows(runs: &[RunSummary]) -> Vec<Vec<String>> {
     let dash = || "-".to_string();
@@ -402,9 +316,9 @@ fn result_rows(runs: &[RunSummary]) -> Vec<Vec<String>> {
         |label: &str, pick: &dyn Fn(&RunSummary) -> Option<&MetricSummary>, rate: bool| {
             let fmt = |x: f64| {
                 if rate {
-                    format_rate(x)
+                    format::rate(x)
                 } else {
-                    format_number(x)
+                    format::number(x)
                 }
             };
             let mut final_row = vec![format!("{label} (final)")];
@@ -443,14 +357,16 @@ fn result_rows(runs: &[RunSummary]) -> Vec<Vec<String>> {
             .collect()
     };
     rows.push(row("steps to best", &|r| {
-        r.steps_to_best.map_or_else(dash, group_thousands)
+        r.steps_to_best.map_or_else(dash, format::group_thousands)
     }));
-    rows.push(row("env steps", &|r| group_thousands(r.total_steps)));
+    rows.push(row("env steps", &|r| {
+        format::group_thousands(r.total_steps)
+    }));
     rows.push(row("median steps/s", &|r| {
-        r.median_steps_per_s.map_or_else(dash, format_number)
+        r.median_steps_per_s.map_or_else(dash, format::number)
     }));
     rows.push(row("wall time", &|r| {
-        r.wall_time_s.map_or_else(dash, format_wall_time)
+        r.wall_time_s.map_or_else(dash, format::wall_time)
     }));
     rows.push(row("doctor events", &|r| r.doctor_events.to_string()));
     rows
@@ -483,13 +399,20 @@ pub fn render_table_markdown(runs: &[RunSummary]) -> String {
                     .collect()
             })
             .collect();
-        markdown_table(&mut out, &h, &rows);
+        format::markdown_table(&mut out, &h, &columns(h.len()), &rows);
     }
     out.push_str("\n## Results\n\n");
     let mut h = header;
     h[0] = "metric".into();
-    markdown_table(&mut out, &h, &result_rows(runs));
+    format::markdown_table(&mut out, &h, &columns(h.len()), &result_rows(runs));
     out
+}
+
+/// A label column, then one right-aligned column per run.
+fn columns(n: usize) -> Vec<Align> {
+    (0..n)
+        .map(|i| if i == 0 { Align::Left } else { Align::Right })
+        .collect()
 }
 
 /// The curve plotted by default: the success rate the runs report (eval
@@ -940,13 +863,6 @@ mod tests {
     }
 
     #[test]
-    fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
-    }
-
-    #[test]
     fn config_differences_list_only_differing_keys() {
         let config = |lr: f64, extra: Option<i64>| {
             let mut c = json!({
@@ -1116,17 +1032,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_formatted_for_tables() {
-        assert_eq!(format_number(0.12345), "0.1235");
-        assert_eq!(format_number(500.0), "500");
-        assert_eq!(format_number(4839.6), "4,840");
-        assert_eq!(format_number(123.456), "123.5");
-        assert_eq!(format_number(-25_000.4), "-25,000");
-        assert_eq!(format_number(2.5e-5), "2.500e-5");
-        assert_eq!(format_number(f64::NAN), "NaN");
-        assert_eq!(format_number(f64::NEG_INFINITY), "-inf");
-        assert_eq!(format_wall_time(2.25), "2.2 s");
-        assert_eq!(format_wall_time(3725.0), "1:02:05");
+    fn steps_are_labelled_for_axes() {
         assert_eq!(step_label(250_000.0), "250k");
         assert_eq!(step_label(1_500_000.0), "1.5M");
     }

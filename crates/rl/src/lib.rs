@@ -5,6 +5,7 @@
 //! evaluation) is shared by every algorithm.
 
 pub mod eval;
+pub mod format;
 
 pub mod algorithm;
 pub mod checkpoint;

@@ -12,9 +12,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::compare::format_number;
+use crate::format::{self, group_thousands};
 use crate::metrics::{MetricsLog, MetricsRecord, RunEvent, event_kind, keys};
-use crate::progress::{format_duration, group_thousands};
 use crate::run::{
     CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, RunDir, RunError, RunStatus, read_config,
 };
@@ -185,14 +184,6 @@ fn fit(line: String, width: usize) -> String {
     }
 }
 
-fn format_rate(x: f64) -> String {
-    if x.is_finite() {
-        format!("{:.1}%", 100.0 * x)
-    } else {
-        format_number(x)
-    }
-}
-
 /// Label column width of the metric lines.
 const LABEL_W: usize = 12;
 /// Value column width of the metric lines.
@@ -205,9 +196,9 @@ fn metric_line(log: &MetricsLog, label: &str, key: &str, rate: bool, width: usiz
         return format!("{label:<LABEL_W$}{:>VALUE_W$}", "-");
     };
     let value = if rate {
-        format_rate(last)
+        format::rate(last)
     } else {
-        format_number(last)
+        format::number(last)
     };
     let spark_w = width.saturating_sub(LABEL_W + VALUE_W + 2);
     format!(
@@ -297,7 +288,7 @@ pub fn render_frame(log: &MetricsLog, info: &RunInfo, width: usize) -> String {
     }
     let eta = match (info.total_timesteps, fps) {
         (Some(total), Some(rate)) if !info.finished() => {
-            format_duration(total.saturating_sub(step) as f64 / rate)
+            format::duration(total.saturating_sub(step) as f64 / rate)
         }
         _ => "-".into(),
     };
@@ -305,7 +296,7 @@ pub fn render_frame(log: &MetricsLog, info: &RunInfo, width: usize) -> String {
         "{:<LABEL_W$}{} steps/s   elapsed {}   ETA {}",
         "speed",
         fps.map_or_else(|| "-".into(), |r| group_thousands(r.round() as u64)),
-        elapsed_s.map_or_else(|| "-".into(), format_duration),
+        elapsed_s.map_or_else(|| "-".into(), format::duration),
         eta
     ));
     lines.push(String::new());
@@ -334,13 +325,13 @@ pub fn render_frame(log: &MetricsLog, info: &RunInfo, width: usize) -> String {
                 "{:<LABEL_W$}step {}: return {}",
                 "last eval",
                 group_thousands(eval_step),
-                format_number(reward)
+                format::number(reward)
             );
             if let Some(s) = at_step(keys::EVAL_SUCCESS_RATE) {
-                line.push_str(&format!(", success {}", format_rate(s)));
+                line.push_str(&format!(", success {}", format::rate(s)));
             }
             if let Some(l) = at_step(keys::EVAL_MEAN_EP_LENGTH) {
-                line.push_str(&format!(", episode length {}", format_number(l)));
+                line.push_str(&format!(", episode length {}", format::number(l)));
             }
             lines.push(line);
         }

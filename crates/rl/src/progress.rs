@@ -79,15 +79,18 @@ impl ProgressSnapshot {
         s.push_str(&format!(
             "] {:5.1}% {}/{} steps",
             self.fraction() * 100.0,
-            group_thousands(self.step),
-            group_thousands(self.total_steps)
+            crate::format::group_thousands(self.step),
+            crate::format::group_thousands(self.total_steps)
         ));
         match self.steps_per_s {
-            Some(r) => s.push_str(&format!(" | {} steps/s", group_thousands(r.round() as u64))),
+            Some(r) => s.push_str(&format!(
+                " | {} steps/s",
+                crate::format::group_thousands(r.round() as u64)
+            )),
             None => s.push_str(" | - steps/s"),
         }
         match self.eta_s {
-            Some(e) => s.push_str(&format!(" | ETA {}", format_duration(e))),
+            Some(e) => s.push_str(&format!(" | ETA {}", crate::format::duration(e))),
             None => s.push_str(" | ETA -"),
         }
         if let Some(sr) = self.success_rate {
@@ -112,28 +115,6 @@ impl ProgressSnapshot {
             "ep_rew_mean": finite(self.ep_rew_mean),
         })
     }
-}
-
-/// `1234567` -> `1,234,567`.
-pub fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Seconds as `H:MM:SS`.
-pub fn format_duration(seconds: f64) -> String {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return "-".to_string();
-    }
-    let s = seconds.round() as u64;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// The progress display.
@@ -308,16 +289,6 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_are_grouped_and_durations_formatted() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(1000), "1,000");
-        assert_eq!(group_thousands(1_234_567), "1,234,567");
-        assert_eq!(format_duration(3725.0), "1:02:05");
-        assert_eq!(format_duration(f64::INFINITY), "-");
-    }
 
     #[test]
     fn line_shows_every_number() {

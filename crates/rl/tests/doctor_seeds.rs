@@ -232,7 +232,7 @@ fn success_22_percent_at_200k_then_0_by_10m_is_a_collapse() {
     assert!(f.evidence["rollout/success_rate"] < 0.11);
     assert!(f.step > 3_000_000 && f.step < 10_000_000, "{}", f.step);
     assert_eq!(f.action.name(), "rollback");
-    assert!(f.diagnosis.contains("22%"), "{}", f.diagnosis);
+    assert!(f.diagnosis.contains("22.0%"), "{}", f.diagnosis);
 }
 
 #[test]

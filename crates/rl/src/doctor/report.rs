@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::stats::fmt_num;
 use super::{Finding, Severity, evidence_json};
+use crate::format;
 use crate::metrics::{RunEvent, event_kind};
 
 /// Event kinds the report lists: what the live doctor logged and what the
@@ -126,7 +126,7 @@ pub fn render_markdown(
                 let evidence: Vec<String> = f
                     .evidence
                     .iter()
-                    .map(|(k, &v)| format!("`{k}` = {}", fmt_num(v)))
+                    .map(|(k, &v)| format!("`{k}` = {}", format::number(v)))
                     .collect();
                 let _ = writeln!(s, "- Evidence: {}", evidence.join(", "));
             }
@@ -139,24 +139,31 @@ pub fn render_markdown(
         .collect();
     if !events.is_empty() {
         s.push_str("\n## Events logged during training\n\n");
-        s.push_str("| step | kind | rule | severity | action | message |\n");
-        s.push_str("|---:|---|---|---|---|---|\n");
-        for (step, e) in events {
-            let field = |k: &str| match e.fields.get(k) {
-                Some(Value::String(x)) => x.clone(),
-                Some(v) => v.to_string(),
-                None => String::new(),
-            };
-            let _ = writeln!(
-                s,
-                "| {step} | {} | {} | {} | {} | {} |",
-                e.kind,
-                field("rule"),
-                field("severity"),
-                field("action"),
-                e.message.replace('|', "\\|").replace('\n', " ")
-            );
-        }
+        let rows: Vec<Vec<String>> = events
+            .iter()
+            .map(|(step, e)| {
+                let field = |k: &str| match e.fields.get(k) {
+                    Some(Value::String(x)) => x.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                vec![
+                    step.to_string(),
+                    e.kind.clone(),
+                    field("rule"),
+                    field("severity"),
+                    field("action"),
+                    e.message.clone(),
+                ]
+            })
+            .collect();
+        use format::Align::{Left, Right};
+        format::markdown_table(
+            &mut s,
+            &["step", "kind", "rule", "severity", "action", "message"],
+            &[Right, Left, Left, Left, Left, Left],
+            &rows,
+        );
     }
     s
 }

@@ -1,5 +1,6 @@
 //! Small building blocks of the rules: the fire-once latch, bounded
-//! histories, and the statistics the rules use (median, least-squares trend).
+//! histories, and the least-squares trend the rules use (the median is
+//! [`crate::format::median`]).
 
 use std::collections::VecDeque;
 
@@ -81,21 +82,6 @@ impl History {
     }
 }
 
-/// Median of `xs` (mean of the middle two for an even count); `None` when empty.
-pub(crate) fn median(xs: &[f64]) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    })
-}
-
 /// Least-squares line of `ys` against their index `0..n`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Trend {
@@ -138,42 +124,6 @@ pub(crate) fn trend(ys: &[f64]) -> Option<Trend> {
     })
 }
 
-/// A number for prose: 4 significant digits, scientific notation for very
-/// large or small magnitudes (`9030`, `0.0123`, `2e-07`, `-4e+04`).
-pub(crate) fn fmt_num(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        let s = format!("{x:.3e}");
-        // Drop trailing zeros of the mantissa: 2.000e-7 -> 2e-7.
-        match s.split_once('e') {
-            Some((m, e)) if m.contains('.') => {
-                format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
-            }
-            _ => s,
-        }
-    } else {
-        let digits = if a == 0.0 {
-            0
-        } else {
-            (3 - a.log10().floor() as i32).max(0) as usize
-        };
-        let s = format!("{x:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    }
-}
-
-/// A fraction as a percentage for prose (`0.22` -> `22%`).
-pub(crate) fn fmt_pct(x: f64) -> String {
-    format!("{}%", fmt_num(100.0 * x))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn median_and_trend_match_hand_computed_values() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
+    fn trend_matches_hand_computed_values() {
         // y = 2x + 1: slope 2, perfect correlation, change 2 * 3.
         let t = trend(&[1.0, 3.0, 5.0, 7.0]).unwrap();
         assert!((t.slope - 2.0).abs() < 1e-12);
@@ -208,18 +155,6 @@ mod tests {
         assert!(t.slope.abs() < 1e-12 && t.correlation.abs() < 1e-12);
         assert_eq!(trend(&[5.0, 5.0]).unwrap().correlation, 0.0);
         assert!(trend(&[1.0]).is_none());
-    }
-
-    #[test]
-    fn numbers_for_prose_are_short_and_exact_enough() {
-        assert_eq!(fmt_num(9030.0), "9030");
-        assert_eq!(fmt_num(0.0125), "0.0125");
-        assert_eq!(fmt_num(2.00774e-7), "2.008e-7");
-        assert_eq!(fmt_num(-40000.0), "-40000");
-        assert_eq!(fmt_num(-143.673), "-143.7");
-        assert_eq!(fmt_num(1.5e6), "1.5e6");
-        assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_pct(0.22), "22%");
     }
 
     #[test]

@@ -754,7 +754,7 @@ pub fn trajectory_svg(title: &str, series: &[TrajectorySeries]) -> String {
             None => "",
         };
         let miss = s.miss_distance_m.map_or(String::new(), |m| {
-            format!(" ({} m{outcome})", super::report::fmt_num(m))
+            format!(" ({} m{outcome})", crate::format::number(m))
         });
         entries.push((colour(i), false, format!("{}{}", s.label, miss)));
     }
@@ -871,7 +871,7 @@ mod tests {
         assert_eq!(s.closest_index(), Some(1));
         let svg = trajectory_svg("engagement", &[s]);
         assert!(svg.contains("east (km)") && svg.contains("altitude (km)"));
-        assert!(svg.contains("p (0.4000 m, hit)"));
+        assert!(svg.contains("p (0.4 m, hit)"));
         // Two panels, each with one threat and one interceptor path.
         assert_eq!(svg.matches("<polyline").count(), 4);
     }

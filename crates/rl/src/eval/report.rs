@@ -282,7 +282,11 @@ impl EvalReport {
                 format!("`{name}`"),
                 fmt_rate(p.success_rate),
                 fmt_ci(p.success_ci95),
-                format!("{} ± {}", fmt_num(p.mean_return), fmt_num(p.std_return)),
+                format!(
+                    "{} ± {}",
+                    crate::format::number(p.mean_return),
+                    crate::format::number(p.std_return)
+                ),
                 fmt_opt(p.episode_length.mean),
             ]);
         }
@@ -553,22 +557,20 @@ pub fn terminal_table(report: &EvalReport, columns: &[Column]) -> String {
     out
 }
 
+/// A table whose first row is the header: names left, numbers right.
 fn push_markdown_table(md: &mut String, rows: &[Vec<String>]) {
-    let Some(header) = rows.first() else {
+    use crate::format::{Align, markdown_table};
+    let Some((header, body)) = rows.split_first() else {
         return;
     };
-    let _ = writeln!(md, "| {} |", header.join(" | "));
-    let align: Vec<&str> = (0..header.len())
-        .map(|j| if j == 0 { "---" } else { "---:" })
+    let align: Vec<Align> = (0..header.len())
+        .map(|j| if j == 0 { Align::Left } else { Align::Right })
         .collect();
-    let _ = writeln!(md, "| {} |", align.join(" | "));
-    for row in &rows[1..] {
-        let _ = writeln!(md, "| {} |", row.join(" | "));
-    }
+    markdown_table(md, header, &align, body);
 }
 
 fn fmt_rate(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "-".to_string(), |r| format!("{:.1}%", 100.0 * r))
+    rate.map_or_else(|| "-".to_string(), crate::format::rate)
 }
 
 fn fmt_ci(ci: Option<[f64; 2]>) -> String {
@@ -579,29 +581,7 @@ fn fmt_ci(ci: Option<[f64; 2]>) -> String {
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_string(), fmt_num)
-}
-
-/// About four significant digits, without exponent for everyday magnitudes.
-pub fn fmt_num(v: f64) -> String {
-    let a = v.abs();
-    if !v.is_finite() {
-        "-".to_string()
-    } else if a == 0.0 {
-        "0".to_string()
-    } else if !(1e-3..1e6).contains(&a) {
-        format!("{v:.3e}")
-    } else if a >= 1000.0 {
-        format!("{v:.0}")
-    } else if a >= 100.0 {
-        format!("{v:.1}")
-    } else if a >= 10.0 {
-        format!("{v:.2}")
-    } else if a >= 1.0 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.4}")
-    }
+    v.map_or_else(|| "-".to_string(), crate::format::number)
 }
 
 #[cfg(test)]
@@ -783,20 +763,8 @@ mod tests {
         assert!(lines[2].starts_with("zem-pn") && lines[2].contains("75.0%"));
         // zem-pn miss median = 2.0, apn miss median = 55
         assert!(
-            lines[2].contains("2.000") && lines[3].contains("55.00"),
+            lines[2].contains(" 2 ") && lines[3].contains(" 55 "),
             "{table}"
         );
-    }
-
-    #[test]
-    fn number_format_keeps_about_four_digits() {
-        assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_num(0.41234), "0.4123");
-        assert_eq!(fmt_num(2.71234), "2.712");
-        assert_eq!(fmt_num(-12.345), "-12.35");
-        assert_eq!(fmt_num(123.45), "123.5");
-        assert_eq!(fmt_num(4321.0), "4321");
-        assert_eq!(fmt_num(2.5e-5), "2.500e-5");
-        assert_eq!(fmt_num(f64::NAN), "-");
     }
 }

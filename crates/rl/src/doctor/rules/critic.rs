@@ -8,7 +8,8 @@ use super::{EXPLAINED_VARIANCE_NEGATIVE, VALUE_LOSS_DOMINATES, VALUE_LOSS_EXPLOS
 use super::{Raise, get};
 use crate::doctor::Severity;
 use crate::doctor::config::DoctorConfig;
-use crate::doctor::stats::{History, Latch, fmt_num};
+use crate::doctor::stats::{History, Latch};
+use crate::format;
 use crate::metrics::{Metrics, keys};
 
 /// True when the critic's targets of this update vary by less than
@@ -70,11 +71,11 @@ impl ValueLossExplosionState {
             return;
         }
         let scale_text = if target_std.is_some() {
-            format!("the critic's targets (std {})", fmt_num(scale))
+            format!("the critic's targets (std {})", format::number(scale))
         } else if normalized {
             "the standardised returns".to_string()
         } else {
-            format!("an episode-return scale of {}", fmt_num(scale))
+            format!("an episode-return scale of {}", format::number(scale))
         };
         r.push(
             VALUE_LOSS_EXPLOSION,
@@ -90,8 +91,8 @@ impl ValueLossExplosionState {
             format!(
                 "The value loss is {} and its size relative to {scale_text} grew {}x in {} \
                  updates: the critic is diverging, so the advantages it feeds the policy are noise.",
-                fmt_num(vl),
-                fmt_num(ratio / before.max(f64::MIN_POSITIVE)),
+                format::number(vl),
+                format::number(ratio / before.max(f64::MIN_POSITIVE)),
                 cfg.window
             ),
             "Standardise the critic's targets (`ppo.normalize_returns: true`) or rewards \
@@ -132,9 +133,9 @@ pub(super) fn value_loss_dominates(
             "The value loss ({}) has been more than {}x the policy loss ({}) for {} updates: \
              the critic's gradient dominates shared layers and the gradient-norm clip, \
              starving the policy of learning signal.",
-            fmt_num(vl),
-            fmt_num(cfg.ratio_above),
-            fmt_num(pg),
+            format::number(vl),
+            format::number(cfg.ratio_above),
+            format::number(pg),
             latch.streak
         ),
         "Bring returns to unit scale (`ppo.normalize_returns: true` or \
@@ -182,9 +183,9 @@ impl ExplainedVarianceState {
                 "The explained variance has been below {} for {} updates (now {}): the value \
                  function predicts returns worse than their mean, so GAE advantages are \
                  meaningless.",
-                fmt_num(cfg.below),
+                format::number(cfg.below),
                 self.latch.streak,
-                fmt_num(ev)
+                format::number(ev)
             ),
             "Standardise the critic's targets (`ppo.normalize_returns: true`), give the critic \
              its own layers (`ppo.policy.net_arch: {pi: [...], vf: [...]}`) and a higher \

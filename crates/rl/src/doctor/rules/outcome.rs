@@ -7,8 +7,9 @@ use super::extra_keys::{NONFINITE_OBS, NONFINITE_SKIP, NONFINITE_SKIPS, Q_MAX, Q
 use super::{NONFINITE, Q_DIVERGENCE, REWARD_FARMING, SUCCESS_COLLAPSE};
 use super::{Raise, get};
 use crate::doctor::config::DoctorConfig;
-use crate::doctor::stats::{History, Latch, fmt_num, fmt_pct, trend};
+use crate::doctor::stats::{History, Latch, trend};
 use crate::doctor::{DoctorAction, Severity};
+use crate::format;
 use crate::metrics::{Metrics, keys};
 
 // ------------------------------------------------------------- nonfinite ---
@@ -157,10 +158,10 @@ impl SuccessCollapseState {
             format!(
                 "The success rate collapsed from its best of {} to {} ({} observations in a row \
                  below {} of the best): the policy has unlearned the task.",
-                fmt_pct(best),
-                fmt_pct(s),
+                format::rate(best),
+                format::rate(s),
                 n,
-                fmt_pct(cfg.fraction)
+                format::rate(cfg.fraction)
             ),
             "The `best/` checkpoint holds the policy before the collapse. Lower \
              `ppo.learning_rate` (or make it decay), set `ppo.target_kl`, lower \
@@ -225,8 +226,8 @@ impl RewardFarmingState {
                 "Over the last {} updates the return rose by {} while the success rate fell by \
                  {} points: the policy is farming reward without solving the task.",
                 cfg.window,
-                fmt_num(tr.change),
-                fmt_num(-100.0 * ts.change)
+                format::number(tr.change),
+                format::number(-100.0 * ts.change)
             ),
             "Fix the reward, not the optimiser: make success dominate the return and remove \
              shaping terms that pay without progress (the environment's reward settings under \
@@ -297,14 +298,14 @@ impl QDivergenceState {
             evidence.push(("updates", f64::from(cfg.window)));
             format!(
                 "the mean Q estimate drifted from {} to {} in {} updates",
-                fmt_num(start),
-                fmt_num(q_mean.unwrap_or(start)),
+                format::number(start),
+                format::number(q_mean.unwrap_or(start)),
                 cfg.window
             )
         } else {
             format!(
                 "a Q estimate is beyond the largest possible discounted return of {}",
-                fmt_num(bound.unwrap_or(f64::NAN))
+                format::number(bound.unwrap_or(f64::NAN))
             )
         };
         r.push(

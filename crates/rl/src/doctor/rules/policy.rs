@@ -10,7 +10,8 @@ use super::{
 use super::{Raise, get};
 use crate::doctor::Severity;
 use crate::doctor::config::DoctorConfig;
-use crate::doctor::stats::{History, Latch, fmt_num, fmt_pct, median, trend};
+use crate::doctor::stats::{History, Latch, trend};
+use crate::format;
 use crate::metrics::{Metrics, keys};
 
 // -------------------------------------------------------- policy motion ---
@@ -61,8 +62,8 @@ pub(super) fn frozen_policy(
             "The policy has stopped changing: approx KL {} and {} of samples clipped for {} \
              updates. The updates are too small to learn anything (vanishing advantages or \
              learning rate).",
-            fmt_num(kl),
-            fmt_pct(clip),
+            format::number(kl),
+            format::rate(clip),
             latch.streak
         ),
         "Raise `ppo.learning_rate`; make advantages informative (`ppo.normalize_advantage: \
@@ -94,11 +95,11 @@ pub(super) fn kl_blowup(latch: &mut Latch, c: &DoctorConfig, v: &Metrics, r: &mu
             "Approx KL above {} or clip fraction above {} for {} updates (now {} and {}): \
              each update moves the policy far outside PPO's trust region, which precedes \
              collapse.",
-            fmt_num(cfg.kl_above),
-            fmt_num(cfg.clip_fraction_above),
+            format::number(cfg.kl_above),
+            format::number(cfg.clip_fraction_above),
             latch.streak,
-            fmt_num(kl),
-            clip.map_or("n/a".to_string(), fmt_num)
+            format::number(kl),
+            clip.map_or("n/a".to_string(), format::number)
         ),
         "Lower `ppo.learning_rate`, set `ppo.target_kl` (e.g. 0.015) to end updates early, and \
          reduce `ppo.n_epochs` or `ppo.clip_range`.",
@@ -129,15 +130,15 @@ impl EntropyCollapseState {
         let why = if dropped {
             format!(
                 "fell from {} to {} nats within {} updates",
-                fmt_num(peak),
-                fmt_num(h),
+                format::number(peak),
+                format::number(h),
                 cfg.window
             )
         } else {
             format!(
                 "is {} nats, below the floor of {}",
-                fmt_num(h),
-                fmt_num(cfg.floor.unwrap_or(h))
+                format::number(h),
+                format::number(cfg.floor.unwrap_or(h))
             )
         };
         r.push(
@@ -215,7 +216,7 @@ impl EntropyStuckState {
                  while the return has not improved: the policy is not committing to anything it \
                  learned (a converged run also matches; then ignore this).",
                 cfg.window,
-                fmt_num(entropy_change)
+                format::number(entropy_change)
             ),
             "Lower `ppo.ent_coef`; if the approx KL is also tiny, raise `ppo.learning_rate`; \
              check that the reward carries a learnable signal (`ppo.normalize_reward: true`).",
@@ -270,7 +271,7 @@ impl GradNormSpikeState {
             return;
         };
         let reference = if self.history.len() >= cfg.min_history as usize {
-            median(&self.history.to_vec())
+            format::median(&self.history.to_vec())
         } else {
             None
         };
@@ -288,9 +289,9 @@ impl GradNormSpikeState {
             format!(
                 "The gradient norm jumped to {}, {}x its recent median of {}: an exploding \
                  gradient, often the first sign of divergence.",
-                fmt_num(g),
-                fmt_num(g / m),
-                fmt_num(m)
+                format::number(g),
+                format::number(g / m),
+                format::number(m)
             ),
             "Lower `ppo.max_grad_norm` (e.g. 0.5) and `ppo.learning_rate`; normalise rewards and \
              observations (`ppo.normalize_reward: true`, `ppo.normalize_observations: true`).",
@@ -317,7 +318,7 @@ pub(super) fn lstm_saturation(latch: &mut Latch, c: &DoctorConfig, v: &Metrics, 
         format!(
             "{} of the LSTM's gate and cell activations have been saturated for {} updates: \
              saturated units pass no gradient, so the recurrent state stops learning.",
-            fmt_pct(s),
+            format::rate(s),
             latch.streak
         ),
         "Lower `ppo.learning_rate` and `ppo.max_grad_norm`, normalise observations \
