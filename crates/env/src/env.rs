@@ -95,11 +95,14 @@ pub trait Env: Send {
     /// Space of the flat action.
     fn action_space(&self) -> &Space;
 
-    /// Starts a new episode and writes its first observation.
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info);
+    /// Starts a new episode and writes its first observation. An error means
+    /// the environment itself failed (a simulator fault, a dropped
+    /// connection): the caller ends what it was doing and reports it.
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()>;
 
-    /// Advances one step with a valid action and writes the next observation.
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step;
+    /// Advances one step with a valid action and writes the next
+    /// observation. Errors as for [`Env::reset`].
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step>;
 
     /// The complete dynamic state (physics, generator, counters) for checkpoints:
     /// restoring it with [`Env::set_state`] continues the episode exactly.
@@ -132,10 +135,10 @@ impl<E: Env + ?Sized> Env for Box<E> {
     fn action_space(&self) -> &Space {
         (**self).action_space()
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
         (**self).reset(seed, obs, info)
     }
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
         (**self).step(action, obs, info)
     }
     fn state(&self) -> Value {
@@ -176,7 +179,7 @@ pub fn checked_step<E: Env + ?Sized>(
             message,
         })?;
     info.clear();
-    Ok(env.step(action, obs, info))
+    env.step(action, obs, info)
 }
 
 /// Serialises any serde state into a JSON value (infallible for plain structs).

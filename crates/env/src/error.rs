@@ -18,6 +18,10 @@ pub enum EnvError {
     /// A constructor or configuration argument out of range.
     #[error("{context}: {message}")]
     Invalid { context: String, message: String },
+    /// The environment itself failed: a simulator fault, a dropped
+    /// connection to a remote env.
+    #[error("{context} failed: {message}")]
+    Failed { context: String, message: String },
     /// A saved state that does not fit the environment it is loaded into.
     #[error("cannot restore {context} state: {message}")]
     State { context: String, message: String },
@@ -29,6 +33,14 @@ impl EnvError {
         EnvError::Invalid {
             context: context.into(),
             message: message.into(),
+        }
+    }
+
+    /// Shorthand for an environment failure.
+    pub fn failed(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        EnvError::Failed {
+            context: context.into(),
+            message: message.to_string(),
         }
     }
 

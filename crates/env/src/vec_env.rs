@@ -542,6 +542,7 @@ impl<E: Env> VecEnv<E> {
             truncated: &mut self.truncated,
             infos: &mut self.infos,
             reset_infos: &mut self.reset_infos,
+            first: 0,
             obs_dim: self.obs_dim,
             act_dim: self.act_dim,
         }
@@ -560,6 +561,8 @@ struct Rows<'a, E> {
     truncated: &'a mut [bool],
     infos: &'a mut [Info],
     reset_infos: &'a mut [Info],
+    /// Index of the first env in the whole batch (for error messages).
+    first: usize,
     obs_dim: usize,
     act_dim: usize,
 }
@@ -579,7 +582,7 @@ impl<'a, E: Env> Rows<'a, E> {
         let (trunc_a, trunc_b) = self.truncated.split_at_mut(k);
         let (info_a, info_b) = self.infos.split_at_mut(k);
         let (rinfo_a, rinfo_b) = self.reset_infos.split_at_mut(k);
-        let (obs_dim, act_dim) = (self.obs_dim, self.act_dim);
+        let (obs_dim, act_dim, first) = (self.obs_dim, self.act_dim, self.first);
         (
             Rows {
                 envs: envs_a,
@@ -591,6 +594,7 @@ impl<'a, E: Env> Rows<'a, E> {
                 truncated: trunc_a,
                 infos: info_a,
                 reset_infos: rinfo_a,
+                first,
                 obs_dim,
                 act_dim,
             },
@@ -604,22 +608,25 @@ impl<'a, E: Env> Rows<'a, E> {
                 truncated: trunc_b,
                 infos: info_b,
                 reset_infos: rinfo_b,
+                first: first + k,
                 obs_dim,
                 act_dim,
             },
         )
     }
 
-    /// Steps every env of the range in order, auto-resetting finished ones.
+    /// Steps every env of the range in order, auto-resetting finished ones;
+    /// stops at the first env that fails, naming it.
     #[inline]
-    fn step_serial(self) {
+    fn step_serial(self) -> Result<()> {
         let (od, ad) = (self.obs_dim, self.act_dim);
+        let failed = |i: usize, e: EnvError| EnvError::failed(format!("env {}", self.first + i), e);
         for (i, env) in self.envs.iter_mut().enumerate() {
             let action = &self.actions[i * ad..(i + 1) * ad];
             let obs = &mut self.obs[i * od..(i + 1) * od];
             let info = &mut self.infos[i];
             info.clear();
-            let step = env.step(action, obs, info);
+            let step = env.step(action, obs, info).map_err(|e| failed(i, e))?;
             self.rewards[i] = step.reward as f32;
             self.terminated[i] = step.terminated;
             self.truncated[i] = step.truncated;
@@ -627,35 +634,37 @@ impl<'a, E: Env> Rows<'a, E> {
                 self.final_obs[i * od..(i + 1) * od].copy_from_slice(obs);
                 let reset_info = &mut self.reset_infos[i];
                 reset_info.clear();
-                env.reset(None, obs, reset_info);
+                env.reset(None, obs, reset_info).map_err(|e| failed(i, e))?;
             }
         }
+        Ok(())
     }
 
     /// Steps the range as a tree of rayon tasks of at most `chunk` envs each;
     /// adds the busy time of the leaves to `busy_ns` when given.
-    fn step_parallel(self, chunk: usize, busy_ns: Option<&AtomicU64>) {
+    fn step_parallel(self, chunk: usize, busy_ns: Option<&AtomicU64>) -> Result<()> {
         let n = self.len();
         if n <= chunk {
-            match busy_ns {
+            return match busy_ns {
                 Some(total) => {
                     let start = Instant::now();
-                    self.step_serial();
+                    let stepped = self.step_serial();
                     let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     total.fetch_add(ns, Ordering::Relaxed);
+                    stepped
                 }
                 None => self.step_serial(),
-            }
-            return;
+            };
         }
         // Split on a chunk boundary so leaves are whole chunks.
         let mid = (n / 2).div_ceil(chunk) * chunk;
         let mid = mid.clamp(1, n - 1);
         let (a, b) = self.split_at(mid);
-        rayon::join(
+        let (ra, rb) = rayon::join(
             || a.step_parallel(chunk, busy_ns),
             || b.step_parallel(chunk, busy_ns),
         );
+        ra.and(rb)
     }
 }
 
@@ -674,10 +683,13 @@ impl<E: Env> BatchEnv for VecEnv<E> {
 
     fn reset(&mut self, seed: u64) -> Result<()> {
         let od = self.obs_dim;
+        // Until every env has reset, the batch cannot be stepped.
+        self.has_reset = false;
         for (i, (env, info)) in self.envs.iter_mut().zip(&mut self.infos).enumerate() {
             info.clear();
             let obs = &mut self.obs[i * od..(i + 1) * od];
-            env.reset(Some(hlynr_rng::derive_seed(seed, i as u64)), obs, info);
+            env.reset(Some(hlynr_rng::derive_seed(seed, i as u64)), obs, info)
+                .map_err(|e| EnvError::failed(format!("env {i}"), e))?;
         }
         self.rewards.fill(0.0);
         self.terminated.fill(false);
@@ -699,20 +711,28 @@ impl<E: Env> BatchEnv for VecEnv<E> {
         let sample =
             matches!(self.parallelism, Parallelism::Auto { .. }) && self.cost.should_sample();
         let n = self.envs.len();
-        match (chunk, sample) {
+        let stepped = match (chunk, sample) {
             (None, false) => self.rows(actions).step_serial(),
             (None, true) => {
                 let start = Instant::now();
-                self.rows(actions).step_serial();
+                let stepped = self.rows(actions).step_serial();
                 let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 self.cost.record(ns, n);
+                stepped
             }
             (Some(chunk), false) => self.rows(actions).step_parallel(chunk, None),
             (Some(chunk), true) => {
                 let busy = AtomicU64::new(0);
-                self.rows(actions).step_parallel(chunk, Some(&busy));
+                let stepped = self.rows(actions).step_parallel(chunk, Some(&busy));
                 self.cost.record(busy.load(Ordering::Relaxed), n);
+                stepped
             }
+        };
+        if let Err(e) = stepped {
+            // Some envs stepped and some did not: the batch must be reset
+            // before it is stepped again.
+            self.has_reset = false;
+            return Err(e);
         }
         self.refresh_controller_view();
         Ok(())

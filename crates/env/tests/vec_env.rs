@@ -76,7 +76,12 @@ impl Env for CounterEnv {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<()> {
         if let Some(seed) = seed {
             self.s.rng = Rng::seed_from_u64(seed);
             self.s.episode = 0;
@@ -90,9 +95,15 @@ impl Env for CounterEnv {
             .unwrap_or_else(|| 3 + self.s.rng.below(6));
         info.set("reset_marker", 1.0);
         self.observe(obs);
+        Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
         self.s.t += 1;
         let reward =
             self.s.rng.uniform() - 0.5 + f64::from(action[0]) + 0.25 * f64::from(action[1]);
@@ -107,11 +118,11 @@ impl Env for CounterEnv {
         if terminated {
             info.is_success = Some(self.s.return_sum > 0.0);
         }
-        Step {
+        Ok(Step {
             reward,
             terminated,
             truncated: false,
-        }
+        })
     }
 
     fn state(&self) -> Value {
@@ -209,7 +220,8 @@ fn auto_reset_is_same_step_and_keeps_the_finishing_step_outputs() {
     let mut ref_obs = vec![[0.0f32; 3]; n];
     for (i, e) in refs.iter_mut().enumerate() {
         let mut info = Info::default();
-        e.reset(Some(derive_seed(11, i as u64)), &mut ref_obs[i], &mut info);
+        e.reset(Some(derive_seed(11, i as u64)), &mut ref_obs[i], &mut info)
+            .unwrap();
         assert_eq!(&v.obs()[i * 3..i * 3 + 3], &ref_obs[i]);
         assert_eq!(v.infos()[i].get("reset_marker"), Some(1.0));
     }
@@ -222,7 +234,9 @@ fn auto_reset_is_same_step_and_keeps_the_finishing_step_outputs() {
         for i in 0..n {
             let mut info = Info::default();
             let mut obs = [0.0f32; 3];
-            let step = refs[i].step(&actions[i * 2..i * 2 + 2], &mut obs, &mut info);
+            let step = refs[i]
+                .step(&actions[i * 2..i * 2 + 2], &mut obs, &mut info)
+                .unwrap();
             assert_eq!(v.rewards()[i], step.reward as f32);
             assert_eq!(v.terminated()[i], step.terminated);
             assert!(!v.truncated()[i]);
@@ -234,7 +248,7 @@ fn auto_reset_is_same_step_and_keeps_the_finishing_step_outputs() {
                 assert!(info.is_success.is_some());
                 assert_eq!(v.final_observation(i), Some(&obs[..]));
                 let mut reset_info = Info::default();
-                refs[i].reset(None, &mut obs, &mut reset_info);
+                refs[i].reset(None, &mut obs, &mut reset_info).unwrap();
                 // The row already holds the next episode's first observation.
                 assert_eq!(obs[0], 0.0);
                 assert_eq!(v.final_observation(i).unwrap()[1] + 1.0, obs[1]);
@@ -258,7 +272,9 @@ fn same_seed_same_trajectory_and_env_i_uses_the_derived_seed() {
     c.reset(4).unwrap();
     let mut single = CounterEnv::new();
     let mut obs = [0.0f32; 3];
-    single.reset(Some(derive_seed(3, 4)), &mut obs, &mut Info::default());
+    single
+        .reset(Some(derive_seed(3, 4)), &mut obs, &mut Info::default())
+        .unwrap();
     assert_eq!(&a.obs()[12..15], &obs);
     let ra = rollout(&mut a, 9, 60);
     assert_eq!(ra, rollout(&mut b, 9, 60));
@@ -309,10 +325,20 @@ impl Env for ThreadProbe {
     fn action_space(&self) -> &Space {
         self.0.action_space()
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<()> {
         self.0.reset(seed, obs, info)
     }
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
         // Enough work per env that other workers wake up and steal tasks.
         let mut x = 0.0f64;
         for k in 0..2_000 {
@@ -484,14 +510,15 @@ fn boxed_batch_is_usable_through_the_trait() {
 
 fn reset_env<E: Env>(env: &mut E, seed: u64) -> Vec<f32> {
     let mut obs = vec![0.0; env.observation_space().flat_dim()];
-    env.reset(Some(seed), &mut obs, &mut Info::default());
+    env.reset(Some(seed), &mut obs, &mut Info::default())
+        .unwrap();
     obs
 }
 
 fn step_env<E: Env>(env: &mut E, action: &[f32]) -> (Vec<f32>, Step, Info) {
     let mut obs = vec![0.0; env.observation_space().flat_dim()];
     let mut info = Info::default();
-    let step = env.step(action, &mut obs, &mut info);
+    let step = env.step(action, &mut obs, &mut info).unwrap();
     (obs, step, info)
 }
 
@@ -670,12 +697,18 @@ fn frame_stack_of_discrete_observations_is_multi_discrete() {
         fn action_space(&self) -> &Space {
             &self.0
         }
-        fn reset(&mut self, _: Option<u64>, obs: &mut [f32], _: &mut Info) {
+        fn reset(
+            &mut self,
+            _: Option<u64>,
+            obs: &mut [f32],
+            _: &mut Info,
+        ) -> hlynr_env::Result<()> {
             obs[0] = self.1.below(6) as f32;
+            Ok(())
         }
-        fn step(&mut self, _: &[f32], obs: &mut [f32], _: &mut Info) -> Step {
+        fn step(&mut self, _: &[f32], obs: &mut [f32], _: &mut Info) -> hlynr_env::Result<Step> {
             obs[0] = self.1.below(6) as f32;
-            Step::default()
+            Ok(Step::default())
         }
         fn state(&self) -> Value {
             Value::Null
@@ -698,8 +731,10 @@ fn episode_statistics_reports_return_and_length_on_the_final_step() {
     for episode in 0..3 {
         let seed = (episode == 0).then_some(2);
         let mut obs = [0.0f32; 3];
-        env.reset(seed, &mut obs, &mut Info::default());
-        reference.reset(seed, &mut obs, &mut Info::default());
+        env.reset(seed, &mut obs, &mut Info::default()).unwrap();
+        reference
+            .reset(seed, &mut obs, &mut Info::default())
+            .unwrap();
         let mut sum = 0.0;
         for t in 1..=4 {
             let (_, step, info) = step_env(&mut env, &[-0.3, 1.0]);
@@ -766,8 +801,8 @@ fn wrapper_states_round_trip_mid_episode() {
             assert_eq!((bits(&oa), sa, ia), (bits(&ob), sb, ib), "step {k}");
             if sa.done() {
                 let mut o = vec![0.0; oa.len()];
-                env.reset(None, &mut o, &mut Info::default());
-                fresh.reset(None, &mut o, &mut Info::default());
+                env.reset(None, &mut o, &mut Info::default()).unwrap();
+                fresh.reset(None, &mut o, &mut Info::default()).unwrap();
             }
         }
     }

@@ -31,17 +31,28 @@ impl Env for Counter {
     fn action_space(&self) -> &Space {
         &self.act_space
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: &mut [f32],
+        _info: &mut Info,
+    ) -> hlynr_env::Result<()> {
         if let Some(s) = seed {
             self.seed = s;
         }
         self.steps = 0;
         obs[0] = 0.0;
+        Ok(())
     }
-    fn step(&mut self, action: &[f32], obs: &mut [f32], _info: &mut Info) -> Step {
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: &mut [f32],
+        _info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
         self.steps += 1 + action[0] as u64;
         obs[0] = self.steps as f32;
-        Step::default()
+        Ok(Step::default())
     }
     fn state(&self) -> Value {
         to_state(&(self.steps, self.seed))

@@ -685,7 +685,12 @@ impl Env for InterceptEnv {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<()> {
         let episode_seed = match seed {
             Some(s) => {
                 self.d.master = Rng::seed_from_u64(s);
@@ -694,22 +699,25 @@ impl Env for InterceptEnv {
             None => self.d.master.next_u64(),
         };
         let seeds = EpisodeSeeds::from_seed(episode_seed);
-        // The scenario was validated in `new`, so drawing cannot fail; keep
-        // the previous episode if it somehow does rather than panic.
-        if self.reset_with_seeds(seeds, obs, info).is_err() {
-            self.write_obs(obs);
-        }
+        // The scenario was validated in `new`, so drawing should not fail;
+        // if it does, the caller hears of it.
+        self.reset_with_seeds(seeds, obs, info)
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
         if self.d.done {
             self.write_obs(obs);
             self.fill_final_info(info);
-            return Step {
+            return Ok(Step {
                 reward: 0.0,
                 terminated: self.d.reason != TerminationReason::Timeout,
                 truncated: self.d.reason == TerminationReason::Timeout,
-            };
+            });
         }
         let k = self.kinematics();
         let a_cmd = self.command(action, &k);
@@ -776,11 +784,11 @@ impl Env for InterceptEnv {
         }
         self.refresh_views();
         self.write_obs(obs);
-        Step {
+        Ok(Step {
             reward,
             terminated,
             truncated,
-        }
+        })
     }
 
     fn state(&self) -> Value {

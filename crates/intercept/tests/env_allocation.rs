@@ -43,7 +43,7 @@ fn allocations(tier: &str, decisions: usize) -> (u64, u64, u64) {
     let mut obs = vec![0.0f32; env.observation_space().flat_dim()];
     let act_dim = env.action_space().flat_dim();
     let mut info = Info::default();
-    env.reset(Some(3), &mut obs, &mut info);
+    env.reset(Some(3), &mut obs, &mut info).unwrap();
     let (mut step_allocs, mut reset_allocs, mut resets) = (0, 0, 0);
     for phase in 0..2 {
         for i in 0..decisions {
@@ -52,11 +52,14 @@ fn allocations(tier: &str, decisions: usize) -> (u64, u64, u64) {
             let action: [f32; 3] = [u, -0.5 * u, 0.3];
             info.clear();
             let before = ALLOCATIONS.load(Ordering::Relaxed);
-            let done = env.step(&action[..act_dim], &mut obs, &mut info).done();
+            let done = env
+                .step(&action[..act_dim], &mut obs, &mut info)
+                .unwrap()
+                .done();
             let mid = ALLOCATIONS.load(Ordering::Relaxed);
             if done {
                 info.clear();
-                env.reset(None, &mut obs, &mut info);
+                env.reset(None, &mut obs, &mut info).unwrap();
             }
             let after = ALLOCATIONS.load(Ordering::Relaxed);
             if phase == 1 {

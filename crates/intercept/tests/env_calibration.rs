@@ -32,7 +32,7 @@ fn evaluate(
     let mut reasons = [0u32; 6];
     for ep in 0..episodes {
         info.clear();
-        env.reset(Some(seed0 + ep), &mut obs, &mut info);
+        env.reset(Some(seed0 + ep), &mut obs, &mut info).unwrap();
         policy.reset_rows(&[0]);
         loop {
             env.write_controller_view(&mut view);
@@ -43,7 +43,7 @@ fn evaluate(
             };
             policy.act(&input, true, &mut action).expect("policy acts");
             info.clear();
-            let step = env.step(&action, &mut obs, &mut info);
+            let step = env.step(&action, &mut obs, &mut info).unwrap();
             if step.done() {
                 break;
             }

@@ -177,12 +177,23 @@ impl Env for ViewCartPole {
     fn action_space(&self) -> &Space {
         self.inner.action_space()
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
-        self.inner.reset(seed, obs, info);
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<()> {
+        self.inner.reset(seed, obs, info)?;
         self.last_obs.copy_from_slice(obs);
+        Ok(())
     }
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
-        let step = self.inner.step(action, obs, info);
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
+        let step = self.inner.step(action, obs, info)?;
         self.last_obs.copy_from_slice(obs);
         if step.done() {
             let length = self.inner.elapsed_steps();
@@ -190,7 +201,7 @@ impl Env for ViewCartPole {
             info.set("cart_position_m", f64::from(obs[0]));
             info.set("steps_balanced", length as f64);
         }
-        step
+        Ok(step)
     }
     fn state(&self) -> serde_json::Value {
         self.inner.state()

@@ -40,12 +40,22 @@ impl Env for Injecting {
     fn action_space(&self) -> &Space {
         self.inner.action_space()
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<()> {
         self.inner.reset(seed, obs, info)
     }
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: &mut [f32],
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
         self.steps += 1;
-        let mut s = self.inner.step(action, obs, info);
+        let mut s = self.inner.step(action, obs, info)?;
         if let Some((Fault::RewardHuge, at)) = self.fault
             && self.steps == at + 1
         {
@@ -62,7 +72,7 @@ impl Env for Injecting {
                 Fault::RewardHuge => s.reward = f64::from(f32::MAX),
             }
         }
-        s
+        Ok(s)
     }
     fn state(&self) -> Json {
         self.inner.state()

@@ -130,7 +130,7 @@ mod tests {
             assert_eq!(env.action_space().flat_dim(), act_dim, "{}", s.id);
             let mut obs = vec![0.0; obs_dim];
             let mut info = Info::default();
-            env.reset(Some(3), &mut obs, &mut info);
+            env.reset(Some(3), &mut obs, &mut info).unwrap();
             env.observation_space().check(&obs).unwrap();
             let mut action = vec![0.0; act_dim];
             env.action_space()

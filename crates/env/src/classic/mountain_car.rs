@@ -132,7 +132,7 @@ impl Env for MountainCarContinuous {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) {
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) -> Result<()> {
         if let Some(seed) = seed {
             self.state.rng = Rng::seed_from_u64(seed);
         }
@@ -140,9 +140,10 @@ impl Env for MountainCarContinuous {
         self.state.physical = [self.state.rng.uniform_range(low, high), 0.0];
         self.state.full_precision = true;
         self.observe(obs);
+        Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
         let single = !self.state.full_precision;
         let r = |x: f64| round_to(x, single);
         let [mut position, mut velocity] = self.state.physical;
@@ -184,11 +185,11 @@ impl Env for MountainCarContinuous {
         if terminated {
             info.is_success = Some(true);
         }
-        Step {
+        Ok(Step {
             reward,
             terminated,
             truncated: false,
-        }
+        })
     }
 
     fn state(&self) -> Value {
@@ -213,7 +214,7 @@ mod tests {
         actions
             .iter()
             .map(|&a| {
-                let step = env.step(&[a], &mut obs, &mut info);
+                let step = env.step(&[a], &mut obs, &mut info).unwrap();
                 (obs, step)
             })
             .collect()
@@ -246,9 +247,9 @@ mod tests {
         let mut b = MountainCarContinuous::new();
         let mut c = MountainCarContinuous::new();
         let (mut oa, mut ob, mut oc) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-        a.reset(Some(1), &mut oa, &mut info);
-        b.reset(Some(1), &mut ob, &mut info);
-        c.reset(Some(2), &mut oc, &mut info);
+        a.reset(Some(1), &mut oa, &mut info).unwrap();
+        b.reset(Some(1), &mut ob, &mut info).unwrap();
+        c.reset(Some(2), &mut oc, &mut info).unwrap();
         assert_eq!(oa, ob);
         assert_ne!(oa, oc);
         let acts = actions(5, 120);
@@ -261,19 +262,19 @@ mod tests {
         let mut obs = [0.0; 2];
         for split in [0, 9] {
             let mut env = MountainCarContinuous::new();
-            env.reset(Some(7), &mut obs, &mut info);
+            env.reset(Some(7), &mut obs, &mut info).unwrap();
             rollout(&mut env, &actions(1, split));
             let saved = env.state();
             let tail = actions(2, 60);
             let expected = rollout(&mut env, &tail);
             let mut expected_reset = [0.0; 2];
-            env.reset(None, &mut expected_reset, &mut info);
+            env.reset(None, &mut expected_reset, &mut info).unwrap();
 
             let mut restored = MountainCarContinuous::new();
             restored.set_state(&saved).unwrap();
             assert_eq!(rollout(&mut restored, &tail), expected, "split {split}");
             let mut reset_obs = [0.0; 2];
-            restored.reset(None, &mut reset_obs, &mut info);
+            restored.reset(None, &mut reset_obs, &mut info).unwrap();
             assert_eq!(reset_obs, expected_reset);
         }
     }
@@ -284,7 +285,7 @@ mod tests {
         let mut obs = [0.0; 2];
         let mut info = Info::default();
         for seed in 0..5 {
-            env.reset(Some(seed), &mut obs, &mut info);
+            env.reset(Some(seed), &mut obs, &mut info).unwrap();
             let (steps, step) = pump_to_goal(&mut env, &mut info);
             assert!(steps < 200, "{steps}");
             assert_eq!(info.is_success, Some(true));
@@ -301,7 +302,7 @@ mod tests {
         let mut info = Info::default();
         let mut rng = Rng::seed_from_u64(4);
         for episode in 0..10 {
-            env.reset(Some(episode), &mut obs, &mut info);
+            env.reset(Some(episode), &mut obs, &mut info).unwrap();
             let position = env.physical_state()[0];
             assert!((-0.6..-0.4).contains(&position) && env.physical_state()[1] == 0.0);
             env.observation_space().check(&obs).unwrap();

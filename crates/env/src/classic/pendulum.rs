@@ -135,7 +135,7 @@ impl Env for Pendulum {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) {
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) -> Result<()> {
         if let Some(seed) = seed {
             self.state.rng = Rng::seed_from_u64(seed);
         }
@@ -144,9 +144,10 @@ impl Env for Pendulum {
         let theta_dot = rng.uniform_range(-INITIAL_SPEED_BOUND_RADPS, INITIAL_SPEED_BOUND_RADPS);
         self.state.physical = [theta, theta_dot];
         self.observe(obs);
+        Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], _info: &mut Info) -> Step {
+    fn step(&mut self, action: &[f32], obs: &mut [f32], _info: &mut Info) -> Result<Step> {
         let [theta, theta_dot] = self.state.physical;
         let torque = action[0].clamp(-MAX_TORQUE_NM, MAX_TORQUE_NM);
         // The torque terms are f32 products, as in Gymnasium with f32 actions.
@@ -161,11 +162,11 @@ impl Env for Pendulum {
         let new_theta = theta + new_theta_dot * DT_S;
         self.state.physical = [new_theta, new_theta_dot];
         self.observe(obs);
-        Step {
+        Ok(Step {
             reward: -cost,
             terminated: false,
             truncated: false,
-        }
+        })
     }
 
     fn state(&self) -> Value {
@@ -189,7 +190,7 @@ mod tests {
         actions
             .iter()
             .map(|&a| {
-                let step = env.step(&[a], &mut obs, &mut info);
+                let step = env.step(&[a], &mut obs, &mut info).unwrap();
                 (obs, step)
             })
             .collect()
@@ -205,9 +206,9 @@ mod tests {
         let mut info = Info::default();
         let (mut a, mut b, mut c) = (Pendulum::new(), Pendulum::new(), Pendulum::new());
         let (mut oa, mut ob, mut oc) = ([0.0; 3], [0.0; 3], [0.0; 3]);
-        a.reset(Some(5), &mut oa, &mut info);
-        b.reset(Some(5), &mut ob, &mut info);
-        c.reset(Some(6), &mut oc, &mut info);
+        a.reset(Some(5), &mut oa, &mut info).unwrap();
+        b.reset(Some(5), &mut ob, &mut info).unwrap();
+        c.reset(Some(6), &mut oc, &mut info).unwrap();
         assert_eq!(oa, ob);
         assert_ne!(oa, oc);
         let acts = actions(1, 100);
@@ -219,19 +220,19 @@ mod tests {
         let mut info = Info::default();
         let mut obs = [0.0; 3];
         let mut env = Pendulum::with_gravity(9.81).unwrap();
-        env.reset(Some(2), &mut obs, &mut info);
+        env.reset(Some(2), &mut obs, &mut info).unwrap();
         rollout(&mut env, &actions(3, 13));
         let saved = env.state();
         let tail = actions(4, 50);
         let expected = rollout(&mut env, &tail);
         let mut expected_reset = [0.0; 3];
-        env.reset(None, &mut expected_reset, &mut info);
+        env.reset(None, &mut expected_reset, &mut info).unwrap();
 
         let mut restored = Pendulum::with_gravity(9.81).unwrap();
         restored.set_state(&saved).unwrap();
         assert_eq!(rollout(&mut restored, &tail), expected);
         let mut reset_obs = [0.0; 3];
-        restored.reset(None, &mut reset_obs, &mut info);
+        restored.reset(None, &mut reset_obs, &mut info).unwrap();
         assert_eq!(reset_obs, expected_reset);
     }
 
@@ -242,7 +243,7 @@ mod tests {
         let mut info = Info::default();
         let mut rng = Rng::seed_from_u64(8);
         for episode in 0..20 {
-            env.reset(Some(episode), &mut obs, &mut info);
+            env.reset(Some(episode), &mut obs, &mut info).unwrap();
             let [theta, theta_dot] = env.physical_state();
             assert!(theta.abs() < PI && theta_dot.abs() < 1.0);
             env.observation_space().check(&obs).unwrap();

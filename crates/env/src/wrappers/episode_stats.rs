@@ -70,21 +70,22 @@ impl<E: Env> Env for EpisodeStatistics<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
         self.episode_return = 0.0;
         self.episode_length = 0;
-        self.inner.reset(seed, obs, info);
+        self.inner.reset(seed, obs, info)?;
+        Ok(())
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
-        let step = self.inner.step(action, obs, info);
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+        let step = self.inner.step(action, obs, info)?;
         self.episode_return += step.reward;
         self.episode_length += 1;
         if step.done() {
             info.episode = Some(self.current());
         }
-        step
+        Ok(step)
     }
 
     fn state(&self) -> Value {

@@ -106,26 +106,27 @@ impl<E: Env> Env for FrameStack<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
         let d = self.frame_dim;
         let (older, newest) = self.frames.split_at_mut((self.k - 1) * d);
-        self.inner.reset(seed, newest, info);
+        self.inner.reset(seed, newest, info)?;
         if d > 0 {
             for frame in older.chunks_exact_mut(d) {
                 frame.copy_from_slice(newest);
             }
         }
         obs.copy_from_slice(&self.frames);
+        Ok(())
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
         // Drop the oldest frame, then let the inner env write the newest in place.
         self.frames.copy_within(self.frame_dim.., 0);
         let newest = (self.k - 1) * self.frame_dim;
-        let step = self.inner.step(action, &mut self.frames[newest..], info);
+        let step = self.inner.step(action, &mut self.frames[newest..], info)?;
         obs.copy_from_slice(&self.frames);
-        step
+        Ok(step)
     }
 
     fn state(&self) -> Value {

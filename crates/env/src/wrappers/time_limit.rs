@@ -78,19 +78,20 @@ impl<E: Env> Env for TimeLimit<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) {
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
         self.elapsed_steps = 0;
-        self.inner.reset(seed, obs, info);
+        self.inner.reset(seed, obs, info)?;
+        Ok(())
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Step {
-        let mut step = self.inner.step(action, obs, info);
+    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+        let mut step = self.inner.step(action, obs, info)?;
         self.elapsed_steps += 1;
         if self.elapsed_steps >= self.max_episode_steps && !step.terminated {
             step.truncated = true;
         }
-        step
+        Ok(step)
     }
 
     fn state(&self) -> Value {

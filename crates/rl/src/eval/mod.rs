@@ -44,6 +44,14 @@ pub enum EvalError {
         step: u64,
         message: String,
     },
+    /// The environment failed during an episode.
+    #[error("policy {policy:?}, episode {episode}, step {step}: {source}")]
+    EnvFailed {
+        policy: String,
+        episode: u64,
+        step: u64,
+        source: EnvError,
+    },
     /// A policy produced an action outside the action space (or not finite).
     #[error("policy {policy:?}, episode {episode}, step {step}: invalid action: {message}")]
     InvalidAction {
@@ -306,7 +314,15 @@ where
     for episode in 0..config.episodes {
         let seed = episode_seed(config.seed, episode);
         info.clear();
-        env.reset(Some(seed), &mut obs, &mut info);
+        let name = policy.name().to_string();
+        let failed = |step: u64, source: EnvError| EvalError::EnvFailed {
+            policy: name.clone(),
+            episode,
+            step,
+            source,
+        };
+        env.reset(Some(seed), &mut obs, &mut info)
+            .map_err(|e| failed(0, e))?;
         policy.reset_rows(&[0]);
         probe.on_step(episode, 0, env);
         let mut episode_return = 0.0;
@@ -336,7 +352,9 @@ where
                     message,
                 })?;
             info.clear();
-            let mut step = env.step(&action, &mut obs, &mut info);
+            let mut step = env
+                .step(&action, &mut obs, &mut info)
+                .map_err(|e| failed(length, e))?;
             episode_return += step.reward;
             length += 1;
             probe.on_step(episode, length, env);
