@@ -106,10 +106,20 @@ pub trait Env: Send {
 
     /// The complete dynamic state (physics, generator, counters) for checkpoints:
     /// restoring it with [`Env::set_state`] continues the episode exactly.
-    fn state(&self) -> Value;
+    /// Optional: an env that keeps no snapshots (a remote or real-time env)
+    /// leaves the default, `null`, and runs over it cannot resume exactly.
+    fn state(&self) -> Value {
+        Value::Null
+    }
 
-    /// Restores a state produced by [`Env::state`] on an identically configured env.
-    fn set_state(&mut self, state: &Value) -> Result<()>;
+    /// Restores a state produced by [`Env::state`] on an identically
+    /// configured env. The default refuses: the env keeps no snapshots.
+    fn set_state(&mut self, _state: &Value) -> Result<()> {
+        Err(crate::error::EnvError::state(
+            "environment",
+            "it keeps no state snapshots, so a run over it cannot resume exactly",
+        ))
+    }
 
     /// Length of the controller view (0 when the environment publishes none).
     ///

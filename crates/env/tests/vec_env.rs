@@ -985,3 +985,41 @@ fn eval_batch_takes_training_statistics() {
             .is_err()
     );
 }
+
+/// An env that implements only what stepping needs: it keeps no state
+/// snapshots. A batch of them runs; restoring one is refused with a message
+/// that says why a run over it cannot resume exactly.
+#[test]
+fn state_snapshots_are_optional_and_their_absence_is_named() {
+    #[derive(Debug)]
+    struct Remote(Space);
+    impl Env for Remote {
+        fn observation_space(&self) -> &Space {
+            &self.0
+        }
+        fn action_space(&self) -> &Space {
+            &self.0
+        }
+        fn reset(
+            &mut self,
+            _: Option<u64>,
+            obs: &mut [f32],
+            _: &mut Info,
+        ) -> hlynr_env::Result<()> {
+            obs.fill(0.0);
+            Ok(())
+        }
+        fn step(&mut self, _: &[f32], obs: &mut [f32], _: &mut Info) -> hlynr_env::Result<Step> {
+            obs.fill(1.0);
+            Ok(Step::default())
+        }
+    }
+    let space = Space::uniform_box(-1.0, 1.0, &[2]);
+    let mut batch = VecEnv::from_fn(2, |_| Remote(space.clone())).unwrap();
+    batch.reset(0).unwrap();
+    batch.step(&[0.0; 4]).unwrap();
+    assert_eq!(batch.obs(), &[1.0; 4]);
+    let saved = batch.state();
+    let e = batch.set_state(&saved).unwrap_err().to_string();
+    assert!(e.contains("keeps no state snapshots"), "{e}");
+}

@@ -42,7 +42,8 @@
 //!
 //! [`read_checkpoint`] checks that every file is present, has the recorded
 //! size and SHA-256, parses, that optimizer moments have the shape of the
-//! parameter they belong to, and that the optimizer state is restorable.
+//! parameter they belong to, and that the optimizer scalars are JSON (what
+//! they mean is checked by the algorithm that imports them).
 //! [`latest_valid_checkpoint`] returns the newest checkpoint that passes,
 //! together with every newer one that failed and why.
 
