@@ -13,13 +13,15 @@
 //! bit for bit.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use hlynr_env::{BatchEnv, ObsNormalizer, Policy, Space};
 use hlynr_nn::{OptimizerState, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::checkpoint::ResumeFiles;
+use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
 
 /// What one iteration did.
@@ -79,7 +81,7 @@ impl PolicyRecord {
         if let Some(n) = &self.obs_normalizer
             && n.dim() != dim
         {
-            return Err(crate::error::TrainError::invalid(
+            return Err(TrainError::invalid(
                 "policy record",
                 format!(
                     "the observation normaliser has {} values, the observation space {:?} has {dim}",
@@ -91,7 +93,7 @@ impl PolicyRecord {
         if let Some(k) = self.frame_stack
             && (k == 0 || !dim.is_multiple_of(k))
         {
-            return Err(crate::error::TrainError::invalid(
+            return Err(TrainError::invalid(
                 "policy record",
                 format!("a stack of {k} frames cannot make an observation of {dim} values"),
             ));
@@ -162,4 +164,26 @@ pub trait Algorithm: std::fmt::Debug {
     /// The description of the current policy a checkpoint stores beside its
     /// weights ([`PolicyRecord::frame_stack`] is the trainer's to fill in).
     fn policy_record(&self) -> Result<PolicyRecord>;
+
+    /// Large state only a resume needs (a replay buffer), streamed once into
+    /// the newest checkpoint beside [`Algorithm::export_state`]'s; `None`
+    /// (the default) when everything fits the state itself.
+    fn resume_files(&self) -> Option<&dyn ResumeFiles> {
+        None
+    }
+
+    /// Reads back the resume files of the checkpoint being resumed (name and
+    /// verified path), after [`Algorithm::import_state`].
+    fn import_resume_files(&mut self, files: &BTreeMap<String, PathBuf>) -> Result<()> {
+        match files.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(TrainError::invalid(
+                "checkpoint",
+                format!(
+                    "holds resume file `{name}`, which algorithm `{}` does not read",
+                    self.name()
+                ),
+            )),
+        }
+    }
 }

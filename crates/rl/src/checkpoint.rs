@@ -6,10 +6,18 @@
 //!
 //! ```text
 //! checkpoints/
-//!   step-000100000/    model.safetensors, optimizer.safetensors, state.json
-//!   last/              the newest checkpoint (a full copy)
-//!   best/              the best by the eval metric (a full copy)
+//!   step-000100000/    model.safetensors, optimizer.safetensors, state.json,
+//!                      resume/ (the algorithm's resume-only files, if any)
+//!   last/              the newest checkpoint (a full copy; its resume/ files
+//!                      are hard links to the step checkpoint's)
+//!   best/              the best by the eval metric (a full copy, no resume/)
 //! ```
+//!
+//! Resume-only files ([`ResumeFiles`]: a replay buffer) are streamed to disk
+//! once per save and verified by streaming on load. Being one file on disk
+//! under two names, a resume file damaged in place is damaged in both `last/`
+//! and its step checkpoint; resume then falls back to an older step
+//! checkpoint, as for any other damage.
 //!
 //! `model.safetensors` holds the network's parameters under their PyTorch
 //! names (counters as I64); `optimizer.safetensors` the optimizer moments with
@@ -56,6 +64,7 @@ use hlynr_nn::optim::OPTIMIZER_METADATA_KEY;
 use hlynr_nn::{NamedParam, OptimizerState, ParamKind, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::run::RunError;
 
@@ -72,6 +81,33 @@ pub const STATE_FILE: &str = "state.json";
 pub const LAST: &str = "last";
 /// The best checkpoint's directory.
 pub const BEST: &str = "best";
+/// Directory of a checkpoint's resume-only files.
+pub const RESUME_DIR: &str = "resume";
+
+/// Large files only a resume needs (an off-policy learner's replay buffer).
+/// [`CheckpointManager::save`] streams them into the newest step checkpoint
+/// alone, never assembling them in memory, records their size and SHA-256
+/// like every other file, and gives `last/` hard links to them instead of a
+/// second copy; `best/`, which only evaluation and rollback read, gets none.
+pub trait ResumeFiles {
+    /// The files' names: plain file names, unique.
+    fn names(&self) -> Vec<String>;
+    /// Writes file `name` to `out`.
+    fn write(&self, name: &str, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+}
+
+/// Where a checkpoint being written gets its resume-only files.
+#[derive(Clone, Copy)]
+enum Resume<'a> {
+    None,
+    /// Streamed from the algorithm.
+    Write(&'a dyn ResumeFiles),
+    /// Hard links (or copies) of those of the checkpoint just installed.
+    Link {
+        from: &'a Path,
+        files: &'a BTreeMap<String, FileDigest>,
+    },
+}
 
 const NEW_SUFFIX: &str = ".new";
 const OLD_SUFFIX: &str = ".old";
@@ -168,6 +204,8 @@ pub struct Checkpoint {
     pub env_steps: u64,
     /// The contents (model tensors sorted by name).
     pub payload: CheckpointPayload,
+    /// Its resume-only files, verified: name and path.
+    pub resume_files: BTreeMap<String, PathBuf>,
 }
 
 /// A checkpoint that failed validation, and why.
@@ -239,11 +277,12 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
         .map_err(|e| io_err(path, "cannot write", e))
 }
 
-/// The three files of a checkpoint, encoded.
+/// The tensor files of a checkpoint, encoded, and the description
+/// `state.json` will hold once the resume-only files are written.
 struct Encoded {
     model: Vec<u8>,
     optimizer: Vec<u8>,
-    state: Vec<u8>,
+    body: StateBody,
 }
 
 fn encode(env_steps: u64, payload: &CheckpointPayload) -> Result<Encoded, RunError> {
@@ -295,6 +334,15 @@ fn encode(env_steps: u64, payload: &CheckpointPayload) -> Result<Encoded, RunErr
         files,
         state: payload.state.clone(),
     };
+    Ok(Encoded {
+        model,
+        optimizer,
+        body,
+    })
+}
+
+/// `state.json` for `body`, with its own digest.
+fn state_bytes(body: StateBody) -> Result<Vec<u8>, RunError> {
     let state_file = StateFile {
         sha256: body_digest(&body)?,
         checkpoint: body,
@@ -302,11 +350,109 @@ fn encode(env_steps: u64, payload: &CheckpointPayload) -> Result<Encoded, RunErr
     let mut state = serde_json::to_vec_pretty(&state_file)
         .map_err(|e| RunError::invalid("checkpoint state", format!("cannot serialise: {e}")))?;
     state.push(b'\n');
-    Ok(Encoded {
-        model,
-        optimizer,
-        state,
-    })
+    Ok(state)
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A resume-file name must be a plain file name.
+fn check_resume_name(name: &str) -> Result<(), RunError> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.starts_with(TMP_PREFIX);
+    if plain {
+        Ok(())
+    } else {
+        Err(RunError::invalid(
+            "checkpoint resume file",
+            format!("`{name}` is not a plain file name"),
+        ))
+    }
+}
+
+/// Streams `source`'s files into `dir/resume/`, each synced; their digests.
+fn write_resume_files(
+    dir: &Path,
+    source: &dyn ResumeFiles,
+) -> Result<BTreeMap<String, FileDigest>, RunError> {
+    use std::io::Write;
+    let resume_dir = dir.join(RESUME_DIR);
+    fs::create_dir(&resume_dir).map_err(|e| io_err(&resume_dir, "cannot create directory", e))?;
+    let mut digests = BTreeMap::new();
+    for name in source.names() {
+        check_resume_name(&name)?;
+        let path = resume_dir.join(&name);
+        let file = fs::File::create_new(&path).map_err(|e| io_err(&path, "cannot create", e))?;
+        let mut out = Hashing {
+            inner: std::io::BufWriter::new(file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        source
+            .write(&name, &mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| io_err(&path, "cannot write", e))?;
+        let Hashing {
+            inner,
+            hasher,
+            bytes,
+        } = out;
+        let file = inner
+            .into_inner()
+            .map_err(|e| io_err(&path, "cannot write", e.error()))?;
+        file.sync_all()
+            .map_err(|e| io_err(&path, "cannot sync", e))?;
+        let digest = FileDigest {
+            bytes,
+            sha256: hex(&hasher.finalize()),
+        };
+        if digests.insert(name.clone(), digest).is_some() {
+            return Err(RunError::invalid(
+                "checkpoint resume file",
+                format!("`{name}` is listed twice"),
+            ));
+        }
+    }
+    sync_dir(&resume_dir);
+    Ok(digests)
+}
+
+/// Hard-links (or, where the file system cannot, copies) the resume files
+/// `files` of checkpoint `from` into `dir/resume/`.
+fn link_resume_files(
+    dir: &Path,
+    from: &Path,
+    files: &BTreeMap<String, FileDigest>,
+) -> Result<(), RunError> {
+    let resume_dir = dir.join(RESUME_DIR);
+    fs::create_dir(&resume_dir).map_err(|e| io_err(&resume_dir, "cannot create directory", e))?;
+    for name in files.keys() {
+        let (src, dst) = (from.join(RESUME_DIR).join(name), resume_dir.join(name));
+        if fs::hard_link(&src, &dst).is_err() {
+            fs::copy(&src, &dst).map_err(|e| io_err(&dst, "cannot copy", e))?;
+        }
+    }
+    sync_dir(&resume_dir);
+    Ok(())
 }
 
 fn digest(bytes: &[u8]) -> FileDigest {
@@ -325,8 +471,14 @@ fn body_digest(body: &StateBody) -> Result<String, RunError> {
     Ok(sha256_hex(&canonical))
 }
 
-/// Writes `encoded` as `checkpoints_dir/name` with the swap protocol.
-fn install(checkpoints_dir: &Path, name: &str, encoded: &Encoded) -> Result<PathBuf, RunError> {
+/// Writes `encoded` and its resume-only files as `checkpoints_dir/name`
+/// with the swap protocol; returns the path and the resume files' digests.
+fn install(
+    checkpoints_dir: &Path,
+    name: &str,
+    encoded: &Encoded,
+    resume: Resume<'_>,
+) -> Result<(PathBuf, BTreeMap<String, FileDigest>), RunError> {
     let tmp = checkpoints_dir.join(format!("{TMP_PREFIX}{name}-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, "cannot remove stale directory", e))?;
@@ -335,14 +487,30 @@ fn install(checkpoints_dir: &Path, name: &str, encoded: &Encoded) -> Result<Path
     let written = (|| {
         write_synced(&tmp.join(MODEL_FILE), &encoded.model)?;
         write_synced(&tmp.join(OPTIMIZER_FILE), &encoded.optimizer)?;
-        write_synced(&tmp.join(STATE_FILE), &encoded.state)?;
+        let resume_files = match resume {
+            Resume::None => BTreeMap::new(),
+            Resume::Write(source) => write_resume_files(&tmp, source)?,
+            Resume::Link { from, files } => {
+                link_resume_files(&tmp, from, files)?;
+                files.clone()
+            }
+        };
+        // The state file, written last, lists every file with its digest.
+        let mut body = encoded.body.clone();
+        for (n, d) in &resume_files {
+            body.files.insert(format!("{RESUME_DIR}/{n}"), d.clone());
+        }
+        write_synced(&tmp.join(STATE_FILE), &state_bytes(body)?)?;
         sync_dir(&tmp);
-        Ok::<(), RunError>(())
+        Ok::<_, RunError>(resume_files)
     })();
-    if let Err(e) = written {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let resume_files = match written {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
 
     let target = checkpoints_dir.join(name);
     let new = checkpoints_dir.join(format!("{name}{NEW_SUFFIX}"));
@@ -355,7 +523,7 @@ fn install(checkpoints_dir: &Path, name: &str, encoded: &Encoded) -> Result<Path
     fs::rename(&tmp, &new).map_err(|e| io_err(&new, "cannot rename into place", e))?;
     sync_dir(checkpoints_dir);
     swap_into_place(checkpoints_dir, &new, &target, &old)?;
-    Ok(target)
+    Ok((target, resume_files))
 }
 
 /// `new` (complete) replaces `target`, keeping a complete copy at all times.
@@ -389,7 +557,7 @@ pub fn write_checkpoint(
         .map_err(|e| io_err(checkpoints_dir, "cannot create directory", e))?;
     recover_interrupted_writes(checkpoints_dir)?;
     let encoded = encode(env_steps, payload)?;
-    install(checkpoints_dir, name, &encoded)
+    install(checkpoints_dir, name, &encoded, Resume::None).map(|(path, _)| path)
 }
 
 /// Completes or undoes writes a crash interrupted (see the module docs).
@@ -520,8 +688,14 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, RunError> {
             ),
         ));
     }
+    let resume_prefix = format!("{RESUME_DIR}/");
     let expected: BTreeSet<&str> = [MODEL_FILE, OPTIMIZER_FILE].into_iter().collect();
-    let listed: BTreeSet<&str> = state_file.files.keys().map(String::as_str).collect();
+    let listed: BTreeSet<&str> = state_file
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with(&resume_prefix))
+        .collect();
     if expected != listed {
         return Err(RunError::corrupt(
             &state_path,
@@ -581,6 +755,17 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, RunError> {
         RunError::corrupt(&opt_path, format!("optimizer scalars are not JSON: {e}"))
     })?;
 
+    let mut resume_files = BTreeMap::new();
+    for (listed, expected) in &state_file.files {
+        let Some(name) = listed.strip_prefix(&resume_prefix) else {
+            continue;
+        };
+        check_resume_name(name)?;
+        let path = dir.join(RESUME_DIR).join(name);
+        verify_streamed(&path, expected)?;
+        resume_files.insert(name.to_string(), path);
+    }
+
     Ok(Checkpoint {
         path: dir.to_path_buf(),
         env_steps: state_file.env_steps,
@@ -589,7 +774,40 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint, RunError> {
             optimizer,
             state: state_file.state,
         },
+        resume_files,
     })
+}
+
+/// Checks a file's size and SHA-256 without holding it in memory.
+fn verify_streamed(path: &Path, expected: &FileDigest) -> Result<(), RunError> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).map_err(|e| io_err(path, "cannot read", e))?;
+    let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| io_err(path, "cannot read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let actual = FileDigest {
+        bytes,
+        sha256: hex(&hasher.finalize()),
+    };
+    if &actual != expected {
+        return Err(RunError::corrupt(
+            path,
+            format!(
+                "size or checksum mismatch: recorded {} bytes {}, found {} bytes {}",
+                expected.bytes, expected.sha256, actual.bytes, actual.sha256
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn read_verified(path: &Path, expected: &FileDigest) -> Result<Vec<u8>, RunError> {
@@ -743,16 +961,35 @@ impl CheckpointManager {
     }
 
     /// Writes `step-<env_steps>` and `last`, then prunes old step
-    /// checkpoints. Returns the step checkpoint's path (or `last`'s when
-    /// step checkpoints are not kept).
-    pub fn save(&self, env_steps: u64, payload: &CheckpointPayload) -> Result<PathBuf, RunError> {
+    /// checkpoints. `resume` files are streamed into the step checkpoint (into
+    /// `last` when step checkpoints are not kept) and linked from `last`.
+    /// Returns the step checkpoint's path (or `last`'s when step checkpoints
+    /// are not kept).
+    pub fn save(
+        &self,
+        env_steps: u64,
+        payload: &CheckpointPayload,
+        resume: Option<&dyn ResumeFiles>,
+    ) -> Result<PathBuf, RunError> {
         recover_interrupted_writes(&self.dir)?;
         let encoded = encode(env_steps, payload)?;
+        let streamed = resume.map_or(Resume::None, Resume::Write);
         let mut saved = None;
-        if self.keep_last_n != Some(0) {
-            saved = Some(install(&self.dir, &step_dir_name(env_steps), &encoded)?);
-        }
-        let last = install(&self.dir, LAST, &encoded)?;
+        let last = match self.keep_last_n {
+            // Resume files are written once, into the step checkpoint; `last`
+            // links to them.
+            Some(0) => install(&self.dir, LAST, &encoded, streamed)?.0,
+            _ => {
+                let (step, files) =
+                    install(&self.dir, &step_dir_name(env_steps), &encoded, streamed)?;
+                let linked = Resume::Link {
+                    from: &step,
+                    files: &files,
+                };
+                saved = Some(step.clone());
+                install(&self.dir, LAST, &encoded, linked)?.0
+            }
+        };
         if let Some(n) = self.keep_last_n {
             prune_step_checkpoints(&self.dir, n)?;
         }
@@ -778,89 +1015,17 @@ impl CheckpointManager {
 
 /// SHA-256 (FIPS 180-4) of `data`, lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    sha256(data).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(data))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A stable fingerprint of a JSON value (e.g. a resolved config): SHA-256 of
 /// its compact serialisation.
 pub fn json_fingerprint(value: &Value) -> String {
     sha256_hex(&serde_json::to_vec(value).unwrap_or_default())
-}
-
-const SHA256_K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-];
-
-/// SHA-256 digest of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    // Padding: 0x80, zeros, then the bit length as u64 BE, to a multiple of 64.
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    let mut tail = Vec::with_capacity(128);
-    let full = data.len() / 64 * 64;
-    tail.extend_from_slice(&data[full..]);
-    tail.push(0x80);
-    while tail.len() % 64 != 56 {
-        tail.push(0);
-    }
-    tail.extend_from_slice(&bit_len.to_be_bytes());
-    for block in data[..full].chunks_exact(64).chain(tail.chunks_exact(64)) {
-        sha256_block(&mut h, block);
-    }
-    let mut out = [0u8; 32];
-    for (i, word) in h.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
-    }
-    out
-}
-
-fn sha256_block(h: &mut [u32; 8], block: &[u8]) {
-    let mut w = [0u32; 64];
-    for (i, c) in block.chunks_exact(4).enumerate() {
-        w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-    }
-    for i in 16..64 {
-        let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-        let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16]
-            .wrapping_add(s0)
-            .wrapping_add(w[i - 7])
-            .wrapping_add(s1);
-    }
-    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
-    for i in 0..64 {
-        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-        let ch = (e & f) ^ (!e & g);
-        let t1 = hh
-            .wrapping_add(s1)
-            .wrapping_add(ch)
-            .wrapping_add(SHA256_K[i])
-            .wrapping_add(w[i]);
-        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-        let maj = (a & b) ^ (a & c) ^ (b & c);
-        let t2 = s0.wrapping_add(maj);
-        hh = g;
-        g = f;
-        f = e;
-        e = d.wrapping_add(t1);
-        d = c;
-        c = b;
-        b = a;
-        a = t1.wrapping_add(t2);
-    }
-    for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-        *x = x.wrapping_add(y);
-    }
 }
 
 #[cfg(test)]

@@ -130,8 +130,8 @@ fn corrupting_any_file_fails_clearly_and_falls_back() {
             let manager = CheckpointManager::new(&dir, None).expect("manager");
             let older = payload(1);
             let newer = payload(2);
-            manager.save(1000, &older).expect("save 1000");
-            let newest = manager.save(2000, &newer).expect("save 2000");
+            manager.save(1000, &older, None).expect("save 1000");
+            let newest = manager.save(2000, &newer, None).expect("save 2000");
             // Damage the newest step checkpoint and `last` (its copy).
             flip_byte(&newest.join(file), at);
             flip_byte(&dir.join(LAST).join(file), at);
@@ -270,7 +270,7 @@ fn keep_last_n_prunes_only_step_checkpoints() {
     let p = payload(1);
     manager.save_best(1000, &p).expect("best");
     for step in [1000u64, 2000, 3000, 4000, 5000] {
-        let path = manager.save(step, &p).expect("save");
+        let path = manager.save(step, &p, None).expect("save");
         assert_eq!(path, dir.join(step_dir_name(step)));
     }
     let steps: Vec<u64> = step_checkpoints(&dir)
@@ -297,7 +297,7 @@ fn keep_last_n_prunes_only_step_checkpoints() {
     // keep_last_n = 0 writes no step dirs at all.
     let dir0 = scratch_dir("prune0");
     let m0 = CheckpointManager::new(&dir0, Some(0)).expect("manager");
-    let path = m0.save(10, &p).expect("save");
+    let path = m0.save(10, &p, None).expect("save");
     assert_eq!(path, dir0.join(LAST));
     assert!(step_checkpoints(&dir0).expect("list").is_empty());
 }
@@ -329,4 +329,118 @@ fn duplicate_model_names_and_bad_checkpoint_names_are_errors() {
             "{bad}"
         );
     }
+}
+
+/// A replay buffer's worth of bytes, produced in pieces as a learner would
+/// stream it.
+struct Replay {
+    seed: u64,
+    bytes: usize,
+}
+
+impl hlynr_rl::checkpoint::ResumeFiles for Replay {
+    fn names(&self) -> Vec<String> {
+        vec!["replay.bin".into(), "priorities.bin".into()]
+    }
+    fn write(&self, name: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut rng = Rng::seed_from_u64(self.seed ^ name.len() as u64);
+        let mut chunk = vec![0u8; 4096];
+        let mut left = self.bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            for b in &mut chunk[..n] {
+                *b = rng.below(256) as u8;
+            }
+            out.write_all(&chunk[..n])?;
+            left -= n;
+        }
+        Ok(())
+    }
+}
+
+fn replay_bytes(replay: &Replay, name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    hlynr_rl::checkpoint::ResumeFiles::write(replay, name, &mut out).expect("write");
+    out
+}
+
+#[test]
+fn resume_files_are_written_once_verified_and_never_in_best() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = scratch_dir("resume-files");
+    let manager = CheckpointManager::new(&dir, Some(1)).expect("manager");
+    let p = payload(3);
+    let first = Replay {
+        seed: 1,
+        bytes: 1 << 20,
+    };
+    manager.save(1000, &p, Some(&first)).expect("save");
+    manager.save_best(1000, &p).expect("best");
+    let second = Replay {
+        seed: 2,
+        bytes: 300_000,
+    };
+    let step = manager.save(2000, &p, Some(&second)).expect("save");
+
+    // step-2000 holds the files; last/ holds links to the same bytes on
+    // disk (one write); best/ has none.
+    let resume = |d: &Path, n: &str| d.join("resume").join(n);
+    for name in ["replay.bin", "priorities.bin"] {
+        let (a, b) = (resume(&step, name), resume(&dir.join(LAST), name));
+        assert_eq!(
+            a.metadata().expect("step file").ino(),
+            b.metadata().expect("last file").ino(),
+            "{name} was written twice"
+        );
+        assert_eq!(
+            std::fs::read(&a).expect("read"),
+            replay_bytes(&second, name)
+        );
+    }
+    assert!(!dir.join(BEST).join("resume").exists());
+    let best = read_checkpoint(&dir.join(BEST)).expect("best");
+    assert!(best.resume_files.is_empty());
+    // step-1000 was pruned (keep 1); last's links survive it.
+    assert!(!dir.join(step_dir_name(1000)).exists());
+    let last = read_checkpoint(&dir.join(LAST)).expect("last");
+    assert_eq!(
+        last.resume_files.keys().collect::<Vec<_>>(),
+        vec!["priorities.bin", "replay.bin"]
+    );
+
+    // A flipped byte in a resume file is caught, and the search falls back.
+    let path = resume(&step, "replay.bin");
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[123_456] ^= 1;
+    std::fs::remove_file(&path).expect("unlink");
+    std::fs::write(&path, &bytes).expect("write");
+    let e = read_checkpoint(&step).expect_err("corrupt").to_string();
+    assert!(
+        e.contains("replay.bin") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    // `last` has its own link to the unflipped bytes (the flip replaced the
+    // step's link with a new file), so it is still good.
+    let rec = latest_valid_checkpoint(&dir).expect("search");
+    assert_eq!(rec.checkpoint.expect("last").path, dir.join(LAST));
+
+    // Names that could escape the directory are refused before anything is written.
+    struct Escaping;
+    impl hlynr_rl::checkpoint::ResumeFiles for Escaping {
+        fn names(&self) -> Vec<String> {
+            vec!["../model.safetensors".into()]
+        }
+        fn write(&self, _: &str, _: &mut dyn std::io::Write) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let e = manager
+        .save(3000, &p, Some(&Escaping))
+        .expect_err("escaping name")
+        .to_string();
+    assert!(e.contains("not a plain file name"), "{e}");
+    assert_eq!(
+        read_checkpoint(&dir.join(LAST)).expect("last").env_steps,
+        2000
+    );
 }

@@ -4,6 +4,7 @@
 //! and a training-doctor rollback, and ends exactly where a run that was never
 //! interrupted ends.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use hlynr_env::{BatchEnv, Policy, PolicyInput};
 use hlynr_nn::{OptimizerState, Tensor};
 use hlynr_rl::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
-use hlynr_rl::checkpoint::step_dir_name;
+use hlynr_rl::checkpoint::{ResumeFiles, step_dir_name};
 use hlynr_rl::metrics::read_metrics;
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::trainer::{
@@ -37,6 +38,10 @@ struct HillClimb {
     env: Box<dyn BatchEnv>,
     state: ClimbState,
     actions: Vec<f32>,
+    /// Every candidate's score so far, as an off-policy learner keeps its
+    /// replay: too large for the checkpoint's state, so it travels as a
+    /// resume-only file (`scores.bin`, f64 little-endian).
+    scores: Vec<f64>,
 }
 
 impl std::fmt::Debug for HillClimb {
@@ -58,6 +63,8 @@ struct ClimbState {
     rng: Rng,
     num_timesteps: u64,
     skips: u64,
+    /// How many scores the resume file must hold.
+    scores: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,8 +86,10 @@ fn build_hill_climb(config: &RunConfig, mut env: Box<dyn BatchEnv>) -> Result<Bo
             rng: Rng::from_stream(config.seed, 2),
             num_timesteps: 0,
             skips: 0,
+            scores: 0,
         },
         actions,
+        scores: Vec::new(),
     }))
 }
 
@@ -138,8 +147,12 @@ impl Algorithm for HillClimb {
         if skipped {
             s.skips += 1;
         } else {
+            self.scores.push(score);
+            s.scores = self.scores.len();
             scalars.insert("train/score".into(), score);
-            if score >= s.best_score {
+            // A candidate also has to beat the mean of every score so far.
+            let mean = self.scores.iter().sum::<f64>() / self.scores.len() as f64;
+            if score >= s.best_score && score >= mean {
                 s.weights = candidate;
                 s.best_score = score;
             }
@@ -211,6 +224,29 @@ impl Algorithm for HillClimb {
         self.state.noise_scale
     }
 
+    fn resume_files(&self) -> Option<&dyn ResumeFiles> {
+        Some(self)
+    }
+
+    fn import_resume_files(&mut self, files: &BTreeMap<String, PathBuf>) -> Result<()> {
+        let path = files
+            .get(SCORES)
+            .ok_or_else(|| TrainError::invalid("hill-climb resume", "no scores file"))?;
+        let bytes = std::fs::read(path).map_err(state_error)?;
+        self.scores = bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        if self.scores.len() != self.state.scores {
+            return Err(state_error(format!(
+                "{} scores in the file, the state says {}",
+                self.scores.len(),
+                self.state.scores
+            )));
+        }
+        Ok(())
+    }
+
     fn replace_env_batch(&mut self, mut batch: Box<dyn BatchEnv>, seed: u64) -> Result<()> {
         batch.reset(seed)?;
         self.env = batch;
@@ -233,6 +269,21 @@ impl Algorithm for HillClimb {
             obs_normalizer: None,
             network: Value::String("linear threshold".into()),
         })
+    }
+}
+
+/// The resume file of the climber's score history.
+const SCORES: &str = "scores.bin";
+
+impl ResumeFiles for HillClimb {
+    fn names(&self) -> Vec<String> {
+        vec![SCORES.into()]
+    }
+    fn write(&self, _: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for s in &self.scores {
+            out.write_all(&s.to_le_bytes())?;
+        }
+        Ok(())
     }
 }
 
@@ -454,6 +505,15 @@ fn a_non_ppo_algorithm_survives_kill_resume_and_rollback_exactly() {
         "{report:?}"
     );
     assert_eq!(resumed.algorithm().lr_scale(), 0.5);
+    let checkpoints = run_dir.join("checkpoints");
+    assert!(
+        checkpoints
+            .join("last")
+            .join("resume")
+            .join(SCORES)
+            .is_file()
+    );
+    assert!(!checkpoints.join("best").join("resume").exists());
     let out = resumed.train(Some(UNTIL), None).unwrap();
     assert_eq!(out.env_steps, UNTIL);
     assert_eq!(resumed.algorithm().lr_scale(), 0.5);

@@ -426,6 +426,7 @@ impl Trainer {
             ));
         }
         algorithm.import_state(&saved.state)?;
+        algorithm.import_resume_files(&checkpoint.resume_files)?;
         let env_steps = checkpoint.env_steps;
         if algorithm.num_timesteps() != env_steps {
             return Err(TrainError::invalid(
@@ -868,7 +869,9 @@ impl Trainer {
 
     fn save_checkpoint(&mut self, step: u64) -> Result<()> {
         let payload = self.payload()?;
-        let path = self.checkpoints.save(step, &payload)?;
+        let path = self
+            .checkpoints
+            .save(step, &payload, self.algorithm.resume_files())?;
         self.last_saved_step = Some(step);
         self.sink.event(
             step,

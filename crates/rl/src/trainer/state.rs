@@ -148,6 +148,7 @@ mod tests {
                 },
                 state,
             },
+            resume_files: Default::default(),
         }
     }
 
