@@ -4,6 +4,10 @@
 //! Earth in the ENU frame, with ISA atmosphere, wind, maneuvering threats, a
 //! ground radar and optional seeker, an EKF tracker fed only by detections, and
 //! the classical guidance laws as baselines.
+//!
+//! Comments cite "model section N": the numbered sections of
+//! `docs/intercept-model.md`, which describes the model as implemented and
+//! which module implements each part.
 
 pub mod atmosphere;
 pub mod cpa;
