@@ -75,6 +75,21 @@ pub trait BatchEnv: Send {
     /// actions are reported before anything changes.
     fn step(&mut self, actions: &[f32]) -> Result<()>;
 
+    /// Starts a step with `actions` without waiting for its results, so a
+    /// remote or real-time batch can run while the caller does other work
+    /// (`step_async` then [`BatchEnv::step_wait`] is one [`BatchEnv::step`]).
+    /// Until `step_wait` returns, the buffers are not to be read. The default
+    /// steps at once; batches that can overlap override both.
+    fn step_async(&mut self, actions: &[f32]) -> Result<()> {
+        self.step(actions)
+    }
+
+    /// Waits for the step [`BatchEnv::step_async`] started; the buffers then
+    /// hold its results.
+    fn step_wait(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Current observations, `[N, obs_dim]` row-major.
     fn obs(&self) -> &[f32];
 
@@ -139,6 +154,12 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     }
     fn step(&mut self, actions: &[f32]) -> Result<()> {
         (**self).step(actions)
+    }
+    fn step_async(&mut self, actions: &[f32]) -> Result<()> {
+        (**self).step_async(actions)
+    }
+    fn step_wait(&mut self) -> Result<()> {
+        (**self).step_wait()
     }
     fn obs(&self) -> &[f32] {
         (**self).obs()

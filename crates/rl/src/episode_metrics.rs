@@ -79,7 +79,14 @@ impl<B: BatchEnv> BatchEnv for EpisodeMetricsRecorder<B> {
         self.inner.reset(seed)
     }
     fn step(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
-        self.inner.step(actions)?;
+        self.step_async(actions)?;
+        self.step_wait()
+    }
+    fn step_async(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
+        self.inner.step_async(actions)
+    }
+    fn step_wait(&mut self) -> hlynr_env::Result<()> {
+        self.inner.step_wait()?;
         let (term, trunc) = (self.inner.terminated(), self.inner.truncated());
         let mut map = self
             .finished

@@ -697,7 +697,16 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
     }
 
     fn step(&mut self, actions: &[f32]) -> Result<()> {
-        self.inner.step(actions)?;
+        self.step_async(actions)?;
+        self.step_wait()
+    }
+
+    fn step_async(&mut self, actions: &[f32]) -> Result<()> {
+        self.inner.step_async(actions)
+    }
+
+    fn step_wait(&mut self) -> Result<()> {
+        self.inner.step_wait()?;
         if let Some(o) = &mut self.obs_normalizer {
             o.update_finite_rows(self.inner.obs())?;
             o.normalize(self.inner.obs(), &mut self.obs)?;

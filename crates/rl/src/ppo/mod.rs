@@ -491,11 +491,13 @@ impl<B: BatchEnv> Ppo<B> {
                     slots.log_probs,
                     slots.values,
                 )?;
+                // A remote batch steps while the values are converted.
+                self.env.step_async(&self.env_actions)?;
                 for v in slots.values.iter_mut() {
                     *v = Self::to_return_units(self.return_norm.as_ref(), *v);
                 }
             }
-            self.env.step(&self.env_actions)?;
+            self.env.step_wait()?;
             self.counters.num_timesteps += n as u64;
             // Truncated envs: value of their final observations, in one batch.
             self.final_rows.clear();
