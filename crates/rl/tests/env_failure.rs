@@ -5,63 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use hlynr_env::{
-    BatchEnv, Env, EnvError, EpisodeStatistics, Info, Space, Step, TimeLimit, VecEnv, classic,
-};
+use hlynr_env::{BatchEnv, Env, EnvError, EpisodeStatistics, TimeLimit, VecEnv, classic};
 use hlynr_rl::checkpoint::{LAST, read_checkpoint, step_dir_name};
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::run::{RunDir, RunStatus};
 use hlynr_rl::trainer::{EnvFactory, Result, RunConfig, RunLocation, TrainStatus, Trainer, Value};
+use hlynr_testkit::tampered::Tampered;
 
-/// Env 1's step at which the link drops, when the factory is set to fail.
+/// Env 1's step at which its link drops, when the factory is set to fail.
 const FAIL_AT: u64 = 300;
-
-/// CartPole behind a link that drops after `fail_at` steps.
-struct Flaky {
-    inner: EpisodeStatistics<TimeLimit<Box<dyn Env>>>,
-    fail_at: Option<u64>,
-    steps: u64,
-}
-
-impl Env for Flaky {
-    fn observation_space(&self) -> &Space {
-        self.inner.observation_space()
-    }
-    fn action_space(&self) -> &Space {
-        self.inner.action_space()
-    }
-    fn reset(
-        &mut self,
-        seed: Option<u64>,
-        obs: &mut [f32],
-        info: &mut Info,
-    ) -> hlynr_env::Result<()> {
-        self.inner.reset(seed, obs, info)
-    }
-    fn step(
-        &mut self,
-        action: &[f32],
-        obs: &mut [f32],
-        info: &mut Info,
-    ) -> hlynr_env::Result<Step> {
-        self.steps += 1;
-        if self.fail_at == Some(self.steps) {
-            return Err(EnvError::failed(
-                "cartpole link",
-                "connection reset by peer",
-            ));
-        }
-        self.inner.step(action, obs, info)
-    }
-    fn state(&self) -> Value {
-        serde_json::json!({"inner": self.inner.state(), "steps": self.steps})
-    }
-    fn set_state(&mut self, state: &Value) -> hlynr_env::Result<()> {
-        self.inner.set_state(&state["inner"])?;
-        self.steps = state["steps"].as_u64().unwrap_or_default();
-        Ok(())
-    }
-}
 
 #[derive(Debug)]
 struct Factory {
@@ -74,10 +26,20 @@ fn cartpole() -> EpisodeStatistics<TimeLimit<Box<dyn Env>>> {
 
 impl EnvFactory for Factory {
     fn make_train(&self, n_envs: usize) -> Result<Box<dyn BatchEnv>> {
-        let env = VecEnv::from_fn(n_envs, |i| Flaky {
-            inner: cartpole(),
-            fail_at: (self.fails && i == 1).then_some(FAIL_AT),
-            steps: 0,
+        let fails = self.fails;
+        let env = VecEnv::from_fn(n_envs, |i| {
+            // Env 1's link drops at its FAIL_AT-th step.
+            let fail_at = (fails && i == 1).then_some(FAIL_AT);
+            Tampered::new(
+                cartpole(),
+                Box::new(move |step, _, _| match fail_at {
+                    Some(at) if step == at => Err(EnvError::failed(
+                        "cartpole link",
+                        "connection reset by peer",
+                    )),
+                    _ => Ok(()),
+                }),
+            )
         })?;
         Ok(Box::new(env))
     }

@@ -6,13 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use hlynr_env::{
-    Env, EpisodeStatistics, Info, Space, Step, TimeLimit, VecEnv, classic, config::resolve,
-};
+use hlynr_env::{Env, EpisodeStatistics, Step, TimeLimit, VecEnv, classic, config::resolve};
 use hlynr_rl::metrics::read_metrics;
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::trainer::{EnvFactory, RunConfig, RunLocation, TrainStatus, Trainer, Value};
-use serde_json::Value as Json;
+use hlynr_testkit::tampered::{StepHook, Tampered};
 
 /// What to corrupt.
 #[derive(Clone, Copy, Debug)]
@@ -26,44 +24,14 @@ enum Fault {
     RewardHuge,
 }
 
-/// CartPole whose env 0 corrupts one step, `at` steps into the run.
-struct Injecting {
-    inner: EpisodeStatistics<TimeLimit<Box<dyn Env>>>,
-    fault: Option<(Fault, u64)>,
-    steps: u64,
-}
-
-impl Env for Injecting {
-    fn observation_space(&self) -> &Space {
-        self.inner.observation_space()
-    }
-    fn action_space(&self) -> &Space {
-        self.inner.action_space()
-    }
-    fn reset(
-        &mut self,
-        seed: Option<u64>,
-        obs: &mut [f32],
-        info: &mut Info,
-    ) -> hlynr_env::Result<()> {
-        self.inner.reset(seed, obs, info)
-    }
-    fn step(
-        &mut self,
-        action: &[f32],
-        obs: &mut [f32],
-        info: &mut Info,
-    ) -> hlynr_env::Result<Step> {
-        self.steps += 1;
-        let mut s = self.inner.step(action, obs, info)?;
-        if let Some((Fault::RewardHuge, at)) = self.fault
-            && self.steps == at + 1
-        {
+/// Corrupts step `at` of an env's run as `fault` says (a huge reward is
+/// repeated on the next step, so the discounted return overflows).
+fn injector(fault: Fault, at: u64) -> StepHook {
+    Box::new(move |step, obs, s| {
+        if matches!(fault, Fault::RewardHuge) && step == at + 1 {
             s.reward = f64::from(f32::MAX);
         }
-        if let Some((fault, at)) = self.fault
-            && self.steps == at
-        {
+        if step == at {
             match fault {
                 Fault::ObsNan => obs[1] = f32::NAN,
                 Fault::ObsInf => obs[2] = f32::NEG_INFINITY,
@@ -72,14 +40,8 @@ impl Env for Injecting {
                 Fault::RewardHuge => s.reward = f64::from(f32::MAX),
             }
         }
-        Ok(s)
-    }
-    fn state(&self) -> Json {
-        self.inner.state()
-    }
-    fn set_state(&mut self, state: &Json) -> hlynr_env::Result<()> {
-        self.inner.set_state(state)
-    }
+        Ok(())
+    })
 }
 
 #[derive(Debug)]
@@ -94,10 +56,14 @@ fn cartpole() -> EpisodeStatistics<TimeLimit<Box<dyn Env>>> {
 
 impl EnvFactory for Factory {
     fn make_train(&self, n_envs: usize) -> hlynr_rl::trainer::Result<Box<dyn hlynr_env::BatchEnv>> {
-        let env = VecEnv::from_fn(n_envs, |i| Injecting {
-            inner: cartpole(),
-            fault: (i == 0).then_some((self.fault, self.at)),
-            steps: 0,
+        // Env 0 is corrupted; the others run clean.
+        let env = VecEnv::from_fn(n_envs, |i| {
+            let hook = if i == 0 {
+                injector(self.fault, self.at)
+            } else {
+                Box::new(|_: u64, _: &mut [f32], _: &mut Step| Ok(()))
+            };
+            Tampered::new(cartpole(), hook)
         })?;
         Ok(Box::new(env))
     }

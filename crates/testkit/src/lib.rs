@@ -9,6 +9,10 @@
 //!
 //! - `HLYNR_PYTHON`: the interpreter (default `python3`).
 //! - `HLYNR_REQUIRE_PYTHON`: comma-separated modules that must be importable.
+//!
+//! [`tampered`] holds an environment double that corrupts or fails chosen steps.
+
+pub mod tampered;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
