@@ -189,6 +189,7 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
         episodes: args.episodes,
         deterministic: config.deterministic,
         oracle: false,
+        spec: hlynr_envs::report_spec(spec.id),
     };
     Ok(Evaluation {
         report: EvalReport::new(&context, &results)?,
@@ -283,12 +284,13 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
     policies.push(Box::new(model_policy));
     let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
     let context = ReportContext {
-        env: env_id,
+        env: env_id.clone(),
         scenario: None,
         seed: args.seed,
         episodes: args.episodes,
         deterministic: config.deterministic,
         oracle: false,
+        spec: hlynr_envs::report_spec(&env_id),
     };
     Ok(Evaluation {
         report: EvalReport::new(&context, &results)?,
@@ -394,6 +396,7 @@ fn intercept_evaluation(
         episodes: args.episodes,
         deterministic: config.deterministic,
         oracle: args.oracle,
+        spec: hlynr_envs::intercept::report_spec(),
     };
     let report = EvalReport::new(&context, &results)?;
     let plots = InterceptPlots {

@@ -116,8 +116,9 @@ pub fn check_scenario(name: &str, args: &CheckArgs) -> Result<CheckOutcome> {
     let names = [ZERO_POLICY.to_string(), REFERENCE_POLICY.to_string()];
     let config = EvalConfig::new(args.episodes, args.seed);
     let (results, _) = run_intercept(&scenario, &names, None, &config, 0)?;
-    let zero = PolicyReport::from_episodes(&results[0])?;
-    let pn = PolicyReport::from_episodes(&results[1])?;
+    let spec = hlynr_envs::intercept::report_spec();
+    let zero = PolicyReport::from_episodes(&results[0], &spec)?;
+    let pn = PolicyReport::from_episodes(&results[1], &spec)?;
     println!(
         "scenario {} ({} episodes per policy, seed {}, kill radius {} m)",
         scenario.name, args.episodes, args.seed, scenario.kill_radius_m

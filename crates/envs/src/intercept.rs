@@ -4,6 +4,7 @@
 use hlynr_env::{BatchEnv, EpisodeStatistics, VecEnv};
 use hlynr_intercept::{InterceptEnv, ScenarioConfig};
 use hlynr_rl::env_config::EnvConfig;
+use hlynr_rl::eval::report::{ReportSpec, Stat, WithinSpec};
 use hlynr_rl::trainer::{EnvFactory, Result, RunConfig, TrainError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,5 +146,42 @@ impl EnvFactory for InterceptFactory {
 
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
         self.env.wrap(Box::new(InterceptEnv::new(&self.scenario)?))
+    }
+}
+
+/// What interception adds to evaluation reports: the fraction of episodes
+/// whose miss is within 50, 20, 10, 5 and 2 m whatever the scenario's own kill
+/// radius (`miss_within_m`), and terminal columns for the miss distance, the
+/// time to intercept, the control energy and the time without a track.
+pub fn report_spec() -> ReportSpec {
+    let cells = |c: &[(&str, Stat)]| c.iter().map(|&(h, s)| (h.to_string(), s)).collect();
+    ReportSpec {
+        within: Some(WithinSpec {
+            metric: "miss_distance_m".into(),
+            field: "miss_within_m".into(),
+            thresholds: vec![50.0, 20.0, 10.0, 5.0, 2.0],
+            unit: "m".into(),
+            title: "Miss within radius (fraction of episodes; not the success definition)".into(),
+        }),
+        columns: vec![
+            (
+                "miss_distance_m".into(),
+                cells(&[
+                    ("miss mean m", Stat::Mean),
+                    ("median", Stat::Median),
+                    ("p90", Stat::P90),
+                    ("p99", Stat::P99),
+                ]),
+            ),
+            (
+                "time_to_intercept_s".into(),
+                cells(&[("t_int s", Stat::Mean)]),
+            ),
+            ("energy_used".into(), cells(&[("energy", Stat::Mean)])),
+            (
+                "track_lost_s".into(),
+                cells(&[("track lost s", Stat::Mean)]),
+            ),
+        ],
     }
 }

@@ -12,6 +12,16 @@ use serde_json::Value;
 
 pub use intercept::{INTERCEPT, InterceptFactory, ScenarioSettings, resolve_scenario};
 
+/// What environment `id` adds to its evaluation reports (nothing for the
+/// classic-control tasks).
+pub fn report_spec(id: &str) -> hlynr_rl::eval::report::ReportSpec {
+    if id == INTERCEPT {
+        intercept::report_spec()
+    } else {
+        Default::default()
+    }
+}
+
 /// Every registered id: the classic-control tasks, then the simulators.
 pub fn known_ids() -> Vec<&'static str> {
     hlynr_env::classic::SPECS

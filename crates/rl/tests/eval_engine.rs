@@ -74,6 +74,7 @@ fn context(config: &EvalConfig) -> ReportContext {
         episodes: config.episodes,
         deterministic: config.deterministic,
         oracle: false,
+        spec: Default::default(),
     }
 }
 

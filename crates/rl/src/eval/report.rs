@@ -31,16 +31,39 @@ pub const RESERVED_KEYS: &[&str] = &[
     "episode_return",
     "episode_length",
     "termination_reasons",
-    "miss_within_m",
 ];
 
-/// Env metric holding an episode's closest-approach miss (the interception
-/// simulator's); when present the report adds [`PolicyReport::miss_within_m`].
-pub const MISS_METRIC: &str = "miss_distance_m";
+/// What an environment adds to its evaluation reports, provided by the
+/// environment's own crate (interception: `hlynr-envs`); the default adds
+/// nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportSpec {
+    /// Fractions of episodes whose metric is within thresholds.
+    pub within: Option<WithinSpec>,
+    /// Terminal-table columns shown when the env reports their metric: the
+    /// metric and its `(header, statistic)` cells, in order. Without any, the
+    /// table shows the mean of every metric.
+    pub columns: Vec<(String, Vec<(String, Stat)>)>,
+}
 
-/// Radii (m) at which the fraction of episodes with a smaller miss is reported,
-/// whatever the scenario's own kill radius (model reference, section 10).
-pub const MISS_RADII_M: [f64; 5] = [50.0, 20.0, 10.0, 5.0, 2.0];
+/// The fraction of episodes whose `metric` is at most each threshold, as a
+/// report field of its own (interception: the miss distance at radii other
+/// than the scenario's kill radius). These are statistics, never a second
+/// definition of success.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WithinSpec {
+    /// The env metric (`miss_distance_m`).
+    pub metric: String,
+    /// The report field holding the fractions, keyed by threshold
+    /// (`miss_within_m`: `{"50": 0.9, ...}`).
+    pub field: String,
+    /// Thresholds in the metric's unit, in the order reported.
+    pub thresholds: Vec<f64>,
+    /// Unit of the thresholds, for table headers (`m`).
+    pub unit: String,
+    /// Title of its `report.md` section.
+    pub title: String,
+}
 
 /// What was evaluated, for the report header.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +80,8 @@ pub struct ReportContext {
     pub deterministic: bool,
     /// Whether policies saw the true state instead of the estimate.
     pub oracle: bool,
+    /// What the environment adds to the report.
+    pub spec: ReportSpec,
 }
 
 /// The whole report; serialises to `report.json`.
@@ -80,6 +105,9 @@ pub struct EvalReport {
     pub oracle: bool,
     /// One entry per policy, in the order they were given.
     pub policies: PolicyReports,
+    /// What the environment added (shapes `report.md` and the terminal table).
+    #[serde(skip)]
+    pub spec: ReportSpec,
 }
 
 /// Policy name -> report, serialised as a JSON object in the given order.
@@ -128,12 +156,11 @@ pub struct PolicyReport {
     pub episode_length: Summary,
     /// Episode count per termination reason (sorted by reason).
     pub termination_reasons: BTreeMap<String, u64>,
-    /// For envs that report `miss_distance_m`: the fraction of episodes whose
-    /// miss was at most each of [`MISS_RADII_M`], keyed by the radius in metres
-    /// (`"50"`, ..., `"2"`). These are miss statistics at other radii, not
-    /// success rates: success is only ever the env's own `is_success`.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub miss_within_m: BTreeMap<String, f64>,
+    /// The [`WithinSpec`] fractions, under their field name, keyed by
+    /// threshold (`"miss_within_m": {"50": .., "2": ..}`); empty when the env
+    /// adds none or did not report the metric.
+    #[serde(flatten)]
+    pub within: BTreeMap<String, BTreeMap<String, f64>>,
     /// One summary per env metric of the final step (sorted by name), written
     /// beside the fields above: `"miss_distance_m": {"mean": ..}`.
     #[serde(flatten)]
@@ -146,7 +173,7 @@ impl PolicyReport {
     /// Success is read, never recomputed: an episode counts as a success when
     /// its final step carried `is_success == Some(true)`. Once any episode
     /// carries a flag, an episode without one counts as a failure.
-    pub fn from_episodes(episodes: &PolicyEpisodes) -> Result<Self> {
+    pub fn from_episodes(episodes: &PolicyEpisodes, spec: &ReportSpec) -> Result<Self> {
         let runs = &episodes.episodes;
         let n = runs.len() as u64;
         let defines_success = runs.iter().any(|e| e.is_success.is_some());
@@ -163,7 +190,8 @@ impl PolicyReport {
         let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for e in runs {
             for &(key, value) in &e.metrics {
-                if RESERVED_KEYS.contains(&key) {
+                let within_field = spec.within.as_ref().map(|w| w.field.as_str());
+                if RESERVED_KEYS.contains(&key) || within_field == Some(key) {
                     return Err(EvalError::invalid(
                         format!("policy {:?} report", episodes.policy),
                         format!(
@@ -174,16 +202,20 @@ impl PolicyReport {
                 values.entry(key.to_string()).or_default().push(value);
             }
         }
-        let miss_within_m = match values.get(MISS_METRIC) {
-            Some(misses) if !misses.is_empty() => MISS_RADII_M
+        let mut within = BTreeMap::new();
+        if let Some(w) = &spec.within
+            && let Some(xs) = values.get(&w.metric).filter(|xs| !xs.is_empty())
+        {
+            let fractions = w
+                .thresholds
                 .iter()
-                .map(|&r| {
-                    let within = misses.iter().filter(|&&m| m <= r).count();
-                    (format!("{r}"), within as f64 / misses.len() as f64)
+                .map(|&t| {
+                    let k = xs.iter().filter(|&&x| x <= t).count();
+                    (format!("{t}"), k as f64 / xs.len() as f64)
                 })
-                .collect(),
-            _ => BTreeMap::new(),
-        };
+                .collect();
+            within.insert(w.field.clone(), fractions);
+        }
         let metrics = values
             .into_iter()
             .map(|(k, v)| (k, Summary::of(v)))
@@ -198,7 +230,7 @@ impl PolicyReport {
             episode_return,
             episode_length,
             termination_reasons,
-            miss_within_m,
+            within,
             metrics,
         })
     }
@@ -218,7 +250,10 @@ impl EvalReport {
     pub fn new(context: &ReportContext, results: &[PolicyEpisodes]) -> Result<Self> {
         let policies = results
             .iter()
-            .map(|r| Ok((r.policy.clone(), PolicyReport::from_episodes(r)?)))
+            .map(|r| {
+                let report = PolicyReport::from_episodes(r, &context.spec)?;
+                Ok((r.policy.clone(), report))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             schema_version: SCHEMA_VERSION,
@@ -230,6 +265,7 @@ impl EvalReport {
             deterministic: context.deterministic,
             oracle: context.oracle,
             policies: PolicyReports(policies),
+            spec: context.spec.clone(),
         })
     }
 
@@ -328,25 +364,24 @@ impl EvalReport {
             push_markdown_table(&mut md, &rows);
         }
 
-        if self
-            .policies
-            .0
-            .iter()
-            .any(|(_, p)| !p.miss_within_m.is_empty())
+        if let Some(w) = &self.spec.within
+            && self
+                .policies
+                .0
+                .iter()
+                .any(|(_, p)| p.within.contains_key(&w.field))
         {
-            let _ = writeln!(
-                md,
-                "\n## Miss within radius (fraction of episodes; not the success definition)\n"
-            );
+            let _ = writeln!(md, "\n## {}\n", w.title);
             let mut header = vec!["Policy".to_string()];
-            header.extend(MISS_RADII_M.iter().map(|r| format!("<= {r} m")));
+            header.extend(w.thresholds.iter().map(|t| format!("<= {t} {}", w.unit)));
             let mut rows = vec![header];
             for (name, p) in &self.policies.0 {
+                let fractions = p.within.get(&w.field);
                 let mut row = vec![format!("`{name}`")];
                 row.extend(
-                    MISS_RADII_M
+                    w.thresholds
                         .iter()
-                        .map(|r| fmt_rate(p.miss_within_m.get(&format!("{r}")).copied())),
+                        .map(|t| fmt_rate(fractions.and_then(|f| f.get(&format!("{t}"))).copied())),
                 );
                 rows.push(row);
             }
@@ -459,9 +494,9 @@ impl Column {
     }
 }
 
-/// Columns for the terminal table: the interception quantities where the env
-/// reports them (miss distance mean/median/p90/p99, time to intercept, energy,
-/// track loss), otherwise the mean of every metric; return and length always.
+/// Columns for the terminal table: the env's own columns
+/// ([`ReportSpec::columns`]) where it reports their metrics, otherwise the mean
+/// of every metric; return and length always.
 pub fn default_columns(report: &EvalReport) -> Vec<Column> {
     let has = |key: &str| {
         report
@@ -471,25 +506,11 @@ pub fn default_columns(report: &EvalReport) -> Vec<Column> {
             .any(|(_, p)| p.metrics.contains_key(key))
     };
     let mut columns = vec![Column::new("return", "episode_return", Stat::Mean)];
-    let known: [(&str, &[(&str, Stat)]); 4] = [
-        (
-            "miss_distance_m",
-            &[
-                ("miss mean m", Stat::Mean),
-                ("median", Stat::Median),
-                ("p90", Stat::P90),
-                ("p99", Stat::P99),
-            ],
-        ),
-        ("time_to_intercept_s", &[("t_int s", Stat::Mean)]),
-        ("energy_used", &[("energy", Stat::Mean)]),
-        ("track_lost_s", &[("track lost s", Stat::Mean)]),
-    ];
     let mut any_known = false;
-    for (key, stats) in known {
+    for (key, stats) in &report.spec.columns {
         if has(key) {
             any_known = true;
-            columns.extend(stats.iter().map(|&(h, s)| Column::new(h, key, s)));
+            columns.extend(stats.iter().map(|(h, s)| Column::new(h, key, *s)));
         }
     }
     if !any_known {
@@ -634,6 +655,27 @@ mod tests {
             episodes: 4,
             deterministic: true,
             oracle: false,
+            spec: miss_spec(),
+        }
+    }
+
+    /// A spec like interception's: misses within 50 to 2 m, and its columns.
+    fn miss_spec() -> ReportSpec {
+        ReportSpec {
+            within: Some(WithinSpec {
+                metric: "miss_distance_m".into(),
+                field: "miss_within_m".into(),
+                thresholds: vec![50.0, 20.0, 10.0, 5.0, 2.0],
+                unit: "m".into(),
+                title: "Miss within radius".into(),
+            }),
+            columns: vec![(
+                "miss_distance_m".into(),
+                vec![
+                    ("miss mean m".into(), Stat::Mean),
+                    ("median".into(), Stat::Median),
+                ],
+            )],
         }
     }
 
@@ -660,7 +702,7 @@ mod tests {
     fn miss_within_radii_counts_misses_at_most_each_radius() {
         let report = EvalReport::new(&context(), &sample()).unwrap();
         // zem-pn misses 0.5, 1.5, 30, 2.5 m; apn 50, 60, 1, 70 m.
-        let zem = &report.policies.get("zem-pn").unwrap().miss_within_m;
+        let zem = &report.policies.get("zem-pn").unwrap().within["miss_within_m"];
         let want = [
             ("50", 1.0),
             ("20", 0.75),
@@ -671,7 +713,7 @@ mod tests {
         for (r, f) in want {
             assert_eq!(zem.get(r), Some(&f), "{r} m");
         }
-        let apn = &report.policies.get("apn").unwrap().miss_within_m;
+        let apn = &report.policies.get("apn").unwrap().within["miss_within_m"];
         assert_eq!(
             apn.get("50"),
             Some(&0.5),
@@ -689,14 +731,7 @@ mod tests {
             }
         }
         let report = EvalReport::new(&context(), &plain).unwrap();
-        assert!(
-            report
-                .policies
-                .get("zem-pn")
-                .unwrap()
-                .miss_within_m
-                .is_empty()
-        );
+        assert!(report.policies.get("zem-pn").unwrap().within.is_empty());
         let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert!(value["policies"]["zem-pn"].get("miss_within_m").is_none());
     }
