@@ -12,9 +12,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hlynr_env::{Env, Info, Policy, Step, TimeLimit};
+use hlynr_envs::intercept::plots::{TrajectorySeries, trajectory_svg};
 use hlynr_intercept::policies::POLICY_NAMES;
 use hlynr_intercept::{InterceptEnv, ScenarioConfig, make_policy};
-use hlynr_rl::eval::plot::{HistogramSeries, TrajectorySeries, miss_histogram_svg, trajectory_svg};
+use hlynr_rl::eval::plot::{HistogramSeries, miss_histogram_svg};
 use hlynr_rl::eval::report::{
     EvalReport, ReportContext, default_columns, terminal_table, write_atomic,
 };

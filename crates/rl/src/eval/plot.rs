@@ -5,24 +5,26 @@
 //!   logarithmic bins (misses span centimetres to kilometres), as step outlines
 //!   so several policies stay readable on one chart, with the kill radius
 //!   marked.
-//! - [`trajectory_svg`]: one engagement seen from above (east/north, equal
-//!   scales so geometry is not distorted) and from the side (ground range from
-//!   the launch point against altitude), interceptors of every policy against
-//!   the threat, with the closest approach marked.
+//!
+//! The primitives (scales, frames, axes, legends) are public so an
+//! environment's crate can draw its own plots with them (interception's
+//! engagement plots live in `hlynr-envs`).
 
 use std::fmt::Write as _;
 
 /// Colours for policies (colour-blind-friendly Tableau hues; red is kept for
-/// the threat).
+/// markers).
 pub const PALETTE: &[&str] = &[
     "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7",
     "#bab0ac",
 ];
 
-/// Colour of threat trajectories.
-pub const THREAT_COLOUR: &str = "#c0392b";
+/// Colour of markers (a kill radius) and of whatever a plot shows as the
+/// opponent (an interception threat); kept out of the policy palette.
+pub const MARKER_COLOUR: &str = "#c0392b";
 
-const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
+/// Font attributes of every text element.
+pub const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
 
 /// The colour of series `i`.
 pub fn colour(i: usize) -> &'static str {
@@ -66,7 +68,7 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
 }
 
 /// A tick label without float noise (`0.30000000000000004` -> `0.3`).
-fn tick_label(v: f64) -> String {
+pub fn tick_label(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         return "0".into();
@@ -81,16 +83,16 @@ fn tick_label(v: f64) -> String {
 
 /// Linear or logarithmic map from data to pixels.
 #[derive(Clone, Copy, Debug)]
-struct Scale {
-    lo: f64,
-    hi: f64,
-    px_lo: f64,
-    px_hi: f64,
-    log: bool,
+pub struct Scale {
+    pub lo: f64,
+    pub hi: f64,
+    pub px_lo: f64,
+    pub px_hi: f64,
+    pub log: bool,
 }
 
 impl Scale {
-    fn map(&self, v: f64) -> f64 {
+    pub fn map(&self, v: f64) -> f64 {
         let (v, lo, hi) = if self.log {
             (v.max(1e-300).log10(), self.lo.log10(), self.hi.log10())
         } else {
@@ -102,23 +104,23 @@ impl Scale {
 
 /// Rectangle of a plot area in pixels.
 #[derive(Clone, Copy, Debug)]
-struct Frame {
-    left: f64,
-    top: f64,
-    width: f64,
-    height: f64,
+pub struct Frame {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
 }
 
 impl Frame {
-    fn right(&self) -> f64 {
+    pub fn right(&self) -> f64 {
         self.left + self.width
     }
-    fn bottom(&self) -> f64 {
+    pub fn bottom(&self) -> f64 {
         self.top + self.height
     }
 }
 
-fn svg_open(out: &mut String, width: f64, height: f64) {
+pub fn svg_open(out: &mut String, width: f64, height: f64) {
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
@@ -130,7 +132,7 @@ fn svg_open(out: &mut String, width: f64, height: f64) {
     );
 }
 
-fn text(out: &mut String, x: f64, y: f64, size: f64, anchor: &str, extra: &str, content: &str) {
+pub fn text(out: &mut String, x: f64, y: f64, size: f64, anchor: &str, extra: &str, content: &str) {
     let _ = writeln!(
         out,
         "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"{size}\" text-anchor=\"{anchor}\" {FONT} {extra}>{}</text>",
@@ -138,7 +140,7 @@ fn text(out: &mut String, x: f64, y: f64, size: f64, anchor: &str, extra: &str, 
     );
 }
 
-fn polyline(out: &mut String, points: &[(f64, f64)], stroke: &str, width: f64, extra: &str) {
+pub fn polyline(out: &mut String, points: &[(f64, f64)], stroke: &str, width: f64, extra: &str) {
     if points.is_empty() {
         return;
     }
@@ -156,14 +158,14 @@ fn polyline(out: &mut String, points: &[(f64, f64)], stroke: &str, width: f64, e
 
 /// One axis of a panel: its data-to-pixel map, tick positions and label.
 #[derive(Clone, Copy, Debug)]
-struct Axis<'a> {
-    scale: &'a Scale,
-    ticks: &'a [f64],
-    label: &'a str,
+pub struct Axis<'a> {
+    pub scale: &'a Scale,
+    pub ticks: &'a [f64],
+    pub label: &'a str,
 }
 
 /// Frame, grid, ticks and axis labels of one panel.
-fn axes(out: &mut String, frame: Frame, x: Axis<'_>, y: Axis<'_>) {
+pub fn axes(out: &mut String, frame: Frame, x: Axis<'_>, y: Axis<'_>) {
     let Axis {
         scale: x,
         ticks: x_ticks,
@@ -238,14 +240,14 @@ fn axes(out: &mut String, frame: Frame, x: Axis<'_>, y: Axis<'_>) {
 }
 
 /// Approximate rendered width of `label` at 12 px (for laying out legends).
-fn label_width(label: &str) -> f64 {
+pub fn label_width(label: &str) -> f64 {
     7.0 * label.chars().count() as f64
 }
 
 /// One legend entry: a line sample (colour, dashed) and its label.
-type LegendEntry = (&'static str, bool, String);
+pub type LegendEntry = (&'static str, bool, String);
 
-fn legend_sample(out: &mut String, x: f64, y: f64, entry: &LegendEntry) {
+pub fn legend_sample(out: &mut String, x: f64, y: f64, entry: &LegendEntry) {
     let (stroke, dashed, label) = entry;
     let dash = if *dashed {
         "stroke-dasharray=\"6 3\""
@@ -266,7 +268,7 @@ fn legend_sample(out: &mut String, x: f64, y: f64, entry: &LegendEntry) {
 
 /// A vertical legend box with its top-left corner at (`x0`, `y0`), drawn
 /// outside the plot area so it never hides data.
-fn legend_column(out: &mut String, x0: f64, y0: f64, entries: &[LegendEntry]) {
+pub fn legend_column(out: &mut String, x0: f64, y0: f64, entries: &[LegendEntry]) {
     if entries.is_empty() {
         return;
     }
@@ -288,7 +290,7 @@ fn legend_column(out: &mut String, x0: f64, y0: f64, entries: &[LegendEntry]) {
 
 /// A legend laid out in rows from (`x0`, `y0`), wrapping at `max_x`; returns
 /// the y of the last row.
-fn legend_rows(out: &mut String, x0: f64, y0: f64, max_x: f64, entries: &[LegendEntry]) -> f64 {
+pub fn legend_rows(out: &mut String, x0: f64, y0: f64, max_x: f64, entries: &[LegendEntry]) -> f64 {
     let (mut x, mut y) = (x0, y0);
     for entry in entries {
         let w = 30.0 + label_width(&entry.2) + 24.0;
@@ -483,7 +485,7 @@ pub fn miss_histogram_svg(
         let px = x.map(value);
         let _ = writeln!(
             out,
-            "<line x1=\"{px:.1}\" y1=\"{:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{THREAT_COLOUR}\" \
+            "<line x1=\"{px:.1}\" y1=\"{:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{MARKER_COLOUR}\" \
              stroke-width=\"2\" stroke-dasharray=\"7 4\"/>",
             frame.top,
             frame.bottom()
@@ -494,313 +496,13 @@ pub fn miss_histogram_svg(
             frame.top + 16.0,
             12.0,
             "start",
-            &format!("fill=\"{THREAT_COLOUR}\""),
+            &format!("fill=\"{MARKER_COLOUR}\""),
             label,
         );
     }
     legend_column(&mut out, frame.right() + 16.0, frame.top, &entries);
     out.push_str("</svg>\n");
     out
-}
-
-/// One vehicle pair's path through an engagement.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrajectorySeries {
-    /// Legend label of the interceptor path (usually the policy name).
-    pub label: String,
-    /// Interceptor positions, east/north/up (m), one per recorded step.
-    pub interceptor_m: Vec<[f64; 3]>,
-    /// Threat positions at the same instants (m).
-    pub threat_m: Vec<[f64; 3]>,
-    /// The env's reported miss distance (m), for the closest-approach label.
-    pub miss_distance_m: Option<f64>,
-    /// The env's success flag, for the legend.
-    pub success: Option<bool>,
-}
-
-impl TrajectorySeries {
-    /// Index of the recorded instant where the vehicles are closest. The
-    /// recording is at decision steps, so the true closest approach (inside a
-    /// physics step) may lie between this sample and its neighbours.
-    pub fn closest_index(&self) -> Option<usize> {
-        self.interceptor_m
-            .iter()
-            .zip(&self.threat_m)
-            .map(|(m, t)| {
-                let d = [m[0] - t[0], m[1] - t[1], m[2] - t[2]];
-                d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-            })
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i)
-    }
-}
-
-/// Limits of the data with a margin, widened to at least `min_span`.
-fn padded(lo: f64, hi: f64, min_span: f64) -> (f64, f64) {
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
-        (lo, hi)
-    } else {
-        (0.0, 1.0)
-    };
-    let centre = 0.5 * (lo + hi);
-    let span = (hi - lo).max(min_span) * 1.08;
-    (centre - span / 2.0, centre + span / 2.0)
-}
-
-/// Two panels for one engagement: top view (east/north, equal scales) and side
-/// view (ground range from the first interceptor's launch point vs altitude).
-/// Interceptors are drawn in policy colours, threats in red (dashed); circles
-/// mark the start, crosses the closest approach, joined by a thin line.
-pub fn trajectory_svg(title: &str, series: &[TrajectorySeries]) -> String {
-    let origin = series
-        .iter()
-        .find_map(|s| s.interceptor_m.first().copied())
-        .unwrap_or([0.0; 3]);
-    let ground_range =
-        |p: &[f64; 3]| ((p[0] - origin[0]).powi(2) + (p[1] - origin[1]).powi(2)).sqrt();
-    let all = || {
-        series
-            .iter()
-            .flat_map(|s| s.interceptor_m.iter().chain(&s.threat_m))
-    };
-    let fold = |f: &dyn Fn(&[f64; 3]) -> f64| {
-        all()
-            .map(f)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
-            })
-    };
-    let (east_lo, east_hi) = fold(&|p| p[0] / 1000.0);
-    let (north_lo, north_hi) = fold(&|p| p[1] / 1000.0);
-    let (range_lo, range_hi) = fold(&|p| ground_range(p) / 1000.0);
-    let (alt_lo, alt_hi) = fold(&|p| p[2] / 1000.0);
-
-    let (width, height) = (1240.0, 640.0);
-    let top_frame = Frame {
-        left: 80.0,
-        top: 60.0,
-        width: 520.0,
-        height: 440.0,
-    };
-    let side_frame = Frame {
-        left: 700.0,
-        top: 60.0,
-        width: 510.0,
-        height: 440.0,
-    };
-    // Equal scales in the top view: widen the shorter axis to the frame's aspect.
-    let (mut e_lo, mut e_hi) = padded(east_lo, east_hi, 0.1);
-    let (mut n_lo, mut n_hi) = padded(north_lo, north_hi, 0.1);
-    let km_per_px = ((e_hi - e_lo) / top_frame.width).max((n_hi - n_lo) / top_frame.height);
-    let (ec, nc) = (0.5 * (e_lo + e_hi), 0.5 * (n_lo + n_hi));
-    e_lo = ec - km_per_px * top_frame.width / 2.0;
-    e_hi = ec + km_per_px * top_frame.width / 2.0;
-    n_lo = nc - km_per_px * top_frame.height / 2.0;
-    n_hi = nc + km_per_px * top_frame.height / 2.0;
-    let (r_lo, r_hi) = padded(range_lo.min(0.0), range_hi, 0.1);
-    let (a_lo, a_hi) = padded(alt_lo.min(0.0), alt_hi, 0.1);
-
-    let top_x = Scale {
-        lo: e_lo,
-        hi: e_hi,
-        px_lo: top_frame.left,
-        px_hi: top_frame.right(),
-        log: false,
-    };
-    let top_y = Scale {
-        lo: n_lo,
-        hi: n_hi,
-        px_lo: top_frame.bottom(),
-        px_hi: top_frame.top,
-        log: false,
-    };
-    let side_x = Scale {
-        lo: r_lo,
-        hi: r_hi,
-        px_lo: side_frame.left,
-        px_hi: side_frame.right(),
-        log: false,
-    };
-    let side_y = Scale {
-        lo: a_lo,
-        hi: a_hi,
-        px_lo: side_frame.bottom(),
-        px_hi: side_frame.top,
-        log: false,
-    };
-
-    let mut out = String::new();
-    svg_open(&mut out, width, height);
-    text(
-        &mut out,
-        width / 2.0,
-        28.0,
-        16.0,
-        "middle",
-        "font-weight=\"bold\"",
-        title,
-    );
-    text(
-        &mut out,
-        top_frame.left + top_frame.width / 2.0,
-        50.0,
-        13.0,
-        "middle",
-        "",
-        "top view (equal scales)",
-    );
-    text(
-        &mut out,
-        side_frame.left + side_frame.width / 2.0,
-        50.0,
-        13.0,
-        "middle",
-        "",
-        "side view",
-    );
-    axes(
-        &mut out,
-        top_frame,
-        Axis {
-            scale: &top_x,
-            ticks: &nice_ticks(e_lo, e_hi, 6),
-            label: "east (km)",
-        },
-        Axis {
-            scale: &top_y,
-            ticks: &nice_ticks(n_lo, n_hi, 6),
-            label: "north (km)",
-        },
-    );
-    axes(
-        &mut out,
-        side_frame,
-        Axis {
-            scale: &side_x,
-            ticks: &nice_ticks(r_lo, r_hi, 6),
-            label: "ground range from launch point (km)",
-        },
-        Axis {
-            scale: &side_y,
-            ticks: &nice_ticks(a_lo, a_hi, 6),
-            label: "altitude (km)",
-        },
-    );
-    // Ground line in the side view.
-    if a_lo < 0.0 {
-        let py = side_y.map(0.0);
-        let _ = writeln!(
-            out,
-            "<line x1=\"{:.1}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#8d6e63\" stroke-width=\"1.5\"/>",
-            side_frame.left,
-            side_frame.right()
-        );
-    }
-
-    type Project<'a> = (&'a Scale, &'a Scale, &'a dyn Fn(&[f64; 3]) -> (f64, f64));
-    let top_project = |p: &[f64; 3]| (p[0] / 1000.0, p[1] / 1000.0);
-    let side_project = |p: &[f64; 3]| (ground_range(p) / 1000.0, p[2] / 1000.0);
-    let panels: [Project; 2] = [
-        (&top_x, &top_y, &top_project),
-        (&side_x, &side_y, &side_project),
-    ];
-    for (sx, sy, project) in panels {
-        let to_px = |p: &[f64; 3]| {
-            let (a, b) = project(p);
-            (sx.map(a), sy.map(b))
-        };
-        for s in series {
-            let threat: Vec<(f64, f64)> = s.threat_m.iter().map(to_px).collect();
-            polyline(
-                &mut out,
-                &threat,
-                THREAT_COLOUR,
-                2.0,
-                "stroke-dasharray=\"7 4\"",
-            );
-        }
-        for (i, s) in series.iter().enumerate() {
-            let path: Vec<(f64, f64)> = s.interceptor_m.iter().map(to_px).collect();
-            polyline(&mut out, &path, colour(i), 2.2, "");
-            for (start, stroke) in [
-                (path.first(), colour(i)),
-                (threat_first(s, &to_px).as_ref(), THREAT_COLOUR),
-            ] {
-                if let Some(&(x, y)) = start {
-                    let _ = writeln!(
-                        out,
-                        "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"white\" stroke=\"{stroke}\" stroke-width=\"2\"/>"
-                    );
-                }
-            }
-            if let Some(k) = s.closest_index() {
-                let (mx, my) = to_px(&s.interceptor_m[k]);
-                let (tx, ty) = to_px(&s.threat_m[k]);
-                let _ = writeln!(
-                    out,
-                    "<line x1=\"{mx:.1}\" y1=\"{my:.1}\" x2=\"{tx:.1}\" y2=\"{ty:.1}\" stroke=\"#222\" stroke-width=\"1\"/>"
-                );
-                cross(&mut out, mx, my, colour(i));
-            }
-        }
-    }
-    // Legend in rows under both panels, so it never hides a trajectory.
-    let mut entries: Vec<LegendEntry> = Vec::new();
-    for (i, s) in series.iter().enumerate() {
-        let outcome = match s.success {
-            Some(true) => ", hit",
-            Some(false) => ", miss",
-            None => "",
-        };
-        let miss = s.miss_distance_m.map_or(String::new(), |m| {
-            format!(" ({} m{outcome})", crate::format::number(m))
-        });
-        entries.push((colour(i), false, format!("{}{}", s.label, miss)));
-    }
-    entries.push((THREAT_COLOUR, true, "threat".to_string()));
-    let last_row = legend_rows(
-        &mut out,
-        top_frame.left,
-        top_frame.bottom() + 72.0,
-        width - 20.0,
-        &entries,
-    );
-    text(
-        &mut out,
-        top_frame.left,
-        last_row + 24.0,
-        12.0,
-        "start",
-        "fill=\"#444\"",
-        "o start   x closest recorded approach (thin line joins interceptor and threat there); \
-         the miss distance is the env's exact closest approach",
-    );
-    out.push_str("</svg>\n");
-    out
-}
-
-fn threat_first(
-    s: &TrajectorySeries,
-    to_px: &dyn Fn(&[f64; 3]) -> (f64, f64),
-) -> Option<(f64, f64)> {
-    s.threat_m.first().map(to_px)
-}
-
-fn cross(out: &mut String, x: f64, y: f64, stroke: &str) {
-    let r = 6.0;
-    let _ = writeln!(
-        out,
-        "<path d=\"M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}\" stroke=\"{stroke}\" stroke-width=\"3\"/>",
-        x - r,
-        y - r,
-        x + r,
-        y + r,
-        x - r,
-        y + r,
-        x + r,
-        y - r
-    );
 }
 
 #[cfg(test)]
@@ -857,22 +559,5 @@ mod tests {
         for label in [">0.1<", ">1<", ">10<", ">100<"] {
             assert!(svg.contains(label), "{label}");
         }
-    }
-
-    #[test]
-    fn closest_index_finds_the_nearest_recorded_pair() {
-        let s = TrajectorySeries {
-            label: "p".into(),
-            interceptor_m: vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0]],
-            threat_m: vec![[5.0, 0.0, 0.0], [2.0, 0.5, 0.0], [0.0, 0.0, 0.0]],
-            miss_distance_m: Some(0.4),
-            success: Some(true),
-        };
-        assert_eq!(s.closest_index(), Some(1));
-        let svg = trajectory_svg("engagement", &[s]);
-        assert!(svg.contains("east (km)") && svg.contains("altitude (km)"));
-        assert!(svg.contains("p (0.4 m, hit)"));
-        // Two panels, each with one threat and one interceptor path.
-        assert_eq!(svg.matches("<polyline").count(), 4);
     }
 }

@@ -1,5 +1,8 @@
 //! The interception simulator as a run's environment: `env.id: intercept`
-//! with `env.settings: {scenario, set}`.
+//! with `env.settings: {scenario, set}`, and what it adds to evaluation
+//! reports and plots.
+
+pub mod plots;
 
 use hlynr_env::{BatchEnv, EpisodeStatistics, VecEnv};
 use hlynr_intercept::{InterceptEnv, ScenarioConfig};
