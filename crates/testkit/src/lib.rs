@@ -10,8 +10,11 @@
 //! - `HLYNR_PYTHON`: the interpreter (default `python3`).
 //! - `HLYNR_REQUIRE_PYTHON`: comma-separated modules that must be importable.
 //!
-//! [`tampered`] holds an environment double that corrupts or fails chosen steps.
+//! [`tampered`] holds an environment double that corrupts or fails chosen
+//! steps; [`modules`] checks that a crate's modules import each other without
+//! cycles.
 
+pub mod modules;
 pub mod tampered;
 
 use std::ffi::{OsStr, OsString};
