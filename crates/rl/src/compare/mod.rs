@@ -372,7 +372,7 @@ mod tests {
             text.contains(&dir.display().to_string()) && text.contains(CONFIG_FILE),
             "{text}"
         );
-        crate::run::write_config(&dir.join(CONFIG_FILE), &json!({"ppo": {"n_envs": 8}}))
+        crate::run::write_config(&dir.join(CONFIG_FILE), &json!({"ppo": {"n_steps": 8}}))
             .expect("config");
         let err = RunSummary::load(&dir).expect_err("no metrics");
         assert!(err.to_string().contains(METRICS_FILE), "{err}");
@@ -384,7 +384,7 @@ mod tests {
         .concat();
         std::fs::write(dir.join(METRICS_FILE), lines).expect("metrics");
         let s = RunSummary::load(&dir).expect("loads");
-        assert_eq!(s.config.get("ppo.n_envs"), Some(&json!(8)));
+        assert_eq!(s.config.get("ppo.n_steps"), Some(&json!(8)));
         assert_eq!((s.total_steps, s.doctor_events), (64, 1));
         assert!(s.manifest.is_none());
         std::fs::write(dir.join(MANIFEST_FILE), "{").expect("manifest");
