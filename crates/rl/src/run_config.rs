@@ -103,15 +103,6 @@ pub enum AlgoName {
     Ppo,
 }
 
-impl AlgoName {
-    /// The name as written in configs and checkpoints.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlgoName::Ppo => "ppo",
-        }
-    }
-}
-
 /// A complete training-run config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -445,11 +445,6 @@ impl<B: BatchEnv> Ppo<B> {
         &self.buffer
     }
 
-    /// The horizon of the schedules (env steps).
-    pub fn total_timesteps(&self) -> u64 {
-        self.total_timesteps
-    }
-
     /// Fraction of training remaining, `1 - num_timesteps / total_timesteps`
     /// (the argument of every schedule).
     pub fn progress_remaining(&self) -> f64 {

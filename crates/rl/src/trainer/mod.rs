@@ -37,7 +37,8 @@ pub use serde_json::Value;
 
 pub use self::build::{AlgorithmBuilder, build_algorithm, policy_from_record, stage_factories};
 pub use self::model::{LoadedModel, bare_policy, load_model, locate_model};
-pub use self::state::{SavedRun, TRAINER_STATE_VERSION, TrainerMeta, payload_of, saved_run};
+use self::state::payload_of;
+pub use self::state::{SavedRun, TRAINER_STATE_VERSION, TrainerMeta, saved_run};
 use crate::algorithm::Algorithm;
 use crate::checkpoint::{BEST, CheckpointManager, CheckpointPayload};
 use crate::doctor::{Doctor, DoctorAction};
