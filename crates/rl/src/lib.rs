@@ -9,6 +9,7 @@ pub mod format;
 
 pub mod algorithm;
 pub mod checkpoint;
+pub mod common;
 pub mod compare;
 pub mod curriculum;
 pub mod doctor;

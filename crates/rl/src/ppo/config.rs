@@ -8,7 +8,7 @@
 use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
 use serde::{Deserialize, Serialize};
 
-use super::schedule::Schedule;
+use crate::common::schedule::Schedule;
 use crate::policy::{PolicyConfig, PolicyKind};
 
 /// How the value prediction is kept near the rollout's old prediction.

@@ -15,10 +15,9 @@
 pub mod algorithm;
 pub mod buffer;
 pub mod config;
-pub mod schedule;
 pub mod update;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use hlynr_env::config::ConfigError;
@@ -28,9 +27,11 @@ use hlynr_rng::{Rng, derive_seed};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::common::episodes::EpisodeWindow;
+use crate::common::nonfinite::zero_nonfinite;
+pub use crate::common::schedule::Schedule;
 pub use buffer::RolloutBuffer;
 pub use config::{AdvantageNorm, KlCheck, PpoConfig, ValueClip, ValueClipLoss, ValueLoss};
-pub use schedule::Schedule;
 pub use update::PpoMetrics;
 
 use crate::normalize_returns::ReturnNormalizer;
@@ -81,59 +82,6 @@ const STREAM_POLICY: u64 = 4;
 pub const ACTOR_GROUP: &str = "actor";
 /// Name of the optimiser group of the value MLP and head.
 pub const CRITIC_GROUP: &str = "critic";
-
-/// Statistics of the most recent finished episodes (Stable-Baselines3 keeps 100).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EpisodeWindow {
-    returns: VecDeque<f64>,
-    lengths: VecDeque<u64>,
-    /// `info.is_success` of episodes that reported one.
-    successes: VecDeque<bool>,
-    /// Episodes finished since the start of training.
-    pub total_episodes: u64,
-}
-
-impl EpisodeWindow {
-    /// Window length.
-    pub const CAPACITY: usize = 100;
-
-    fn push_episode(&mut self, episode_return: f64, length: u64) {
-        if self.returns.len() == Self::CAPACITY {
-            self.returns.pop_front();
-            self.lengths.pop_front();
-        }
-        self.returns.push_back(episode_return);
-        self.lengths.push_back(length);
-    }
-
-    fn push_success(&mut self, success: bool) {
-        if self.successes.len() == Self::CAPACITY {
-            self.successes.pop_front();
-        }
-        self.successes.push_back(success);
-    }
-
-    /// Mean undiscounted return (`rollout/ep_rew_mean`), if any episode finished.
-    pub fn mean_return(&self) -> Option<f64> {
-        mean(self.returns.iter().copied())
-    }
-
-    /// Mean length (`rollout/ep_len_mean`).
-    pub fn mean_length(&self) -> Option<f64> {
-        mean(self.lengths.iter().map(|&l| l as f64))
-    }
-
-    /// Fraction of successes among episodes reporting `is_success`
-    /// (`rollout/success_rate`).
-    pub fn success_rate(&self) -> Option<f64> {
-        mean(self.successes.iter().map(|&s| f64::from(u8::from(s))))
-    }
-}
-
-fn mean(values: impl ExactSizeIterator<Item = f64>) -> Option<f64> {
-    let n = values.len();
-    (n > 0).then(|| values.sum::<f64>() / n as f64)
-}
 
 /// Counters of a training run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -758,16 +706,4 @@ impl<B: BatchEnv> Ppo<B> {
         self.lr_scale *= lr_factor;
         Ok(())
     }
-}
-
-/// Replaces NaN and infinite values by 0 and returns how many there were.
-/// The network cannot act on them, and one broken observation must not end a
-/// run: the learner acts on the cleaned values and skips the update.
-fn zero_nonfinite(values: &mut [f32]) -> u64 {
-    let mut count = 0;
-    for v in values.iter_mut().filter(|v| !v.is_finite()) {
-        *v = 0.0;
-        count += 1;
-    }
-    count
 }
