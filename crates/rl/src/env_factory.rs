@@ -3,7 +3,7 @@
 //! classic-control tasks.
 
 use hlynr_env::config::ConfigError;
-use hlynr_env::{BatchEnv, Env, EnvError, TimeLimit};
+use hlynr_env::{BatchEnv, Env, EnvError, EpisodeStatistics, TimeLimit, VecEnv};
 
 use crate::env_config::EnvConfig;
 use crate::error::{Result, TrainError};
@@ -26,9 +26,16 @@ pub struct ClassicEnvFactory {
 }
 
 impl ClassicEnvFactory {
-    /// A factory for `env.id`, with `env.max_episode_steps` or the registered limit.
+    /// A factory for `env.id`, with `env.max_episode_steps` or the registered
+    /// limit; the classic tasks take no `env.settings`.
     pub fn new(env: &EnvConfig) -> Result<Self> {
         let spec = hlynr_env::classic::spec(&env.id)?;
+        if env.settings.as_object().is_some_and(|m| !m.is_empty()) {
+            return Err(TrainError::Config(ConfigError::invalid(
+                "env.settings",
+                format!("{} takes no settings", env.id),
+            )));
+        }
         let limit = env
             .max_episode_steps
             .or(spec.max_episode_steps)
@@ -43,54 +50,40 @@ impl ClassicEnvFactory {
             limit,
         })
     }
+
+    /// One env: the task behind its configured wrappers and time limit.
+    fn make_one(&self) -> hlynr_env::Result<TimeLimit<Box<dyn Env>>> {
+        TimeLimit::new(
+            self.env.wrap(hlynr_env::classic::make(&self.env.id)?)?,
+            self.limit,
+        )
+    }
+
+    /// `n_envs` envs, each with episode statistics, stepped together.
+    pub fn make_vec(&self, n_envs: usize) -> Result<ClassicVecEnv> {
+        let envs = (0..n_envs)
+            .map(|_| Ok(EpisodeStatistics::new(self.make_one()?)))
+            .collect::<std::result::Result<Vec<_>, EnvError>>()?;
+        Ok(VecEnv::new(envs)?)
+    }
 }
 
 impl EnvFactory for ClassicEnvFactory {
     fn make_train(&self, n_envs: usize) -> Result<Box<dyn BatchEnv>> {
-        Ok(Box::new(make_classic_vec_env(&self.env, n_envs)?))
+        Ok(Box::new(self.make_vec(n_envs)?))
     }
 
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>> {
-        Ok(Box::new(TimeLimit::new(
-            self.env.wrap(hlynr_env::classic::make(&self.env.id)?)?,
-            self.limit,
-        )?))
+        Ok(Box::new(self.make_one()?))
     }
 }
 
 /// A classic-control batch as the training configs describe it: each env is
 /// the registered task with its time limit, wrapped in episode statistics.
-pub type ClassicVecEnv =
-    hlynr_env::VecEnv<hlynr_env::EpisodeStatistics<hlynr_env::TimeLimit<Box<dyn hlynr_env::Env>>>>;
+pub type ClassicVecEnv = VecEnv<EpisodeStatistics<TimeLimit<Box<dyn Env>>>>;
 
-/// Builds `n_envs` copies of the classic-control task `env.id` (see
-/// `hlynr_env::classic`), time-limited by `env.max_episode_steps` or the
-/// registered limit.
+/// `n_envs` copies of the classic-control task `env.id` (see
+/// [`ClassicEnvFactory`]).
 pub fn make_classic_vec_env(env: &EnvConfig, n_envs: usize) -> Result<ClassicVecEnv> {
-    use hlynr_env::{EpisodeStatistics, TimeLimit, classic};
-    let spec = classic::spec(&env.id)?;
-    if env.settings.as_object().is_some_and(|m| !m.is_empty()) {
-        return Err(TrainError::Config(ConfigError::invalid(
-            "env.settings",
-            format!("{} takes no settings", env.id),
-        )));
-    }
-    let limit = env
-        .max_episode_steps
-        .or(spec.max_episode_steps)
-        .ok_or_else(|| {
-            TrainError::Config(ConfigError::invalid(
-                "env.max_episode_steps",
-                format!("{} has no registered limit; set one", env.id),
-            ))
-        })?;
-    let envs = (0..n_envs)
-        .map(|_| {
-            Ok(EpisodeStatistics::new(TimeLimit::new(
-                env.wrap(classic::make(&env.id)?)?,
-                limit,
-            )?))
-        })
-        .collect::<std::result::Result<Vec<_>, EnvError>>()?;
-    Ok(hlynr_env::VecEnv::new(envs)?)
+    ClassicEnvFactory::new(env)?.make_vec(n_envs)
 }

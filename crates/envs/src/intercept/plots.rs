@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use hlynr_rl::eval::plot::{
     Axis, Frame, LegendEntry, MARKER_COLOUR, Scale, axes, colour, legend_rows, nice_ticks,
-    polyline, svg_open, text,
+    polyline, svg_titled, text,
 };
 
 /// Colour of threat trajectories.
@@ -142,16 +142,7 @@ pub fn trajectory_svg(title: &str, series: &[TrajectorySeries]) -> String {
     };
 
     let mut out = String::new();
-    svg_open(&mut out, width, height);
-    text(
-        &mut out,
-        width / 2.0,
-        28.0,
-        16.0,
-        "middle",
-        "font-weight=\"bold\"",
-        title,
-    );
+    svg_titled(&mut out, width, height, title);
     text(
         &mut out,
         top_frame.left + top_frame.width / 2.0,

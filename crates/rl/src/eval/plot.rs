@@ -24,7 +24,7 @@ pub const PALETTE: &[&str] = &[
 pub const MARKER_COLOUR: &str = "#c0392b";
 
 /// Font attributes of every text element.
-pub const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
+const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
 
 /// The colour of series `i`.
 pub fn colour(i: usize) -> &'static str {
@@ -68,7 +68,7 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
 }
 
 /// A tick label without float noise (`0.30000000000000004` -> `0.3`).
-pub fn tick_label(v: f64) -> String {
+fn tick_label(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         return "0".into();
@@ -84,14 +84,20 @@ pub fn tick_label(v: f64) -> String {
 /// Linear or logarithmic map from data to pixels.
 #[derive(Clone, Copy, Debug)]
 pub struct Scale {
+    /// Data range.
     pub lo: f64,
+    /// Data range's upper end.
     pub hi: f64,
+    /// Pixel position of `lo`.
     pub px_lo: f64,
+    /// Pixel position of `hi`.
     pub px_hi: f64,
+    /// Logarithmic (positive data) rather than linear.
     pub log: bool,
 }
 
 impl Scale {
+    /// Pixel position of `v`.
     pub fn map(&self, v: f64) -> f64 {
         let (v, lo, hi) = if self.log {
             (v.max(1e-300).log10(), self.lo.log10(), self.hi.log10())
@@ -105,21 +111,28 @@ impl Scale {
 /// Rectangle of a plot area in pixels.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame {
+    /// Left edge.
     pub left: f64,
+    /// Top edge.
     pub top: f64,
+    /// Width.
     pub width: f64,
+    /// Height.
     pub height: f64,
 }
 
 impl Frame {
+    /// Right edge.
     pub fn right(&self) -> f64 {
         self.left + self.width
     }
+    /// Bottom edge.
     pub fn bottom(&self) -> f64 {
         self.top + self.height
     }
 }
 
+/// Opens an SVG document of `width` x `height` pixels on a white background.
 pub fn svg_open(out: &mut String, width: f64, height: f64) {
     let _ = writeln!(
         out,
@@ -132,6 +145,21 @@ pub fn svg_open(out: &mut String, width: f64, height: f64) {
     );
 }
 
+/// Opens an SVG document with `title` centred at its top, in bold.
+pub fn svg_titled(out: &mut String, width: f64, height: f64, title: &str) {
+    svg_open(out, width, height);
+    text(
+        out,
+        width / 2.0,
+        28.0,
+        16.0,
+        "middle",
+        "font-weight=\"bold\"",
+        title,
+    );
+}
+
+/// A text element at `(x, y)`; `extra` holds further attributes.
 pub fn text(out: &mut String, x: f64, y: f64, size: f64, anchor: &str, extra: &str, content: &str) {
     let _ = writeln!(
         out,
@@ -140,6 +168,7 @@ pub fn text(out: &mut String, x: f64, y: f64, size: f64, anchor: &str, extra: &s
     );
 }
 
+/// A polyline through `points`; `extra` holds further attributes.
 pub fn polyline(out: &mut String, points: &[(f64, f64)], stroke: &str, width: f64, extra: &str) {
     if points.is_empty() {
         return;
@@ -159,8 +188,11 @@ pub fn polyline(out: &mut String, points: &[(f64, f64)], stroke: &str, width: f6
 /// One axis of a panel: its data-to-pixel map, tick positions and label.
 #[derive(Clone, Copy, Debug)]
 pub struct Axis<'a> {
+    /// Data-to-pixel map.
     pub scale: &'a Scale,
+    /// Tick positions in data units.
     pub ticks: &'a [f64],
+    /// Axis label.
     pub label: &'a str,
 }
 
@@ -240,14 +272,14 @@ pub fn axes(out: &mut String, frame: Frame, x: Axis<'_>, y: Axis<'_>) {
 }
 
 /// Approximate rendered width of `label` at 12 px (for laying out legends).
-pub fn label_width(label: &str) -> f64 {
+fn label_width(label: &str) -> f64 {
     7.0 * label.chars().count() as f64
 }
 
 /// One legend entry: a line sample (colour, dashed) and its label.
 pub type LegendEntry = (&'static str, bool, String);
 
-pub fn legend_sample(out: &mut String, x: f64, y: f64, entry: &LegendEntry) {
+fn legend_sample(out: &mut String, x: f64, y: f64, entry: &LegendEntry) {
     let (stroke, dashed, label) = entry;
     let dash = if *dashed {
         "stroke-dasharray=\"6 3\""
@@ -268,7 +300,7 @@ pub fn legend_sample(out: &mut String, x: f64, y: f64, entry: &LegendEntry) {
 
 /// A vertical legend box with its top-left corner at (`x0`, `y0`), drawn
 /// outside the plot area so it never hides data.
-pub fn legend_column(out: &mut String, x0: f64, y0: f64, entries: &[LegendEntry]) {
+fn legend_column(out: &mut String, x0: f64, y0: f64, entries: &[LegendEntry]) {
     if entries.is_empty() {
         return;
     }
@@ -426,16 +458,7 @@ pub fn miss_histogram_svg(
     let x_ticks: Vec<f64> = (lo_decade..=hi_decade).map(|d| 10f64.powi(d)).collect();
 
     let mut out = String::new();
-    svg_open(&mut out, width, height);
-    text(
-        &mut out,
-        width / 2.0,
-        28.0,
-        16.0,
-        "middle",
-        "font-weight=\"bold\"",
-        title,
-    );
+    svg_titled(&mut out, width, height, title);
     axes(
         &mut out,
         frame,

@@ -29,6 +29,17 @@ impl From<PpoError> for TrainError {
 }
 
 impl PpoState {
+    /// The generic form a checkpoint stores.
+    pub fn into_generic(self) -> std::result::Result<AlgorithmState, PpoError> {
+        let meta = serde_json::to_value(&self.meta)
+            .map_err(|e| PpoError::State(format!("PPO state: {e}")))?;
+        Ok(AlgorithmState {
+            weights: self.weights,
+            optimizer: self.optimizer,
+            meta,
+        })
+    }
+
     /// PPO's state from a checkpoint's generic one.
     pub fn from_generic(state: &AlgorithmState) -> std::result::Result<Self, PpoError> {
         let meta: PpoMeta = serde_json::from_value(state.meta.clone())
@@ -126,14 +137,7 @@ impl Algorithm for Ppo<Box<dyn BatchEnv>> {
     }
 
     fn export_state(&self) -> Result<AlgorithmState> {
-        let state = Ppo::export_state(self)?;
-        let meta = serde_json::to_value(&state.meta)
-            .map_err(|e| TrainError::invalid("PPO state", e.to_string()))?;
-        Ok(AlgorithmState {
-            weights: state.weights,
-            optimizer: state.optimizer,
-            meta,
-        })
+        Ok(Ppo::export_state(self)?.into_generic()?)
     }
 
     fn import_state(&mut self, state: &AlgorithmState) -> Result<()> {

@@ -1,10 +1,10 @@
-//! The training driver behind `hlynr train` and `hlynr resume`: it ties PPO
-//! to a run directory.
+//! The training driver behind `hlynr train` and `hlynr resume`: it ties an
+//! [`Algorithm`] to a run directory.
 //!
-//! One [`Trainer`] owns the run directory (config, manifest), the PPO trainer,
+//! One [`Trainer`] owns the run directory (config, manifest), the algorithm,
 //! the metrics sink (TensorBoard, `metrics.jsonl`, progress) and the
-//! checkpoint manager. After every update it logs the PPO metrics and the
-//! environment metrics of the episodes that finished during the rollout
+//! checkpoint manager. After every iteration it logs the algorithm's metrics
+//! and the environment metrics of the episodes that finished during it
 //! (`episode/<name>`, mean over those episodes); every `eval_every_steps` env
 //! steps it evaluates the policy deterministically on separate environments
 //! with fixed seeds and keeps `best/`; every `checkpoint_every_steps` env steps
@@ -525,7 +525,7 @@ impl Trainer {
         &self.config
     }
 
-    /// The PPO trainer.
+    /// The algorithm being trained.
     pub fn algorithm(&self) -> &dyn Algorithm {
         self.algorithm.as_ref()
     }
