@@ -395,11 +395,21 @@ fn write_resume_files(
     source: &dyn ResumeFiles,
 ) -> Result<BTreeMap<String, FileDigest>, RunError> {
     use std::io::Write;
+    let names = source.names();
+    let mut seen = BTreeSet::new();
+    for name in &names {
+        check_resume_name(name)?;
+        if !seen.insert(name) {
+            return Err(RunError::invalid(
+                "checkpoint resume file",
+                format!("`{name}` is listed twice"),
+            ));
+        }
+    }
     let resume_dir = dir.join(RESUME_DIR);
     fs::create_dir(&resume_dir).map_err(|e| io_err(&resume_dir, "cannot create directory", e))?;
     let mut digests = BTreeMap::new();
-    for name in source.names() {
-        check_resume_name(&name)?;
+    for name in names {
         let path = resume_dir.join(&name);
         let file = fs::File::create_new(&path).map_err(|e| io_err(&path, "cannot create", e))?;
         let mut out = Hashing {
@@ -425,12 +435,7 @@ fn write_resume_files(
             bytes,
             sha256: hex(&hasher.finalize()),
         };
-        if digests.insert(name.clone(), digest).is_some() {
-            return Err(RunError::invalid(
-                "checkpoint resume file",
-                format!("`{name}` is listed twice"),
-            ));
-        }
+        digests.insert(name, digest);
     }
     sync_dir(&resume_dir);
     Ok(digests)
@@ -974,11 +979,10 @@ impl CheckpointManager {
         recover_interrupted_writes(&self.dir)?;
         let encoded = encode(env_steps, payload)?;
         let streamed = resume.map_or(Resume::None, Resume::Write);
-        let mut saved = None;
-        let last = match self.keep_last_n {
+        let path = match self.keep_last_n {
+            Some(0) => install(&self.dir, LAST, &encoded, streamed)?.0,
             // Resume files are written once, into the step checkpoint; `last`
             // links to them.
-            Some(0) => install(&self.dir, LAST, &encoded, streamed)?.0,
             _ => {
                 let (step, files) =
                     install(&self.dir, &step_dir_name(env_steps), &encoded, streamed)?;
@@ -986,14 +990,14 @@ impl CheckpointManager {
                     from: &step,
                     files: &files,
                 };
-                saved = Some(step.clone());
-                install(&self.dir, LAST, &encoded, linked)?.0
+                install(&self.dir, LAST, &encoded, linked)?;
+                step
             }
         };
         if let Some(n) = self.keep_last_n {
             prune_step_checkpoints(&self.dir, n)?;
         }
-        Ok(saved.unwrap_or(last))
+        Ok(path)
     }
 
     /// Writes `best`.

@@ -439,6 +439,20 @@ fn resume_files_are_written_once_verified_and_never_in_best() {
         .expect_err("escaping name")
         .to_string();
     assert!(e.contains("not a plain file name"), "{e}");
+    struct Twice;
+    impl hlynr_rl::checkpoint::ResumeFiles for Twice {
+        fn names(&self) -> Vec<String> {
+            vec!["a.bin".into(), "a.bin".into()]
+        }
+        fn write(&self, _: &str, _: &mut dyn std::io::Write) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let e = manager
+        .save(3000, &p, Some(&Twice))
+        .expect_err("a name twice")
+        .to_string();
+    assert!(e.contains("`a.bin` is listed twice"), "{e}");
     assert_eq!(
         read_checkpoint(&dir.join(LAST)).expect("last").env_steps,
         2000
