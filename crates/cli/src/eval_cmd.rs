@@ -266,11 +266,8 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
             bail!("{flag} applies only to {INTERCEPT} models, not to {env_id}");
         }
     }
-    let factory = hlynr_rl::trainer::ClassicEnvFactory::new(&loaded.config.env)?;
-    let make_env = || {
-        use hlynr_rl::trainer::EnvFactory;
-        factory.make_eval()
-    };
+    let factory = hlynr_envs::factory_for(&loaded.config)?;
+    let make_env = || factory.make_eval();
     let probe_env = make_env()?;
     let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len() + 1);
     for name in &names {
