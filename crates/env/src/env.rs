@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::obs::ObsMut;
 use crate::space::Space;
 
 /// Outcome of one step.
@@ -78,11 +79,12 @@ impl Info {
     }
 }
 
-/// A single environment with Gymnasium semantics and flat `f32` buffers.
+/// A single environment with Gymnasium semantics and flat buffers.
 ///
-/// Observations are written into a caller-provided slice of length
-/// `observation_space().flat_dim()`, actions are read from a slice in the flat
-/// encoding of the action space (see [`crate::space`]). Every environment owns a
+/// Observations are written into caller-provided lanes of
+/// `observation_space().flat_dim()` values and `byte_dim()` bytes (see
+/// [`ObsMut`]); actions are read from a slice in the flat `f32` encoding of the
+/// action space (see [`crate::space`]). Every environment owns a
 /// seeded, serialisable generator; `reset(Some(seed))` reseeds it, `reset(None)`
 /// continues its stream, as in Gymnasium.
 ///
@@ -98,11 +100,11 @@ pub trait Env: Send {
     /// Starts a new episode and writes its first observation. An error means
     /// the environment itself failed (a simulator fault, a dropped
     /// connection): the caller ends what it was doing and reports it.
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()>;
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()>;
 
     /// Advances one step with a valid action and writes the next
     /// observation. Errors as for [`Env::reset`].
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step>;
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step>;
 
     /// The complete dynamic state (physics, generator, counters) for checkpoints:
     /// restoring it with [`Env::set_state`] continues the episode exactly.
@@ -145,10 +147,10 @@ impl<E: Env + ?Sized> Env for Box<E> {
     fn action_space(&self) -> &Space {
         (**self).action_space()
     }
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()> {
         (**self).reset(seed, obs, info)
     }
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         (**self).step(action, obs, info)
     }
     fn state(&self) -> Value {
@@ -170,17 +172,22 @@ impl<E: Env + ?Sized> Env for Box<E> {
 pub fn checked_step<E: Env + ?Sized>(
     env: &mut E,
     action: &[f32],
-    obs: &mut [f32],
+    obs: ObsMut<'_>,
     info: &mut Info,
 ) -> Result<Step> {
     use crate::error::EnvError;
-    let obs_dim = env.observation_space().flat_dim();
-    if obs.len() != obs_dim {
-        return Err(EnvError::Shape {
-            context: "observation buffer".into(),
-            expected: obs_dim,
-            actual: obs.len(),
-        });
+    let space = env.observation_space();
+    for (context, expected, actual) in [
+        ("observation values", space.flat_dim(), obs.values.len()),
+        ("observation bytes", space.byte_dim(), obs.bytes.len()),
+    ] {
+        if actual != expected {
+            return Err(EnvError::Shape {
+                context: context.into(),
+                expected,
+                actual,
+            });
+        }
     }
     env.action_space()
         .check(action)

@@ -10,23 +10,42 @@
 //! precision, so a classical controller need not decode normalised features.
 //! Learned networks read only the observation.
 
+use crate::obs::ObsRef;
+
 /// What a policy is given for one batch of `n` environments.
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyInput<'a> {
     /// Number of rows.
     pub n: usize,
-    /// Observations, `[n, obs_dim]` row-major.
+    /// Observations' value lane, `[n, obs_dim]` row-major.
     pub obs: &'a [f32],
+    /// Observations' byte lane, `[n, byte_dim]` row-major (empty when the
+    /// observation space has no byte box).
+    pub obs_bytes: &'a [u8],
     /// Controller views, `[n, view_dim]` row-major (empty when the
     /// environment publishes none).
     pub controller_view: &'a [f64],
 }
 
-impl PolicyInput<'_> {
-    /// Observation row `i`.
-    pub fn obs_row(&self, i: usize) -> &[f32] {
-        let d = self.obs.len() / self.n.max(1);
-        &self.obs[i * d..(i + 1) * d]
+impl<'a> PolicyInput<'a> {
+    /// A batch of value-only observations.
+    pub fn values(n: usize, obs: &'a [f32], controller_view: &'a [f64]) -> Self {
+        Self {
+            n,
+            obs,
+            obs_bytes: &[],
+            controller_view,
+        }
+    }
+
+    /// Both lanes of the observations.
+    pub fn observations(&self) -> ObsRef<'a> {
+        ObsRef::new(self.obs, self.obs_bytes)
+    }
+
+    /// Observation row `i` (both lanes).
+    pub fn obs_row(&self, i: usize) -> ObsRef<'a> {
+        self.observations().row(i, self.n)
     }
 
     /// Controller-view row `i` (empty when there is none).

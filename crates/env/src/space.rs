@@ -1,8 +1,12 @@
-//! Observation and action spaces, and their flat `f32` encoding.
+//! Observation and action spaces, and their flat encoding.
 //!
-//! Every observation and action travels as a flat `&[f32]` so that a batch of N is
-//! one contiguous `[N, dim]` buffer. The encoding of each space:
-//! - `Box`: its values, row-major.
+//! Every observation and action travels as flat buffers so that a batch of N is
+//! one contiguous `[N, dim]` array. An element has two lanes: `f32` *values*
+//! and `u8` *bytes* (only `Box` spaces of dtype `u8`, such as camera frames,
+//! use the byte lane, so a 64x64 frame costs 4 KiB, not 16 KiB). The encoding
+//! of each space:
+//! - `Box` (`f32`): its values, row-major, in the value lane.
+//! - `Box` (`u8`): its values, row-major, in the byte lane.
 //! - `Discrete(n)`: one slot holding the index as an exact integer `0..n`.
 //! - `MultiDiscrete(nvec)`: one slot per component, each an index.
 //! - `Tuple`: the encodings of its parts, concatenated (e.g. a hybrid action is
@@ -12,18 +16,23 @@ use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 
 /// A Gymnasium-style space. Serialised (checkpoints record the spaces of
-/// their policy) as `{"box": {"low": [..], "high": [..], "shape": [..]}}`,
-/// `{"discrete": {"n": 2}}`, ...; infinite bounds as `"inf"` / `"-inf"`.
+/// their policy) as `{"box": {"low": [..], "high": [..], "shape": [..]}}`
+/// (with `"dtype": "u8"` for byte boxes), `{"discrete": {"n": 2}}`, ...;
+/// infinite bounds as `"inf"` / `"-inf"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Space {
-    /// A box of reals; `low`/`high` have one entry per element (may be infinite).
+    /// A box of reals (or of bytes, see [`Dtype`]); `low`/`high` have one
+    /// entry per element (may be infinite for `f32`).
     Box {
         #[serde(with = "bounds")]
         low: Vec<f32>,
         #[serde(with = "bounds")]
         high: Vec<f32>,
         shape: Vec<usize>,
+        /// Element type; `f32` unless stated.
+        #[serde(default, skip_serializing_if = "Dtype::is_f32")]
+        dtype: Dtype,
     },
     /// One of `n` choices.
     Discrete { n: usize },
@@ -31,6 +40,24 @@ pub enum Space {
     MultiDiscrete { nvec: Vec<usize> },
     /// A product of spaces (hybrid actions).
     Tuple { spaces: Vec<Space> },
+}
+
+/// Element type of a `Box`: which lane of the flat encoding it travels in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    /// 32-bit floats, in the value lane.
+    #[default]
+    F32,
+    /// Bytes `0..=255` (camera frames), in the byte lane: stored, stacked and
+    /// replayed as bytes; networks scale them to `[0, 1]` on input.
+    U8,
+}
+
+impl Dtype {
+    fn is_f32(&self) -> bool {
+        *self == Dtype::F32
+    }
 }
 
 /// Box bounds in JSON, which has no infinities: those are the strings
@@ -81,6 +108,18 @@ impl Space {
             low: vec![low; n],
             high: vec![high; n],
             shape: shape.to_vec(),
+            dtype: Dtype::F32,
+        }
+    }
+
+    /// A box of bytes `0..=255` (e.g. `[channels, height, width]` frames).
+    pub fn byte_box(shape: &[usize]) -> Self {
+        let n = shape.iter().product();
+        Space::Box {
+            low: vec![0.0; n],
+            high: vec![255.0; n],
+            shape: shape.to_vec(),
+            dtype: Dtype::U8,
         }
     }
 
@@ -92,16 +131,93 @@ impl Space {
             low,
             high,
             shape: vec![n],
+            dtype: Dtype::F32,
         }
     }
 
-    /// Number of `f32` slots in the flat encoding.
+    /// Number of `f32` slots in the flat encoding (the value lane).
     pub fn flat_dim(&self) -> usize {
         match self {
+            Space::Box {
+                dtype: Dtype::U8, ..
+            } => 0,
             Space::Box { shape, .. } => shape.iter().product(),
             Space::Discrete { .. } => 1,
             Space::MultiDiscrete { nvec } => nvec.len(),
             Space::Tuple { spaces } => spaces.iter().map(Space::flat_dim).sum(),
+        }
+    }
+
+    /// Number of `u8` slots in the flat encoding (the byte lane).
+    pub fn byte_dim(&self) -> usize {
+        match self {
+            Space::Box {
+                dtype: Dtype::U8,
+                shape,
+                ..
+            } => shape.iter().product(),
+            Space::Tuple { spaces } => spaces.iter().map(Space::byte_dim).sum(),
+            _ => 0,
+        }
+    }
+
+    /// The shapes of the byte boxes, in byte-lane order.
+    pub fn byte_shapes(&self) -> Vec<Vec<usize>> {
+        let mut out = Vec::new();
+        self.collect_byte_shapes(&mut out);
+        out
+    }
+
+    fn collect_byte_shapes(&self, out: &mut Vec<Vec<usize>>) {
+        match self {
+            Space::Box {
+                dtype: Dtype::U8,
+                shape,
+                ..
+            } => out.push(shape.clone()),
+            Space::Tuple { spaces } => spaces.iter().for_each(|s| s.collect_byte_shapes(out)),
+            _ => {}
+        }
+    }
+
+    /// Checks that `bytes` is a valid byte lane: right length and inside the
+    /// bounds. The message names the first offending byte.
+    pub fn check_bytes(&self, bytes: &[u8]) -> Result<(), String> {
+        if bytes.len() != self.byte_dim() {
+            return Err(format!(
+                "expected {} bytes, got {}",
+                self.byte_dim(),
+                bytes.len()
+            ));
+        }
+        self.check_bytes_at(bytes, 0)
+    }
+
+    fn check_bytes_at(&self, bytes: &[u8], offset: usize) -> Result<(), String> {
+        match self {
+            Space::Box {
+                dtype: Dtype::U8,
+                low,
+                high,
+                ..
+            } => {
+                for (i, ((&v, &lo), &hi)) in bytes.iter().zip(low).zip(high).enumerate() {
+                    if f32::from(v) < lo || f32::from(v) > hi {
+                        return Err(format!("byte {} = {v} is outside [{lo}, {hi}]", offset + i));
+                    }
+                }
+                Ok(())
+            }
+            Space::Tuple { spaces } => {
+                let mut at = 0;
+                for s in spaces {
+                    let d = s.byte_dim();
+                    s.check_bytes_at(&bytes[at..at + d], offset + at)?;
+                    at += d;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -121,6 +237,9 @@ impl Space {
 
     fn check_at(&self, x: &[f32], offset: usize) -> Result<(), String> {
         match self {
+            Space::Box {
+                dtype: Dtype::U8, ..
+            } => Ok(()),
             Space::Box { low, high, .. } => {
                 for (i, ((&v, &lo), &hi)) in x.iter().zip(low).zip(high).enumerate() {
                     if !v.is_finite() {
@@ -151,11 +270,15 @@ impl Space {
         }
     }
 
-    /// Draws a uniform element into `out` (boxes with infinite bounds draw a
-    /// standard normal in the unbounded directions, as Gymnasium does).
+    /// Draws a uniform element's value lane into `out` (boxes with infinite
+    /// bounds draw a standard normal in the unbounded directions, as
+    /// Gymnasium does). Byte boxes have no values and draw nothing.
     pub fn sample(&self, rng: &mut Rng, out: &mut [f32]) {
         debug_assert_eq!(out.len(), self.flat_dim());
         match self {
+            Space::Box {
+                dtype: Dtype::U8, ..
+            } => {}
             Space::Box { low, high, .. } => {
                 for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
                     *o = match (lo.is_finite(), hi.is_finite()) {

@@ -4,9 +4,10 @@
 //!
 //! # Buffers
 //!
-//! [`VecEnv`] owns one `[N, obs_dim]` `f32` observation buffer, `[N]` rewards,
-//! terminated and truncated flags, `[N]` [`Info`]s and an `[N, obs_dim]` buffer of
-//! final observations. All are allocated at construction and overwritten in place
+//! [`VecEnv`] owns one `[N, obs_dim]` `f32` observation buffer and one
+//! `[N, byte_dim]` `u8` buffer for the byte lane (frames; empty for most
+//! envs), `[N]` rewards, terminated and truncated flags, `[N]` [`Info`]s and
+//! final-observation buffers of the same shapes. All are allocated at construction and overwritten in place
 //! every step; infos are cleared (keeping their capacity) before each step, so a
 //! step allocates nothing.
 //!
@@ -46,6 +47,7 @@ use serde_json::Value;
 
 use crate::env::{Env, Info, from_state, to_state};
 use crate::error::{EnvError, Result};
+use crate::obs::ObsMut;
 use crate::space::Space;
 
 /// A batch of environments with contiguous buffers and same-step auto-reset.
@@ -90,8 +92,14 @@ pub trait BatchEnv: Send {
         Ok(())
     }
 
-    /// Current observations, `[N, obs_dim]` row-major.
+    /// Current observations' value lane, `[N, obs_dim]` row-major.
     fn obs(&self) -> &[f32];
+
+    /// Current observations' byte lane, `[N, byte_dim]` row-major (empty when
+    /// the observation space has no byte box).
+    fn obs_bytes(&self) -> &[u8] {
+        &[]
+    }
 
     /// Rewards of the last step, `[N]`.
     fn rewards(&self) -> &[f32];
@@ -108,6 +116,12 @@ pub trait BatchEnv: Send {
     /// Final observation of the episode environment `i` finished on the last step;
     /// `None` when it did not finish (or `i` is out of range).
     fn final_observation(&self, i: usize) -> Option<&[f32]>;
+
+    /// Byte lane of [`BatchEnv::final_observation`] (empty when the
+    /// observation space has no byte box).
+    fn final_observation_bytes(&self, i: usize) -> Option<&[u8]> {
+        self.final_observation(i).map(|_| &[][..])
+    }
 
     /// Controller views `[N, controller_view_dim()]` of the current states (see
     /// [`Env::write_controller_view`]); empty when the environments publish none.
@@ -131,6 +145,11 @@ pub trait BatchEnv: Send {
     /// Number of `f32` slots of one observation.
     fn obs_dim(&self) -> usize {
         self.observation_space().flat_dim()
+    }
+
+    /// Number of `u8` slots of one observation.
+    fn byte_dim(&self) -> usize {
+        self.observation_space().byte_dim()
     }
 
     /// Number of `f32` slots of one action.
@@ -164,6 +183,9 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     fn obs(&self) -> &[f32] {
         (**self).obs()
     }
+    fn obs_bytes(&self) -> &[u8] {
+        (**self).obs_bytes()
+    }
     fn rewards(&self) -> &[f32] {
         (**self).rewards()
     }
@@ -179,6 +201,9 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     fn final_observation(&self, i: usize) -> Option<&[f32]> {
         (**self).final_observation(i)
     }
+    fn final_observation_bytes(&self, i: usize) -> Option<&[u8]> {
+        (**self).final_observation_bytes(i)
+    }
     fn controller_view(&self) -> &[f64] {
         (**self).controller_view()
     }
@@ -193,6 +218,9 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     }
     fn obs_dim(&self) -> usize {
         (**self).obs_dim()
+    }
+    fn byte_dim(&self) -> usize {
+        (**self).byte_dim()
     }
     fn act_dim(&self) -> usize {
         (**self).act_dim()
@@ -352,9 +380,12 @@ pub struct VecEnv<E: Env> {
     action_space: Space,
     action_slots: SlotRules,
     obs_dim: usize,
+    byte_dim: usize,
     act_dim: usize,
     obs: Vec<f32>,
     final_obs: Vec<f32>,
+    obs_bytes: Vec<u8>,
+    final_obs_bytes: Vec<u8>,
     rewards: Vec<f32>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
@@ -381,6 +412,10 @@ struct VecEnvState {
     envs: Vec<Value>,
     obs: Vec<u32>,
     final_obs: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::hex")]
+    obs_bytes: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::hex")]
+    final_obs_bytes: Vec<u8>,
     rewards: Vec<u32>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
@@ -420,6 +455,14 @@ impl<E: Env> VecEnv<E> {
                 ));
             }
         }
+        if action_space.byte_dim() > 0 {
+            return Err(EnvError::invalid(
+                "VecEnv",
+                format!(
+                    "actions are real-valued; the action space {action_space:?} has a byte box"
+                ),
+            ));
+        }
         let view_dim = first.controller_view_dim();
         if let Some(i) = envs
             .iter()
@@ -435,6 +478,7 @@ impl<E: Env> VecEnv<E> {
         }
         let n = envs.len();
         let obs_dim = observation_space.flat_dim();
+        let byte_dim = observation_space.byte_dim();
         let act_dim = action_space.flat_dim();
         Ok(Self {
             envs,
@@ -442,9 +486,12 @@ impl<E: Env> VecEnv<E> {
             action_slots: SlotRules::new(&action_space),
             action_space,
             obs_dim,
+            byte_dim,
             act_dim,
             obs: vec![0.0; n * obs_dim],
             final_obs: vec![0.0; n * obs_dim],
+            obs_bytes: vec![0; n * byte_dim],
+            final_obs_bytes: vec![0; n * byte_dim],
             rewards: vec![0.0; n],
             terminated: vec![false; n],
             truncated: vec![false; n],
@@ -558,6 +605,8 @@ impl<E: Env> VecEnv<E> {
             actions,
             obs: &mut self.obs,
             final_obs: &mut self.final_obs,
+            obs_bytes: &mut self.obs_bytes,
+            final_obs_bytes: &mut self.final_obs_bytes,
             rewards: &mut self.rewards,
             terminated: &mut self.terminated,
             truncated: &mut self.truncated,
@@ -565,6 +614,7 @@ impl<E: Env> VecEnv<E> {
             reset_infos: &mut self.reset_infos,
             first: 0,
             obs_dim: self.obs_dim,
+            byte_dim: self.byte_dim,
             act_dim: self.act_dim,
         }
     }
@@ -577,6 +627,8 @@ struct Rows<'a, E> {
     actions: &'a [f32],
     obs: &'a mut [f32],
     final_obs: &'a mut [f32],
+    obs_bytes: &'a mut [u8],
+    final_obs_bytes: &'a mut [u8],
     rewards: &'a mut [f32],
     terminated: &'a mut [bool],
     truncated: &'a mut [bool],
@@ -585,6 +637,7 @@ struct Rows<'a, E> {
     /// Index of the first env in the whole batch (for error messages).
     first: usize,
     obs_dim: usize,
+    byte_dim: usize,
     act_dim: usize,
 }
 
@@ -598,18 +651,23 @@ impl<'a, E: Env> Rows<'a, E> {
         let (act_a, act_b) = self.actions.split_at(k * self.act_dim);
         let (obs_a, obs_b) = self.obs.split_at_mut(k * self.obs_dim);
         let (fin_a, fin_b) = self.final_obs.split_at_mut(k * self.obs_dim);
+        let (bytes_a, bytes_b) = self.obs_bytes.split_at_mut(k * self.byte_dim);
+        let (fin_bytes_a, fin_bytes_b) = self.final_obs_bytes.split_at_mut(k * self.byte_dim);
         let (rew_a, rew_b) = self.rewards.split_at_mut(k);
         let (term_a, term_b) = self.terminated.split_at_mut(k);
         let (trunc_a, trunc_b) = self.truncated.split_at_mut(k);
         let (info_a, info_b) = self.infos.split_at_mut(k);
         let (rinfo_a, rinfo_b) = self.reset_infos.split_at_mut(k);
-        let (obs_dim, act_dim, first) = (self.obs_dim, self.act_dim, self.first);
+        let (obs_dim, byte_dim, act_dim, first) =
+            (self.obs_dim, self.byte_dim, self.act_dim, self.first);
         (
             Rows {
                 envs: envs_a,
                 actions: act_a,
                 obs: obs_a,
                 final_obs: fin_a,
+                obs_bytes: bytes_a,
+                final_obs_bytes: fin_bytes_a,
                 rewards: rew_a,
                 terminated: term_a,
                 truncated: trunc_a,
@@ -617,6 +675,7 @@ impl<'a, E: Env> Rows<'a, E> {
                 reset_infos: rinfo_a,
                 first,
                 obs_dim,
+                byte_dim,
                 act_dim,
             },
             Rows {
@@ -624,6 +683,8 @@ impl<'a, E: Env> Rows<'a, E> {
                 actions: act_b,
                 obs: obs_b,
                 final_obs: fin_b,
+                obs_bytes: bytes_b,
+                final_obs_bytes: fin_bytes_b,
                 rewards: rew_b,
                 terminated: term_b,
                 truncated: trunc_b,
@@ -631,6 +692,7 @@ impl<'a, E: Env> Rows<'a, E> {
                 reset_infos: rinfo_b,
                 first: first + k,
                 obs_dim,
+                byte_dim,
                 act_dim,
             },
         )
@@ -640,19 +702,25 @@ impl<'a, E: Env> Rows<'a, E> {
     /// stops at the first env that fails, naming it.
     #[inline]
     fn step_serial(self) -> Result<()> {
-        let (od, ad) = (self.obs_dim, self.act_dim);
+        let (od, bd, ad) = (self.obs_dim, self.byte_dim, self.act_dim);
         let failed = |i: usize, e: EnvError| EnvError::failed(format!("env {}", self.first + i), e);
         for (i, env) in self.envs.iter_mut().enumerate() {
             let action = &self.actions[i * ad..(i + 1) * ad];
-            let obs = &mut self.obs[i * od..(i + 1) * od];
+            let mut obs = ObsMut::new(
+                &mut self.obs[i * od..(i + 1) * od],
+                &mut self.obs_bytes[i * bd..(i + 1) * bd],
+            );
             let info = &mut self.infos[i];
             info.clear();
-            let step = env.step(action, obs, info).map_err(|e| failed(i, e))?;
+            let step = env
+                .step(action, obs.reborrow(), info)
+                .map_err(|e| failed(i, e))?;
             self.rewards[i] = step.reward as f32;
             self.terminated[i] = step.terminated;
             self.truncated[i] = step.truncated;
             if step.terminated || step.truncated {
-                self.final_obs[i * od..(i + 1) * od].copy_from_slice(obs);
+                self.final_obs[i * od..(i + 1) * od].copy_from_slice(obs.values);
+                self.final_obs_bytes[i * bd..(i + 1) * bd].copy_from_slice(obs.bytes);
                 let reset_info = &mut self.reset_infos[i];
                 reset_info.clear();
                 env.reset(None, obs, reset_info).map_err(|e| failed(i, e))?;
@@ -703,12 +771,15 @@ impl<E: Env> BatchEnv for VecEnv<E> {
     }
 
     fn reset(&mut self, seed: u64) -> Result<()> {
-        let od = self.obs_dim;
+        let (od, bd) = (self.obs_dim, self.byte_dim);
         // Until every env has reset, the batch cannot be stepped.
         self.has_reset = false;
         for (i, (env, info)) in self.envs.iter_mut().zip(&mut self.infos).enumerate() {
             info.clear();
-            let obs = &mut self.obs[i * od..(i + 1) * od];
+            let obs = ObsMut::new(
+                &mut self.obs[i * od..(i + 1) * od],
+                &mut self.obs_bytes[i * bd..(i + 1) * bd],
+            );
             env.reset(Some(hlynr_rng::derive_seed(seed, i as u64)), obs, info)
                 .map_err(|e| EnvError::failed(format!("env {i}"), e))?;
         }
@@ -763,6 +834,10 @@ impl<E: Env> BatchEnv for VecEnv<E> {
         &self.obs
     }
 
+    fn obs_bytes(&self) -> &[u8] {
+        &self.obs_bytes
+    }
+
     fn rewards(&self) -> &[f32] {
         &self.rewards
     }
@@ -784,6 +859,11 @@ impl<E: Env> BatchEnv for VecEnv<E> {
         done.then(|| &self.final_obs[i * self.obs_dim..(i + 1) * self.obs_dim])
     }
 
+    fn final_observation_bytes(&self, i: usize) -> Option<&[u8]> {
+        let done = *self.terminated.get(i)? || *self.truncated.get(i)?;
+        done.then(|| &self.final_obs_bytes[i * self.byte_dim..(i + 1) * self.byte_dim])
+    }
+
     fn controller_view(&self) -> &[f64] {
         &self.controller_view
     }
@@ -800,6 +880,8 @@ impl<E: Env> BatchEnv for VecEnv<E> {
             envs: self.envs.iter().map(Env::state).collect(),
             obs: f32_bits(&self.obs),
             final_obs: f32_bits(&self.final_obs),
+            obs_bytes: self.obs_bytes.clone(),
+            final_obs_bytes: self.final_obs_bytes.clone(),
             rewards: f32_bits(&self.rewards),
             terminated: self.terminated.clone(),
             truncated: self.truncated.clone(),
@@ -823,6 +905,12 @@ impl<E: Env> BatchEnv for VecEnv<E> {
             ("envs", saved.envs.len(), n),
             ("obs", saved.obs.len(), n * od),
             ("final_obs", saved.final_obs.len(), n * od),
+            ("obs_bytes", saved.obs_bytes.len(), n * self.byte_dim),
+            (
+                "final_obs_bytes",
+                saved.final_obs_bytes.len(),
+                n * self.byte_dim,
+            ),
             ("rewards", saved.rewards.len(), n),
             ("terminated", saved.terminated.len(), n),
             ("truncated", saved.truncated.len(), n),
@@ -850,6 +938,8 @@ impl<E: Env> BatchEnv for VecEnv<E> {
         }
         copy_f32_bits(&saved.obs, &mut self.obs);
         copy_f32_bits(&saved.final_obs, &mut self.final_obs);
+        self.obs_bytes.copy_from_slice(&saved.obs_bytes);
+        self.final_obs_bytes.copy_from_slice(&saved.final_obs_bytes);
         copy_f32_bits(&saved.rewards, &mut self.rewards);
         self.terminated.copy_from_slice(&saved.terminated);
         self.truncated.copy_from_slice(&saved.truncated);

@@ -99,7 +99,7 @@ fn replay<E: Replayable>(
     for (t, action) in episode.actions.iter().enumerate() {
         let what = format!("{label} step {t}");
         info.clear();
-        let step: Step = env.step(action, &mut obs, &mut info).unwrap();
+        let step: Step = env.step(action, (&mut obs).into(), &mut info).unwrap();
         let expected_obs = view(&episode.observations[t]);
         assert_obs_close(&obs, &expected_obs, &what);
         for (&a, &e) in obs.iter().zip(&expected_obs) {
@@ -207,7 +207,7 @@ fn mountain_car_reports_success_exactly_on_the_goal_step() {
         env.start_from(&episode.initial_state, &mut obs);
         for (action, &terminated) in episode.actions.iter().zip(&episode.terminated) {
             info.clear();
-            env.step(action, &mut obs, &mut info).unwrap();
+            env.step(action, (&mut obs).into(), &mut info).unwrap();
             let expected = if terminated { Some(true) } else { None };
             assert_eq!(info.is_success, expected, "seed {}", episode.seed);
         }

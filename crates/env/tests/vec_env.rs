@@ -79,9 +79,10 @@ impl Env for CounterEnv {
     fn reset(
         &mut self,
         seed: Option<u64>,
-        obs: &mut [f32],
+        obs: hlynr_env::ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<()> {
+        let obs = obs.values;
         if let Some(seed) = seed {
             self.s.rng = Rng::seed_from_u64(seed);
             self.s.episode = 0;
@@ -101,9 +102,10 @@ impl Env for CounterEnv {
     fn step(
         &mut self,
         action: &[f32],
-        obs: &mut [f32],
+        obs: hlynr_env::ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<Step> {
+        let obs = obs.values;
         self.s.t += 1;
         let reward =
             self.s.rng.uniform() - 0.5 + f64::from(action[0]) + 0.25 * f64::from(action[1]);
@@ -220,8 +222,12 @@ fn auto_reset_is_same_step_and_keeps_the_finishing_step_outputs() {
     let mut ref_obs = vec![[0.0f32; 3]; n];
     for (i, e) in refs.iter_mut().enumerate() {
         let mut info = Info::default();
-        e.reset(Some(derive_seed(11, i as u64)), &mut ref_obs[i], &mut info)
-            .unwrap();
+        e.reset(
+            Some(derive_seed(11, i as u64)),
+            (&mut ref_obs[i]).into(),
+            &mut info,
+        )
+        .unwrap();
         assert_eq!(&v.obs()[i * 3..i * 3 + 3], &ref_obs[i]);
         assert_eq!(v.infos()[i].get("reset_marker"), Some(1.0));
     }
@@ -235,7 +241,7 @@ fn auto_reset_is_same_step_and_keeps_the_finishing_step_outputs() {
             let mut info = Info::default();
             let mut obs = [0.0f32; 3];
             let step = refs[i]
-                .step(&actions[i * 2..i * 2 + 2], &mut obs, &mut info)
+                .step(&actions[i * 2..i * 2 + 2], (&mut obs).into(), &mut info)
                 .unwrap();
             assert_eq!(v.rewards()[i], step.reward as f32);
             assert_eq!(v.terminated()[i], step.terminated);
@@ -248,7 +254,9 @@ fn auto_reset_is_same_step_and_keeps_the_finishing_step_outputs() {
                 assert!(info.is_success.is_some());
                 assert_eq!(v.final_observation(i), Some(&obs[..]));
                 let mut reset_info = Info::default();
-                refs[i].reset(None, &mut obs, &mut reset_info).unwrap();
+                refs[i]
+                    .reset(None, (&mut obs).into(), &mut reset_info)
+                    .unwrap();
                 // The row already holds the next episode's first observation.
                 assert_eq!(obs[0], 0.0);
                 assert_eq!(v.final_observation(i).unwrap()[1] + 1.0, obs[1]);
@@ -273,7 +281,11 @@ fn same_seed_same_trajectory_and_env_i_uses_the_derived_seed() {
     let mut single = CounterEnv::new();
     let mut obs = [0.0f32; 3];
     single
-        .reset(Some(derive_seed(3, 4)), &mut obs, &mut Info::default())
+        .reset(
+            Some(derive_seed(3, 4)),
+            (&mut obs).into(),
+            &mut Info::default(),
+        )
         .unwrap();
     assert_eq!(&a.obs()[12..15], &obs);
     let ra = rollout(&mut a, 9, 60);
@@ -328,17 +340,19 @@ impl Env for ThreadProbe {
     fn reset(
         &mut self,
         seed: Option<u64>,
-        obs: &mut [f32],
+        obs: hlynr_env::ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<()> {
-        self.0.reset(seed, obs, info)
+        let obs = obs.values;
+        self.0.reset(seed, obs.into(), info)
     }
     fn step(
         &mut self,
         action: &[f32],
-        obs: &mut [f32],
+        obs: hlynr_env::ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<Step> {
+        let obs = obs.values;
         // Enough work per env that other workers wake up and steal tasks.
         let mut x = 0.0f64;
         for k in 0..2_000 {
@@ -347,7 +361,7 @@ impl Env for ThreadProbe {
         std::hint::black_box(x);
         let thread = rayon::current_thread_index().map_or(-1.0, |t| t as f64);
         info.set("thread", thread);
-        self.0.step(action, obs, info)
+        self.0.step(action, obs.into(), info)
     }
     fn state(&self) -> Value {
         self.0.state()
@@ -510,7 +524,7 @@ fn boxed_batch_is_usable_through_the_trait() {
 
 fn reset_env<E: Env>(env: &mut E, seed: u64) -> Vec<f32> {
     let mut obs = vec![0.0; env.observation_space().flat_dim()];
-    env.reset(Some(seed), &mut obs, &mut Info::default())
+    env.reset(Some(seed), (&mut obs).into(), &mut Info::default())
         .unwrap();
     obs
 }
@@ -518,7 +532,7 @@ fn reset_env<E: Env>(env: &mut E, seed: u64) -> Vec<f32> {
 fn step_env<E: Env>(env: &mut E, action: &[f32]) -> (Vec<f32>, Step, Info) {
     let mut obs = vec![0.0; env.observation_space().flat_dim()];
     let mut info = Info::default();
-    let step = env.step(action, &mut obs, &mut info).unwrap();
+    let step = env.step(action, (&mut obs).into(), &mut info).unwrap();
     (obs, step, info)
 }
 
@@ -597,7 +611,10 @@ fn action_repeat_sums_rewards_and_stops_at_the_end() {
 fn frame_stack_concatenates_the_last_k_observations_oldest_first() {
     assert!(FrameStack::new(CounterEnv::new(), 0).is_err());
     let mut env = FrameStack::new(CounterEnv::with_horizon(50), 3).unwrap();
-    let Space::Box { low, high, shape } = env.observation_space().clone() else {
+    let Space::Box {
+        low, high, shape, ..
+    } = env.observation_space().clone()
+    else {
         panic!("stacked Box space must stay a Box");
     };
     assert_eq!(shape, vec![3, 3]);
@@ -643,7 +660,8 @@ fn frame_stack_policy_sees_what_the_wrapper_shows() {
     // policy adapter builds from the bare env's observations.
     let mut wrapped = FrameStack::new(CounterEnv::with_horizon(5), 3).unwrap();
     let mut bare = CounterEnv::with_horizon(5);
-    let mut policy = FrameStackPolicy::new(Recorder(Vec::new()), 3, 3).unwrap();
+    let mut policy =
+        FrameStackPolicy::new(Recorder(Vec::new()), 3, wrapped.observation_space()).unwrap();
     let mut expected = Vec::new();
     let mut actions = [0.0f32; 2];
     for seed in [4, 9] {
@@ -654,6 +672,7 @@ fn frame_stack_policy_sees_what_the_wrapper_shows() {
             let input = PolicyInput {
                 n: 1,
                 obs: &obs,
+                obs_bytes: &[],
                 controller_view: &[],
             };
             policy.act(&input, true, &mut actions).unwrap();
@@ -671,6 +690,7 @@ fn frame_stack_policy_sees_what_the_wrapper_shows() {
     let input = PolicyInput {
         n: 1,
         obs: &[0.0; 4],
+        obs_bytes: &[],
         controller_view: &[],
     };
     assert!(
@@ -679,7 +699,7 @@ fn frame_stack_policy_sees_what_the_wrapper_shows() {
             .unwrap_err()
             .contains("frame stack")
     );
-    assert!(FrameStackPolicy::new(Recorder(Vec::new()), 0, 3).is_err());
+    assert!(FrameStackPolicy::new(Recorder(Vec::new()), 0, wrapped.observation_space()).is_err());
 }
 
 fn policy_inputs(policy: &FrameStackPolicy<Recorder>) -> Vec<Vec<f32>> {
@@ -700,13 +720,20 @@ fn frame_stack_of_discrete_observations_is_multi_discrete() {
         fn reset(
             &mut self,
             _: Option<u64>,
-            obs: &mut [f32],
+            obs: hlynr_env::ObsMut<'_>,
             _: &mut Info,
         ) -> hlynr_env::Result<()> {
+            let obs = obs.values;
             obs[0] = self.1.below(6) as f32;
             Ok(())
         }
-        fn step(&mut self, _: &[f32], obs: &mut [f32], _: &mut Info) -> hlynr_env::Result<Step> {
+        fn step(
+            &mut self,
+            _: &[f32],
+            obs: hlynr_env::ObsMut<'_>,
+            _: &mut Info,
+        ) -> hlynr_env::Result<Step> {
+            let obs = obs.values;
             obs[0] = self.1.below(6) as f32;
             Ok(Step::default())
         }
@@ -731,9 +758,10 @@ fn episode_statistics_reports_return_and_length_on_the_final_step() {
     for episode in 0..3 {
         let seed = (episode == 0).then_some(2);
         let mut obs = [0.0f32; 3];
-        env.reset(seed, &mut obs, &mut Info::default()).unwrap();
+        env.reset(seed, (&mut obs).into(), &mut Info::default())
+            .unwrap();
         reference
-            .reset(seed, &mut obs, &mut Info::default())
+            .reset(seed, (&mut obs).into(), &mut Info::default())
             .unwrap();
         let mut sum = 0.0;
         for t in 1..=4 {
@@ -801,8 +829,11 @@ fn wrapper_states_round_trip_mid_episode() {
             assert_eq!((bits(&oa), sa, ia), (bits(&ob), sb, ib), "step {k}");
             if sa.done() {
                 let mut o = vec![0.0; oa.len()];
-                env.reset(None, &mut o, &mut Info::default()).unwrap();
-                fresh.reset(None, &mut o, &mut Info::default()).unwrap();
+                env.reset(None, (&mut o).into(), &mut Info::default())
+                    .unwrap();
+                fresh
+                    .reset(None, (&mut o).into(), &mut Info::default())
+                    .unwrap();
             }
         }
     }
@@ -1003,13 +1034,20 @@ fn state_snapshots_are_optional_and_their_absence_is_named() {
         fn reset(
             &mut self,
             _: Option<u64>,
-            obs: &mut [f32],
+            obs: hlynr_env::ObsMut<'_>,
             _: &mut Info,
         ) -> hlynr_env::Result<()> {
+            let obs = obs.values;
             obs.fill(0.0);
             Ok(())
         }
-        fn step(&mut self, _: &[f32], obs: &mut [f32], _: &mut Info) -> hlynr_env::Result<Step> {
+        fn step(
+            &mut self,
+            _: &[f32],
+            obs: hlynr_env::ObsMut<'_>,
+            _: &mut Info,
+        ) -> hlynr_env::Result<Step> {
+            let obs = obs.values;
             obs.fill(1.0);
             Ok(Step::default())
         }

@@ -34,9 +34,10 @@ impl Env for Counter {
     fn reset(
         &mut self,
         seed: Option<u64>,
-        obs: &mut [f32],
+        obs: hlynr_env::ObsMut<'_>,
         _info: &mut Info,
     ) -> hlynr_env::Result<()> {
+        let obs = obs.values;
         if let Some(s) = seed {
             self.seed = s;
         }
@@ -47,9 +48,10 @@ impl Env for Counter {
     fn step(
         &mut self,
         action: &[f32],
-        obs: &mut [f32],
+        obs: hlynr_env::ObsMut<'_>,
         _info: &mut Info,
     ) -> hlynr_env::Result<Step> {
+        let obs = obs.values;
         self.steps += 1 + action[0] as u64;
         obs[0] = self.steps as f32;
         Ok(Step::default())

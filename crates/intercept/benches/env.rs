@@ -22,14 +22,18 @@ fn single_thread(c: &mut Criterion) {
         let mut obs = vec![0.0f32; env.observation_space().flat_dim()];
         let action = vec![0.0f32; env.action_space().flat_dim()];
         let mut info = Info::default();
-        env.reset(Some(0), &mut obs, &mut info).unwrap();
+        env.reset(Some(0), (&mut obs).into(), &mut info).unwrap();
         group.bench_function(tier, |b| {
             b.iter(|| {
                 for _ in 0..DECISIONS {
                     info.clear();
-                    if env.step(&action, &mut obs, &mut info).unwrap().done() {
+                    if env
+                        .step(&action, (&mut obs).into(), &mut info)
+                        .unwrap()
+                        .done()
+                    {
                         info.clear();
-                        env.reset(None, &mut obs, &mut info).unwrap();
+                        env.reset(None, (&mut obs).into(), &mut info).unwrap();
                     }
                 }
             })

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut view = vec![0.0f64; env.controller_view_dim()];
     let mut action = vec![0.0f32; env.action_space().flat_dim()];
     let mut info = Info::default();
-    env.reset(Some(0), &mut obs, &mut info).unwrap();
+    env.reset(Some(0), (&mut obs).into(), &mut info).unwrap();
     policy.reset_rows(&[0]);
 
     let start = Instant::now();
@@ -45,12 +45,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let input = PolicyInput {
             n: 1,
             obs: &obs,
+            obs_bytes: &[],
             controller_view: &view,
         };
         policy.act(&input, true, &mut action)?;
         policy_s += p.elapsed().as_secs_f64();
         info.clear();
-        let step = env.step(&action, &mut obs, &mut info).unwrap();
+        let step = env.step(&action, (&mut obs).into(), &mut info).unwrap();
         mix(step.reward);
         obs.iter().for_each(|&x| mix(f64::from(x)));
         if step.done() {
@@ -61,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             median_miss.push(info.get("miss_distance_m").unwrap_or(f64::NAN));
             let r = Instant::now();
             info.clear();
-            env.reset(None, &mut obs, &mut info).unwrap();
+            env.reset(None, (&mut obs).into(), &mut info).unwrap();
             policy.reset_rows(&[0]);
             reset_s += r.elapsed().as_secs_f64();
         }

@@ -44,7 +44,7 @@
 //! draws unchanged.
 
 use hlynr_env::env::{from_state, to_state};
-use hlynr_env::{Env, EnvError, Info, Result, Space, Step};
+use hlynr_env::{Env, EnvError, Info, ObsMut, Result, Space, Step};
 use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -688,7 +688,7 @@ impl Env for InterceptEnv {
     fn reset(
         &mut self,
         seed: Option<u64>,
-        obs: &mut [f32],
+        obs: ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<()> {
         let episode_seed = match seed {
@@ -701,15 +701,16 @@ impl Env for InterceptEnv {
         let seeds = EpisodeSeeds::from_seed(episode_seed);
         // The scenario was validated in `new`, so drawing should not fail;
         // if it does, the caller hears of it.
-        self.reset_with_seeds(seeds, obs, info)
+        self.reset_with_seeds(seeds, obs.values, info)
     }
 
     fn step(
         &mut self,
         action: &[f32],
-        obs: &mut [f32],
+        obs: ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<Step> {
+        let obs = obs.values;
         if self.d.done {
             self.write_obs(obs);
             self.fill_final_info(info);

@@ -43,7 +43,7 @@ fn allocations(tier: &str, decisions: usize) -> (u64, u64, u64) {
     let mut obs = vec![0.0f32; env.observation_space().flat_dim()];
     let act_dim = env.action_space().flat_dim();
     let mut info = Info::default();
-    env.reset(Some(3), &mut obs, &mut info).unwrap();
+    env.reset(Some(3), (&mut obs).into(), &mut info).unwrap();
     let (mut step_allocs, mut reset_allocs, mut resets) = (0, 0, 0);
     for phase in 0..2 {
         for i in 0..decisions {
@@ -53,13 +53,13 @@ fn allocations(tier: &str, decisions: usize) -> (u64, u64, u64) {
             info.clear();
             let before = ALLOCATIONS.load(Ordering::Relaxed);
             let done = env
-                .step(&action[..act_dim], &mut obs, &mut info)
+                .step(&action[..act_dim], (&mut obs).into(), &mut info)
                 .unwrap()
                 .done();
             let mid = ALLOCATIONS.load(Ordering::Relaxed);
             if done {
                 info.clear();
-                env.reset(None, &mut obs, &mut info).unwrap();
+                env.reset(None, (&mut obs).into(), &mut info).unwrap();
             }
             let after = ALLOCATIONS.load(Ordering::Relaxed);
             if phase == 1 {

@@ -28,11 +28,11 @@ fn trajectory(
     steps: usize,
 ) -> Vec<(Vec3, Vec3)> {
     let (mut obs, _, mut info) = buffers(env);
-    env.reset(Some(seed), &mut obs, &mut info).unwrap();
+    env.reset(Some(seed), (&mut obs).into(), &mut info).unwrap();
     let mut out = Vec::new();
     for _ in 0..steps {
         info.clear();
-        let s = env.step(action, &mut obs, &mut info).unwrap();
+        let s = env.step(action, (&mut obs).into(), &mut info).unwrap();
         let e = env.engagement();
         out.push((e.interceptor.position_m(), e.threat.state.position_m));
         if s.done() {
@@ -49,8 +49,8 @@ fn every_shipped_scenario_loads_and_builds() {
         assert_eq!(c.name, name);
         let mut env = InterceptEnv::new(&c).unwrap();
         let (mut obs, act, mut info) = buffers(&env);
-        env.reset(Some(1), &mut obs, &mut info).unwrap();
-        env.step(&act, &mut obs, &mut info).unwrap();
+        env.reset(Some(1), (&mut obs).into(), &mut info).unwrap();
+        env.step(&act, (&mut obs).into(), &mut info).unwrap();
         assert!(obs.iter().all(|x| x.is_finite()), "{name}");
     }
     // The embedded copies parse too (the binary works from any directory).
@@ -125,7 +125,7 @@ fn radar_noise_seed_leaves_the_threat_unchanged() {
         let mut threat = Vec::new();
         let mut est = Vec::new();
         for _ in 0..60 {
-            let s = env.step(&act, obs, info).unwrap();
+            let s = env.step(&act, obs.into(), info).unwrap();
             threat.push(env.engagement().threat.state.position_m);
             est.push(env.estimate().position_m());
             if s.done() {
@@ -149,15 +149,15 @@ fn state_round_trip_continues_exactly() {
     let c = ScenarioConfig::load("hard").unwrap();
     let mut env = InterceptEnv::new(&c).unwrap();
     let (mut obs, _, mut info) = buffers(&env);
-    env.reset(Some(9), &mut obs, &mut info).unwrap();
+    env.reset(Some(9), (&mut obs).into(), &mut info).unwrap();
     let act = [0.5f32, 0.1];
     for _ in 0..20 {
-        env.step(&act, &mut obs, &mut info).unwrap();
+        env.step(&act, (&mut obs).into(), &mut info).unwrap();
     }
     let saved = env.state();
     let mut rest = Vec::new();
     for _ in 0..40 {
-        let s = env.step(&act, &mut obs, &mut info).unwrap();
+        let s = env.step(&act, (&mut obs).into(), &mut info).unwrap();
         rest.push((obs.clone(), s.reward.to_bits()));
     }
     let mut other = InterceptEnv::new(&c).unwrap();
@@ -165,22 +165,22 @@ fn state_round_trip_continues_exactly() {
     // Saved right after reset (infinite miss so far) also restores exactly.
     let mut fresh = InterceptEnv::new(&c).unwrap();
     let mut o = obs.clone();
-    fresh.reset(Some(9), &mut o, &mut info).unwrap();
+    fresh.reset(Some(9), (&mut o).into(), &mut info).unwrap();
     let s0 = fresh.state();
     let mut copy = InterceptEnv::new(&c).unwrap();
     copy.set_state(&s0).unwrap();
     assert_eq!(copy.miss_distance_m(), f64::INFINITY);
     assert_eq!(copy.state(), s0);
     for (o, r) in &rest {
-        let s = other.step(&act, &mut obs, &mut info).unwrap();
+        let s = other.step(&act, (&mut obs).into(), &mut info).unwrap();
         assert_eq!(&obs, o);
         assert_eq!(s.reward.to_bits(), *r);
     }
     // Reset without a seed continues the generator identically too.
     let mut o1 = obs.clone();
-    env.reset(None, &mut o1, &mut info).unwrap();
+    env.reset(None, (&mut o1).into(), &mut info).unwrap();
     let mut o2 = obs.clone();
-    other.reset(None, &mut o2, &mut info).unwrap();
+    other.reset(None, (&mut o2).into(), &mut info).unwrap();
     assert_eq!(o1, o2);
     assert!(other.set_state(&serde_json::json!({"bogus": 1})).is_err());
 }
@@ -192,10 +192,10 @@ fn interceptor_after(edit: impl Fn(&mut ScenarioConfig), steps: usize) -> (Vec3,
     edit(&mut c);
     let mut env = InterceptEnv::new(&c).unwrap();
     let (mut obs, act, mut info) = buffers(&env);
-    env.reset(Some(3), &mut obs, &mut info).unwrap();
+    env.reset(Some(3), (&mut obs).into(), &mut info).unwrap();
     let reset_info = info.clone();
     for _ in 0..steps {
-        env.step(&act, &mut obs, &mut info).unwrap();
+        env.step(&act, (&mut obs).into(), &mut info).unwrap();
     }
     (env.engagement().interceptor.position_m(), reset_info)
 }
@@ -261,11 +261,11 @@ fn estimate_error(edit: impl Fn(&mut ScenarioConfig)) -> (f64, Info) {
     edit(&mut c);
     let mut env = InterceptEnv::new(&c).unwrap();
     let (mut obs, act, mut info) = buffers(&env);
-    env.reset(Some(11), &mut obs, &mut info).unwrap();
+    env.reset(Some(11), (&mut obs).into(), &mut info).unwrap();
     let reset_info = info.clone();
     let mut err = 0.0;
     for _ in 0..60 {
-        if env.step(&act, &mut obs, &mut info).unwrap().done() {
+        if env.step(&act, (&mut obs).into(), &mut info).unwrap().done() {
             break;
         }
         let est = env.estimate();
@@ -302,9 +302,9 @@ fn observation_ignores_truth_after_the_last_measurement() {
         c.observation.mode = mode;
         let mut env = InterceptEnv::new(&c).unwrap();
         let (mut obs, act, mut info) = buffers(&env);
-        env.reset(Some(4), &mut obs, &mut info).unwrap();
+        env.reset(Some(4), (&mut obs).into(), &mut info).unwrap();
         for _ in 0..30 {
-            env.step(&act, &mut obs, &mut info).unwrap();
+            env.step(&act, (&mut obs).into(), &mut info).unwrap();
         }
         let mut before = vec![0.0f32; obs.len()];
         env.observe(&mut before);
@@ -351,11 +351,11 @@ fn observations_are_finite_for_random_actions() {
                 25
             };
             for ep in 0..episodes {
-                env.reset(Some(ep), &mut obs, &mut info).unwrap();
+                env.reset(Some(ep), (&mut obs).into(), &mut info).unwrap();
                 loop {
                     env.action_space().sample(&mut rng, &mut act);
                     info.clear();
-                    let s = env.step(&act, &mut obs, &mut info).unwrap();
+                    let s = env.step(&act, (&mut obs).into(), &mut info).unwrap();
                     assert!(
                         obs.iter().all(|x| x.is_finite() && x.abs() <= 5.0),
                         "{name} {mode:?} episode {ep}: {obs:?}"
@@ -379,7 +379,7 @@ fn success_is_the_miss_within_the_kill_radius() {
     let mut view = vec![0.0; env.controller_view_dim()];
     let mut outcomes = [0, 0];
     for seed in 0..20 {
-        env.reset(Some(seed), &mut obs, &mut info).unwrap();
+        env.reset(Some(seed), (&mut obs).into(), &mut info).unwrap();
         pn.reset_rows(&[0]);
         let zero = seed % 2 == 0;
         loop {
@@ -391,6 +391,7 @@ fn success_is_the_miss_within_the_kill_radius() {
                     &PolicyInput {
                         n: 1,
                         obs: &obs,
+                        obs_bytes: &[],
                         controller_view: &view,
                     },
                     true,
@@ -399,7 +400,7 @@ fn success_is_the_miss_within_the_kill_radius() {
                 .unwrap();
             }
             info.clear();
-            if env.step(&act, &mut obs, &mut info).unwrap().done() {
+            if env.step(&act, (&mut obs).into(), &mut info).unwrap().done() {
                 break;
             }
         }
@@ -429,7 +430,7 @@ fn cpa_terminates_a_known_fly_by_with_the_exact_miss() {
     let c = ScenarioConfig::load("easy").unwrap();
     let mut env = InterceptEnv::new(&c).unwrap();
     let (mut obs, act, mut info) = buffers(&env);
-    env.reset(Some(1), &mut obs, &mut info).unwrap();
+    env.reset(Some(1), (&mut obs).into(), &mut info).unwrap();
     let e = env.engagement_mut();
     e.time_s = 20.0; // motor burnt out: no thrust
     if let hlynr_intercept::interceptor::Interceptor::Aero(a) = &mut e.interceptor {
@@ -453,7 +454,7 @@ fn cpa_terminates_a_known_fly_by_with_the_exact_miss() {
         steps += 1;
         info.clear();
         before = after;
-        let s = env.step(&act, &mut obs, &mut info).unwrap();
+        let s = env.step(&act, (&mut obs).into(), &mut info).unwrap();
         after = env.engagement().relative_position_m();
         if s.done() {
             assert!(s.terminated && !s.truncated);
@@ -513,9 +514,9 @@ fn oracle_view_carries_truth_and_normal_view_the_estimate() {
     let mut c = ScenarioConfig::load("medium").unwrap();
     let mut env = InterceptEnv::new(&c).unwrap();
     let (mut obs, act, mut info) = buffers(&env);
-    env.reset(Some(2), &mut obs, &mut info).unwrap();
+    env.reset(Some(2), (&mut obs).into(), &mut info).unwrap();
     for _ in 0..10 {
-        env.step(&act, &mut obs, &mut info).unwrap();
+        env.step(&act, (&mut obs).into(), &mut info).unwrap();
     }
     let mut view = vec![0.0; env.controller_view_dim()];
     env.write_controller_view(&mut view);
@@ -523,9 +524,9 @@ fn oracle_view_carries_truth_and_normal_view_the_estimate() {
     assert_eq!(v.target_position_m, env.estimate().position_m());
     c.oracle = true;
     let mut oracle = InterceptEnv::new(&c).unwrap();
-    oracle.reset(Some(2), &mut obs, &mut info).unwrap();
+    oracle.reset(Some(2), (&mut obs).into(), &mut info).unwrap();
     for _ in 0..10 {
-        oracle.step(&act, &mut obs, &mut info).unwrap();
+        oracle.step(&act, (&mut obs).into(), &mut info).unwrap();
     }
     oracle.write_controller_view(&mut view);
     let v = hlynr_intercept::observation::ControllerView::read(&view).unwrap();

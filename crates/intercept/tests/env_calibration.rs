@@ -32,18 +32,20 @@ fn evaluate(
     let mut reasons = [0u32; 6];
     for ep in 0..episodes {
         info.clear();
-        env.reset(Some(seed0 + ep), &mut obs, &mut info).unwrap();
+        env.reset(Some(seed0 + ep), (&mut obs).into(), &mut info)
+            .unwrap();
         policy.reset_rows(&[0]);
         loop {
             env.write_controller_view(&mut view);
             let input = PolicyInput {
                 n: 1,
                 obs: &obs,
+                obs_bytes: &[],
                 controller_view: &view,
             };
             policy.act(&input, true, &mut action).expect("policy acts");
             info.clear();
-            let step = env.step(&action, &mut obs, &mut info).unwrap();
+            let step = env.step(&action, (&mut obs).into(), &mut info).unwrap();
             if step.done() {
                 break;
             }

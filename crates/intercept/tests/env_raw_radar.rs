@@ -45,11 +45,11 @@ fn buffers(env: &InterceptEnv) -> (Vec<f32>, Vec<f32>, Info) {
 /// The observations of one episode with a constant action (reset included).
 fn episode(env: &mut InterceptEnv, seed: u64, action: &[f32], max_steps: usize) -> Vec<Vec<f32>> {
     let (mut obs, _, mut info) = buffers(env);
-    env.reset(Some(seed), &mut obs, &mut info).unwrap();
+    env.reset(Some(seed), (&mut obs).into(), &mut info).unwrap();
     let mut out = vec![obs.clone()];
     for _ in 0..max_steps {
         info.clear();
-        let s = env.step(action, &mut obs, &mut info).unwrap();
+        let s = env.step(action, (&mut obs).into(), &mut info).unwrap();
         out.push(obs.clone());
         if s.done() {
             break;
@@ -67,12 +67,12 @@ fn layout_length_matches_observation_dim() {
         assert_eq!(env.observation_space().flat_dim(), dim, "{tier}");
         assert_eq!(env.action_space().flat_dim(), act_dim, "{tier}");
         let (mut obs, act, mut info) = buffers(&env);
-        env.reset(Some(1), &mut obs, &mut info).unwrap();
-        env.step(&act, &mut obs, &mut info).unwrap();
+        env.reset(Some(1), (&mut obs).into(), &mut info).unwrap();
+        env.step(&act, (&mut obs).into(), &mut info).unwrap();
         assert!(obs.iter().all(|x| x.is_finite()));
         // The previous action closes the layout.
         let act: Vec<f32> = (0..act_dim).map(|i| 0.25 + 0.125 * i as f32).collect();
-        env.step(&act, &mut obs, &mut info).unwrap();
+        env.step(&act, (&mut obs).into(), &mut info).unwrap();
         assert_eq!(&obs[dim - act_dim..], &act[..], "{tier}");
     }
 }
@@ -192,13 +192,17 @@ fn features_are_the_delivered_detection_relative_to_the_interceptor() {
     let mut env = raw_radar("easy", |c| c.radar.range_rate_enabled = true);
     let c = env.config().clone();
     let (mut obs, _, mut info) = buffers(&env);
-    env.reset(Some(8), &mut obs, &mut info).unwrap();
+    env.reset(Some(8), (&mut obs).into(), &mut info).unwrap();
     // The launch frame is fixed at the velocity the interceptor launched with.
     let launch_frame = velocity_frame(env.engagement().interceptor.velocity_mps().unit_or_zero());
     let r_kill = c.kill_radius_m;
     let scale = (c.observation.max_range_m / r_kill).ln();
     for k in 0..80 {
-        if env.step(&[0.2, -0.1], &mut obs, &mut info).unwrap().done() {
+        if env
+            .step(&[0.2, -0.1], (&mut obs).into(), &mut info)
+            .unwrap()
+            .done()
+        {
             break;
         }
         let det = *env.radar_feed().latest().unwrap();
@@ -354,20 +358,20 @@ fn same_seed_same_observations_and_state_round_trip() {
 
     // The feed is part of the saved state: a restored env continues exactly.
     let (mut obs, _, mut info) = buffers(&a);
-    a.reset(Some(9), &mut obs, &mut info).unwrap();
+    a.reset(Some(9), (&mut obs).into(), &mut info).unwrap();
     for _ in 0..15 {
-        a.step(&act, &mut obs, &mut info).unwrap();
+        a.step(&act, (&mut obs).into(), &mut info).unwrap();
     }
     let saved = a.state();
     let mut rest = Vec::new();
     for _ in 0..30 {
-        a.step(&act, &mut obs, &mut info).unwrap();
+        a.step(&act, (&mut obs).into(), &mut info).unwrap();
         rest.push(obs.clone());
     }
     let mut c = raw_radar("medium", |_| {});
     c.set_state(&saved).unwrap();
     for o in &rest {
-        c.step(&act, &mut obs, &mut info).unwrap();
+        c.step(&act, (&mut obs).into(), &mut info).unwrap();
         assert_eq!(&obs, o);
     }
 }
@@ -385,7 +389,7 @@ fn baselines_fly_the_same_episodes_in_every_observation_mode() {
         let mut view = vec![0.0; env.controller_view_dim()];
         let mut out = Vec::new();
         for seed in 0..6 {
-            env.reset(Some(seed), &mut obs, &mut info).unwrap();
+            env.reset(Some(seed), (&mut obs).into(), &mut info).unwrap();
             pn.reset_rows(&[0]);
             loop {
                 env.write_controller_view(&mut view);
@@ -393,6 +397,7 @@ fn baselines_fly_the_same_episodes_in_every_observation_mode() {
                     &PolicyInput {
                         n: 1,
                         obs: &obs,
+                        obs_bytes: &[],
                         controller_view: &view,
                     },
                     true,
@@ -400,7 +405,7 @@ fn baselines_fly_the_same_episodes_in_every_observation_mode() {
                 )
                 .unwrap();
                 info.clear();
-                if env.step(&act, &mut obs, &mut info).unwrap().done() {
+                if env.step(&act, (&mut obs).into(), &mut info).unwrap().done() {
                     break;
                 }
             }
@@ -418,9 +423,9 @@ fn baselines_fly_the_same_episodes_in_every_observation_mode() {
 fn own_state_features_follow_the_interceptor() {
     let mut env = raw_radar("easy", |_| {});
     let (mut obs, _, mut info) = buffers(&env);
-    env.reset(Some(2), &mut obs, &mut info).unwrap();
+    env.reset(Some(2), (&mut obs).into(), &mut info).unwrap();
     for _ in 0..30 {
-        env.step(&[0.0, 0.5], &mut obs, &mut info).unwrap();
+        env.step(&[0.0, 0.5], (&mut obs).into(), &mut info).unwrap();
     }
     let e = env.engagement();
     let v = e.interceptor.velocity_mps();

@@ -110,6 +110,9 @@ impl<B: BatchEnv> BatchEnv for EpisodeMetricsRecorder<B> {
     fn obs(&self) -> &[f32] {
         self.inner.obs()
     }
+    fn obs_bytes(&self) -> &[u8] {
+        self.inner.obs_bytes()
+    }
     fn rewards(&self) -> &[f32] {
         self.inner.rewards()
     }
@@ -124,6 +127,9 @@ impl<B: BatchEnv> BatchEnv for EpisodeMetricsRecorder<B> {
     }
     fn final_observation(&self, i: usize) -> Option<&[f32]> {
         self.inner.final_observation(i)
+    }
+    fn final_observation_bytes(&self, i: usize) -> Option<&[u8]> {
+        self.inner.final_observation_bytes(i)
     }
     fn controller_view(&self) -> &[f64] {
         self.inner.controller_view()

@@ -70,9 +70,8 @@ impl Policy for ModelPolicy {
         norm.normalize(input.obs, &mut self.normalized)
             .map_err(|e| e.to_string())?;
         let normalized = PolicyInput {
-            n: input.n,
             obs: &self.normalized,
-            controller_view: input.controller_view,
+            ..*input
         };
         self.snapshot.net.act(&normalized, deterministic, actions)
     }

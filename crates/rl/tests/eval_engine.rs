@@ -3,7 +3,7 @@
 //! read from `info`, and clear errors.
 
 use hlynr_env::classic::CartPole;
-use hlynr_env::{Env, Info, Policy, PolicyInput, Space, Step, TimeLimit};
+use hlynr_env::{Env, Info, ObsMut, Policy, PolicyInput, Space, Step, TimeLimit};
 use hlynr_rl::eval::report::{EvalReport, ReportContext};
 use hlynr_rl::eval::{
     EpisodeProbe, EvalConfig, EvalError, PolicyEpisodes, episode_seed, evaluate,
@@ -32,7 +32,7 @@ impl Policy for Lean {
         actions: &mut [f32],
     ) -> Result<(), String> {
         for (i, a) in actions.iter_mut().enumerate().take(input.n) {
-            let o = input.obs_row(i);
+            let o = input.obs_row(i).values;
             *a = if o[2] + 0.5 * o[3] > 0.0 { 1.0 } else { 0.0 };
         }
         Ok(())
@@ -181,25 +181,25 @@ impl Env for ViewCartPole {
     fn reset(
         &mut self,
         seed: Option<u64>,
-        obs: &mut [f32],
+        mut obs: ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<()> {
-        self.inner.reset(seed, obs, info)?;
-        self.last_obs.copy_from_slice(obs);
+        self.inner.reset(seed, obs.reborrow(), info)?;
+        self.last_obs.copy_from_slice(obs.values);
         Ok(())
     }
     fn step(
         &mut self,
         action: &[f32],
-        obs: &mut [f32],
+        mut obs: ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<Step> {
-        let step = self.inner.step(action, obs, info)?;
-        self.last_obs.copy_from_slice(obs);
+        let step = self.inner.step(action, obs.reborrow(), info)?;
+        self.last_obs.copy_from_slice(obs.values);
         if step.done() {
             let length = self.inner.elapsed_steps();
             info.is_success = Some(length >= 100);
-            info.set("cart_position_m", f64::from(obs[0]));
+            info.set("cart_position_m", f64::from(obs.values[0]));
             info.set("steps_balanced", length as f64);
         }
         Ok(step)
@@ -243,7 +243,7 @@ impl Policy for ViewLean {
         actions: &mut [f32],
     ) -> Result<(), String> {
         let view = input.view_row(0);
-        let obs = input.obs_row(0);
+        let obs = input.obs_row(0).values;
         if view.len() != 4 || view.iter().zip(obs).any(|(v, &o)| *v != f64::from(o)) {
             return Err(format!(
                 "stale controller view {view:?} for observation {obs:?}"

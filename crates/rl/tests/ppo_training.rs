@@ -52,6 +52,7 @@ fn a_model_given_the_wrong_observation_width_names_both_widths() {
         let input = hlynr_env::PolicyInput {
             n: 1,
             obs: &[0.0; 12],
+            obs_bytes: &[],
             controller_view: &[],
         };
         let e = hlynr_env::Policy::act(&mut model, &input, true, &mut actions).unwrap_err();

@@ -1,7 +1,7 @@
 //! An environment a test can tamper with step by step: corrupt an
 //! observation or a reward, or fail as a dropped connection would.
 
-use hlynr_env::{Env, Info, Space, Step};
+use hlynr_env::{Env, Info, ObsMut, Space, Step};
 use serde_json::{Value, json};
 
 /// Called after every step of the inner env with the step count (from 1),
@@ -45,7 +45,7 @@ impl<E: Env> Env for Tampered<E> {
     fn reset(
         &mut self,
         seed: Option<u64>,
-        obs: &mut [f32],
+        obs: ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<()> {
         self.inner.reset(seed, obs, info)
@@ -53,12 +53,12 @@ impl<E: Env> Env for Tampered<E> {
     fn step(
         &mut self,
         action: &[f32],
-        obs: &mut [f32],
+        mut obs: ObsMut<'_>,
         info: &mut Info,
     ) -> hlynr_env::Result<Step> {
         self.steps += 1;
-        let mut step = self.inner.step(action, obs, info)?;
-        (self.hook)(self.steps, obs, &mut step)?;
+        let mut step = self.inner.step(action, obs.reborrow(), info)?;
+        (self.hook)(self.steps, obs.values, &mut step)?;
         Ok(step)
     }
     fn state(&self) -> Value {

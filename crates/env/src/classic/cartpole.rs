@@ -1,6 +1,7 @@
 //! CartPole-v1 (Barto, Sutton and Anderson's cart-pole) and its partially
 //! observable variant without velocities.
 
+use crate::obs::ObsMut;
 use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -179,7 +180,7 @@ impl Env for CartPole {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, _info: &mut Info) -> Result<()> {
         if let Some(seed) = seed {
             self.state.rng = Rng::seed_from_u64(seed);
         }
@@ -190,15 +191,15 @@ impl Env for CartPole {
                 .uniform_range(-INITIAL_STATE_BOUND, INITIAL_STATE_BOUND);
         }
         self.state.steps_beyond_terminated = None;
-        self.observe(obs);
+        self.observe(obs.values);
         Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], _info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, _info: &mut Info) -> Result<Step> {
         self.integrate(action[0] == 1.0);
         let terminated = self.is_terminal();
         let reward = self.reward(terminated);
-        self.observe(obs);
+        self.observe(obs.values);
         Ok(Step {
             reward,
             terminated,
@@ -292,17 +293,17 @@ impl Env for CartPoleNoVel {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()> {
         let mut full = [0.0; 4];
-        self.inner.reset(seed, &mut full, info)?;
-        self.observe(obs);
+        self.inner.reset(seed, (&mut full).into(), info)?;
+        self.observe(obs.values);
         Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         let mut full = [0.0; 4];
-        let step = self.inner.step(action, &mut full, info)?;
-        self.observe(obs);
+        let step = self.inner.step(action, (&mut full).into(), info)?;
+        self.observe(obs.values);
         Ok(step)
     }
 
@@ -327,7 +328,7 @@ mod tests {
         actions
             .iter()
             .map(|&a| {
-                let step = env.step(&[a], &mut obs, &mut info).unwrap();
+                let step = env.step(&[a], (&mut obs).into(), &mut info).unwrap();
                 (obs.clone(), step)
             })
             .collect()
@@ -343,9 +344,9 @@ mod tests {
         let mut info = Info::default();
         let (mut a, mut b, mut c) = (CartPole::new(), CartPole::new(), CartPole::new());
         let (mut oa, mut ob, mut oc) = ([0.0; 4], [0.0; 4], [0.0; 4]);
-        a.reset(Some(11), &mut oa, &mut info).unwrap();
-        b.reset(Some(11), &mut ob, &mut info).unwrap();
-        c.reset(Some(12), &mut oc, &mut info).unwrap();
+        a.reset(Some(11), (&mut oa).into(), &mut info).unwrap();
+        b.reset(Some(11), (&mut ob).into(), &mut info).unwrap();
+        c.reset(Some(12), (&mut oc).into(), &mut info).unwrap();
         assert_eq!(oa, ob);
         assert_ne!(oa, oc);
         let acts = actions(5, 30);
@@ -357,10 +358,10 @@ mod tests {
         let mut info = Info::default();
         let mut env = CartPole::new();
         let (mut first, mut second, mut again) = ([0.0; 4], [0.0; 4], [0.0; 4]);
-        env.reset(Some(4), &mut first, &mut info).unwrap();
-        env.reset(None, &mut second, &mut info).unwrap();
+        env.reset(Some(4), (&mut first).into(), &mut info).unwrap();
+        env.reset(None, (&mut second).into(), &mut info).unwrap();
         assert_ne!(first, second);
-        env.reset(Some(4), &mut again, &mut info).unwrap();
+        env.reset(Some(4), (&mut again).into(), &mut info).unwrap();
         assert_eq!(first, again);
     }
 
@@ -369,11 +370,11 @@ mod tests {
         let mut env = CartPole::new();
         let mut obs = [0.0; 4];
         let mut info = Info::default();
-        env.reset(Some(0), &mut obs, &mut info).unwrap();
+        env.reset(Some(0), (&mut obs).into(), &mut info).unwrap();
         let n = 4000;
         let mut sum = [0.0; 4];
         for _ in 0..n {
-            env.reset(None, &mut obs, &mut info).unwrap();
+            env.reset(None, (&mut obs).into(), &mut info).unwrap();
             for (k, s) in env.physical_state().iter().enumerate() {
                 assert!(s.abs() < INITIAL_STATE_BOUND, "{s}");
                 sum[k] += s;
@@ -390,19 +391,22 @@ mod tests {
         let mut info = Info::default();
         let mut obs = [0.0; 4];
         let mut env = CartPole::new();
-        env.reset(Some(9), &mut obs, &mut info).unwrap();
+        env.reset(Some(9), (&mut obs).into(), &mut info).unwrap();
         rollout(&mut env, &actions(1, 7));
         let saved = env.state();
         let tail = actions(2, 20);
         let expected = rollout(&mut env, &tail);
         let mut expected_reset = [0.0; 4];
-        env.reset(None, &mut expected_reset, &mut info).unwrap();
+        env.reset(None, (&mut expected_reset).into(), &mut info)
+            .unwrap();
 
         let mut restored = CartPole::new();
         restored.set_state(&saved).unwrap();
         assert_eq!(rollout(&mut restored, &tail), expected);
         let mut reset_obs = [0.0; 4];
-        restored.reset(None, &mut reset_obs, &mut info).unwrap();
+        restored
+            .reset(None, (&mut reset_obs).into(), &mut info)
+            .unwrap();
         assert_eq!(reset_obs, expected_reset);
     }
 
@@ -423,11 +427,12 @@ mod tests {
         let mut info = Info::default();
         let mut rng = Rng::seed_from_u64(3);
         for episode in 0..50 {
-            env.reset(Some(episode), &mut obs, &mut info).unwrap();
+            env.reset(Some(episode), (&mut obs).into(), &mut info)
+                .unwrap();
             env.observation_space().check(&obs).unwrap();
             loop {
                 let action = [rng.below(2) as f32];
-                let step = checked_step(&mut env, &action, &mut obs, &mut info).unwrap();
+                let step = checked_step(&mut env, &action, (&mut obs).into(), &mut info).unwrap();
                 env.observation_space().check(&obs).unwrap();
                 assert_eq!(step.reward, 1.0);
                 assert_eq!(info.is_success, None);
@@ -443,14 +448,14 @@ mod tests {
         let mut env = CartPole::new();
         let mut obs = [0.0; 4];
         let mut info = Info::default();
-        env.reset(Some(0), &mut obs, &mut info).unwrap();
+        env.reset(Some(0), (&mut obs).into(), &mut info).unwrap();
         for bad in [[2.0], [0.5], [-1.0], [f32::NAN]] {
-            let err = checked_step(&mut env, &bad, &mut obs, &mut info).unwrap_err();
+            let err = checked_step(&mut env, &bad, (&mut obs).into(), &mut info).unwrap_err();
             assert!(matches!(err, EnvError::InvalidAction { .. }), "{err}");
         }
-        let err = checked_step(&mut env, &[0.0, 1.0], &mut obs, &mut info).unwrap_err();
+        let err = checked_step(&mut env, &[0.0, 1.0], (&mut obs).into(), &mut info).unwrap_err();
         assert!(err.to_string().contains("expected 1"), "{err}");
-        let err = checked_step(&mut env, &[1.0], &mut obs[..2], &mut info).unwrap_err();
+        let err = checked_step(&mut env, &[1.0], (&mut obs[..2]).into(), &mut info).unwrap_err();
         assert!(matches!(err, EnvError::Shape { .. }), "{err}");
     }
 
@@ -481,7 +486,8 @@ mod tests {
         let mut env = CartPole::new();
         env.set_physical_state(&[0.0; 4]).unwrap();
         let mut obs = [0.0; 4];
-        env.step(&[1.0], &mut obs, &mut Info::default()).unwrap();
+        env.step(&[1.0], (&mut obs).into(), &mut Info::default())
+            .unwrap();
         let total = CART_MASS_KG + POLE_MASS_KG;
         let theta_acc = -(FORCE_N / total) / (0.5 * (4.0 / 3.0 - 0.1 / total));
         let x_acc = FORCE_N / total - 0.1 * 0.5 * theta_acc / total;
@@ -516,8 +522,10 @@ mod tests {
         let mut partial = CartPoleNoVel::new();
         assert_eq!(partial.observation_space().flat_dim(), 2);
         let (mut of, mut op) = ([0.0; 4], [0.0; 2]);
-        full.reset(Some(21), &mut of, &mut info).unwrap();
-        partial.reset(Some(21), &mut op, &mut info).unwrap();
+        full.reset(Some(21), (&mut of).into(), &mut info).unwrap();
+        partial
+            .reset(Some(21), (&mut op).into(), &mut info)
+            .unwrap();
         assert_eq!(op, [of[0], of[2]]);
         let acts = actions(4, 40);
         for ((o, s), (po, ps)) in rollout(&mut full, &acts)
@@ -545,16 +553,16 @@ mod tests {
         let mut obs = [0.0; 4];
         let mut info = Info::default();
         let mut rng = Rng::seed_from_u64(0);
-        env.reset(Some(0), &mut obs, &mut info).unwrap();
+        env.reset(Some(0), (&mut obs).into(), &mut info).unwrap();
         let steps = 20_000_000u64;
         let start = std::time::Instant::now();
         let mut episodes = 0u64;
         for _ in 0..steps {
             let action = [rng.below(2) as f32];
             info.clear();
-            let step = env.step(&action, &mut obs, &mut info).unwrap();
+            let step = env.step(&action, (&mut obs).into(), &mut info).unwrap();
             if step.terminated {
-                env.reset(None, &mut obs, &mut info).unwrap();
+                env.reset(None, (&mut obs).into(), &mut info).unwrap();
                 episodes += 1;
             }
         }

@@ -130,12 +130,12 @@ mod tests {
             assert_eq!(env.action_space().flat_dim(), act_dim, "{}", s.id);
             let mut obs = vec![0.0; obs_dim];
             let mut info = Info::default();
-            env.reset(Some(3), &mut obs, &mut info).unwrap();
+            env.reset(Some(3), (&mut obs).into(), &mut info).unwrap();
             env.observation_space().check(&obs).unwrap();
             let mut action = vec![0.0; act_dim];
             env.action_space()
                 .sample(&mut hlynr_rng::Rng::seed_from_u64(1), &mut action);
-            checked_step(&mut env, &action, &mut obs, &mut info).unwrap();
+            checked_step(&mut env, &action, (&mut obs).into(), &mut info).unwrap();
             assert_eq!(spec(s.id).unwrap(), *s);
         }
     }

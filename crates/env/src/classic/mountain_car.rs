@@ -1,5 +1,6 @@
 //! MountainCarContinuous-v0: drive an underpowered car up a hill by rocking it.
 
+use crate::obs::ObsMut;
 use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -132,18 +133,18 @@ impl Env for MountainCarContinuous {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, _info: &mut Info) -> Result<()> {
         if let Some(seed) = seed {
             self.state.rng = Rng::seed_from_u64(seed);
         }
         let (low, high) = INITIAL_POSITION_RANGE_M;
         self.state.physical = [self.state.rng.uniform_range(low, high), 0.0];
         self.state.full_precision = true;
-        self.observe(obs);
+        self.observe(obs.values);
         Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         let single = !self.state.full_precision;
         let r = |x: f64| round_to(x, single);
         let [mut position, mut velocity] = self.state.physical;
@@ -181,7 +182,7 @@ impl Env for MountainCarContinuous {
 
         self.state.physical = [f64::from(position as f32), f64::from(velocity as f32)];
         self.state.full_precision = false;
-        self.observe(obs);
+        self.observe(obs.values);
         if terminated {
             info.is_success = Some(true);
         }
@@ -214,7 +215,7 @@ mod tests {
         actions
             .iter()
             .map(|&a| {
-                let step = env.step(&[a], &mut obs, &mut info).unwrap();
+                let step = env.step(&[a], (&mut obs).into(), &mut info).unwrap();
                 (obs, step)
             })
             .collect()
@@ -231,7 +232,7 @@ mod tests {
         for t in 1..=999 {
             let action = [if obs[1] < 0.0 { -1.0 } else { 1.0 }];
             info.clear();
-            let step = checked_step(env, &action, &mut obs, info).unwrap();
+            let step = checked_step(env, &action, (&mut obs).into(), info).unwrap();
             if step.terminated {
                 return (t, step);
             }
@@ -247,9 +248,9 @@ mod tests {
         let mut b = MountainCarContinuous::new();
         let mut c = MountainCarContinuous::new();
         let (mut oa, mut ob, mut oc) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-        a.reset(Some(1), &mut oa, &mut info).unwrap();
-        b.reset(Some(1), &mut ob, &mut info).unwrap();
-        c.reset(Some(2), &mut oc, &mut info).unwrap();
+        a.reset(Some(1), (&mut oa).into(), &mut info).unwrap();
+        b.reset(Some(1), (&mut ob).into(), &mut info).unwrap();
+        c.reset(Some(2), (&mut oc).into(), &mut info).unwrap();
         assert_eq!(oa, ob);
         assert_ne!(oa, oc);
         let acts = actions(5, 120);
@@ -262,19 +263,22 @@ mod tests {
         let mut obs = [0.0; 2];
         for split in [0, 9] {
             let mut env = MountainCarContinuous::new();
-            env.reset(Some(7), &mut obs, &mut info).unwrap();
+            env.reset(Some(7), (&mut obs).into(), &mut info).unwrap();
             rollout(&mut env, &actions(1, split));
             let saved = env.state();
             let tail = actions(2, 60);
             let expected = rollout(&mut env, &tail);
             let mut expected_reset = [0.0; 2];
-            env.reset(None, &mut expected_reset, &mut info).unwrap();
+            env.reset(None, (&mut expected_reset).into(), &mut info)
+                .unwrap();
 
             let mut restored = MountainCarContinuous::new();
             restored.set_state(&saved).unwrap();
             assert_eq!(rollout(&mut restored, &tail), expected, "split {split}");
             let mut reset_obs = [0.0; 2];
-            restored.reset(None, &mut reset_obs, &mut info).unwrap();
+            restored
+                .reset(None, (&mut reset_obs).into(), &mut info)
+                .unwrap();
             assert_eq!(reset_obs, expected_reset);
         }
     }
@@ -285,7 +289,7 @@ mod tests {
         let mut obs = [0.0; 2];
         let mut info = Info::default();
         for seed in 0..5 {
-            env.reset(Some(seed), &mut obs, &mut info).unwrap();
+            env.reset(Some(seed), (&mut obs).into(), &mut info).unwrap();
             let (steps, step) = pump_to_goal(&mut env, &mut info);
             assert!(steps < 200, "{steps}");
             assert_eq!(info.is_success, Some(true));
@@ -302,14 +306,15 @@ mod tests {
         let mut info = Info::default();
         let mut rng = Rng::seed_from_u64(4);
         for episode in 0..10 {
-            env.reset(Some(episode), &mut obs, &mut info).unwrap();
+            env.reset(Some(episode), (&mut obs).into(), &mut info)
+                .unwrap();
             let position = env.physical_state()[0];
             assert!((-0.6..-0.4).contains(&position) && env.physical_state()[1] == 0.0);
             env.observation_space().check(&obs).unwrap();
             for _ in 0..300 {
                 let mut action = [0.0];
                 env.action_space().sample(&mut rng, &mut action);
-                let step = checked_step(&mut env, &action, &mut obs, &mut info).unwrap();
+                let step = checked_step(&mut env, &action, (&mut obs).into(), &mut info).unwrap();
                 env.observation_space().check(&obs).unwrap();
                 let expected = -0.1 * f64::from(action[0]).powi(2);
                 if !step.terminated {
@@ -325,10 +330,10 @@ mod tests {
         let mut obs = [0.0; 2];
         let mut info = Info::default();
         for bad in [[1.5f32], [-1.001], [f32::NAN]] {
-            let err = checked_step(&mut env, &bad, &mut obs, &mut info).unwrap_err();
+            let err = checked_step(&mut env, &bad, (&mut obs).into(), &mut info).unwrap_err();
             assert!(matches!(err, EnvError::InvalidAction { .. }), "{err}");
         }
-        assert!(checked_step(&mut env, &[0.0, 0.0], &mut obs, &mut info).is_err());
+        assert!(checked_step(&mut env, &[0.0, 0.0], (&mut obs).into(), &mut info).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Pendulum-v1: swing a torque-limited pendulum up and hold it inverted.
 
+use crate::obs::ObsMut;
 use std::f64::consts::PI;
 
 use hlynr_rng::Rng;
@@ -135,7 +136,7 @@ impl Env for Pendulum {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], _info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, _info: &mut Info) -> Result<()> {
         if let Some(seed) = seed {
             self.state.rng = Rng::seed_from_u64(seed);
         }
@@ -143,11 +144,11 @@ impl Env for Pendulum {
         let theta = rng.uniform_range(-INITIAL_ANGLE_BOUND_RAD, INITIAL_ANGLE_BOUND_RAD);
         let theta_dot = rng.uniform_range(-INITIAL_SPEED_BOUND_RADPS, INITIAL_SPEED_BOUND_RADPS);
         self.state.physical = [theta, theta_dot];
-        self.observe(obs);
+        self.observe(obs.values);
         Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: &mut [f32], _info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, _info: &mut Info) -> Result<Step> {
         let [theta, theta_dot] = self.state.physical;
         let torque = action[0].clamp(-MAX_TORQUE_NM, MAX_TORQUE_NM);
         // The torque terms are f32 products, as in Gymnasium with f32 actions.
@@ -161,7 +162,7 @@ impl Env for Pendulum {
             .clamp(-MAX_SPEED_RADPS, MAX_SPEED_RADPS);
         let new_theta = theta + new_theta_dot * DT_S;
         self.state.physical = [new_theta, new_theta_dot];
-        self.observe(obs);
+        self.observe(obs.values);
         Ok(Step {
             reward: -cost,
             terminated: false,
@@ -190,7 +191,7 @@ mod tests {
         actions
             .iter()
             .map(|&a| {
-                let step = env.step(&[a], &mut obs, &mut info).unwrap();
+                let step = env.step(&[a], (&mut obs).into(), &mut info).unwrap();
                 (obs, step)
             })
             .collect()
@@ -206,9 +207,9 @@ mod tests {
         let mut info = Info::default();
         let (mut a, mut b, mut c) = (Pendulum::new(), Pendulum::new(), Pendulum::new());
         let (mut oa, mut ob, mut oc) = ([0.0; 3], [0.0; 3], [0.0; 3]);
-        a.reset(Some(5), &mut oa, &mut info).unwrap();
-        b.reset(Some(5), &mut ob, &mut info).unwrap();
-        c.reset(Some(6), &mut oc, &mut info).unwrap();
+        a.reset(Some(5), (&mut oa).into(), &mut info).unwrap();
+        b.reset(Some(5), (&mut ob).into(), &mut info).unwrap();
+        c.reset(Some(6), (&mut oc).into(), &mut info).unwrap();
         assert_eq!(oa, ob);
         assert_ne!(oa, oc);
         let acts = actions(1, 100);
@@ -220,19 +221,22 @@ mod tests {
         let mut info = Info::default();
         let mut obs = [0.0; 3];
         let mut env = Pendulum::with_gravity(9.81).unwrap();
-        env.reset(Some(2), &mut obs, &mut info).unwrap();
+        env.reset(Some(2), (&mut obs).into(), &mut info).unwrap();
         rollout(&mut env, &actions(3, 13));
         let saved = env.state();
         let tail = actions(4, 50);
         let expected = rollout(&mut env, &tail);
         let mut expected_reset = [0.0; 3];
-        env.reset(None, &mut expected_reset, &mut info).unwrap();
+        env.reset(None, (&mut expected_reset).into(), &mut info)
+            .unwrap();
 
         let mut restored = Pendulum::with_gravity(9.81).unwrap();
         restored.set_state(&saved).unwrap();
         assert_eq!(rollout(&mut restored, &tail), expected);
         let mut reset_obs = [0.0; 3];
-        restored.reset(None, &mut reset_obs, &mut info).unwrap();
+        restored
+            .reset(None, (&mut reset_obs).into(), &mut info)
+            .unwrap();
         assert_eq!(reset_obs, expected_reset);
     }
 
@@ -243,14 +247,15 @@ mod tests {
         let mut info = Info::default();
         let mut rng = Rng::seed_from_u64(8);
         for episode in 0..20 {
-            env.reset(Some(episode), &mut obs, &mut info).unwrap();
+            env.reset(Some(episode), (&mut obs).into(), &mut info)
+                .unwrap();
             let [theta, theta_dot] = env.physical_state();
             assert!(theta.abs() < PI && theta_dot.abs() < 1.0);
             env.observation_space().check(&obs).unwrap();
             for _ in 0..200 {
                 let mut action = [0.0];
                 env.action_space().sample(&mut rng, &mut action);
-                let step = checked_step(&mut env, &action, &mut obs, &mut info).unwrap();
+                let step = checked_step(&mut env, &action, (&mut obs).into(), &mut info).unwrap();
                 env.observation_space().check(&obs).unwrap();
                 assert!(!step.done() && step.reward <= 0.0);
                 assert_eq!(info.is_success, None);
@@ -264,10 +269,10 @@ mod tests {
         let mut obs = [0.0; 3];
         let mut info = Info::default();
         for bad in [[2.5f32], [-2.01], [f32::NAN], [f32::INFINITY]] {
-            let err = checked_step(&mut env, &bad, &mut obs, &mut info).unwrap_err();
+            let err = checked_step(&mut env, &bad, (&mut obs).into(), &mut info).unwrap_err();
             assert!(matches!(err, EnvError::InvalidAction { .. }), "{err}");
         }
-        assert!(checked_step(&mut env, &[], &mut obs, &mut info).is_err());
+        assert!(checked_step(&mut env, &[], (&mut obs).into(), &mut info).is_err());
     }
 
     #[test]

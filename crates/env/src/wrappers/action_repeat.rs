@@ -1,5 +1,6 @@
 //! Repeats each action for several inner steps.
 
+use crate::obs::ObsMut;
 use serde_json::Value;
 
 use crate::env::{Env, Info, Step};
@@ -60,20 +61,20 @@ impl<E: Env> Env for ActionRepeat<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()> {
         self.inner.reset(seed, obs, info)?;
         Ok(())
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], mut obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         let mut total = Step::default();
         for k in 0..self.repeat {
             if k > 0 {
                 // Only the last inner step's info is reported.
                 info.clear();
             }
-            let step = self.inner.step(action, obs, info)?;
+            let step = self.inner.step(action, obs.reborrow(), info)?;
             total.reward += step.reward;
             total.terminated = step.terminated;
             total.truncated = step.truncated;

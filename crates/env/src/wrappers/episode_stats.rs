@@ -1,5 +1,6 @@
 //! Records the undiscounted return and length of each episode.
 
+use crate::obs::ObsMut;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -70,7 +71,7 @@ impl<E: Env> Env for EpisodeStatistics<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()> {
         self.episode_return = 0.0;
         self.episode_length = 0;
         self.inner.reset(seed, obs, info)?;
@@ -78,7 +79,7 @@ impl<E: Env> Env for EpisodeStatistics<E> {
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         let step = self.inner.step(action, obs, info)?;
         self.episode_return += step.reward;
         self.episode_length += 1;

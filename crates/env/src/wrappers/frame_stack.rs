@@ -5,38 +5,106 @@ use serde_json::Value;
 
 use crate::env::{Env, Info, Step, from_state, to_state};
 use crate::error::{EnvError, Result};
+use crate::obs::ObsMut;
 use crate::policy::{Policy, PolicyInput};
 use crate::space::Space;
 use crate::vec_env::{copy_f32_bits, f32_bits};
 
-/// Observation = the last `k` inner observations concatenated, oldest first.
+/// The last `k` frames of one lane of the observation, oldest first.
+#[derive(Debug, Clone)]
+struct Frames<T> {
+    frame_len: usize,
+    /// `[k, frame_len]`.
+    data: Vec<T>,
+}
+
+impl<T: Copy + Default> Frames<T> {
+    fn new(k: usize, frame_len: usize) -> Self {
+        Self {
+            frame_len,
+            data: vec![T::default(); k * frame_len],
+        }
+    }
+
+    /// The newest frame, to be written by the inner environment.
+    fn newest_mut(&mut self) -> &mut [T] {
+        let at = self.data.len() - self.frame_len;
+        &mut self.data[at..]
+    }
+
+    /// Drops the oldest frame; the newest slot keeps stale data until written.
+    fn shift(&mut self) {
+        self.data.copy_within(self.frame_len.., 0);
+    }
+
+    /// Copies the newest frame into every older slot (a fresh episode).
+    fn fill_with_newest(&mut self) {
+        let d = self.frame_len;
+        if d == 0 {
+            return;
+        }
+        let at = self.data.len() - d;
+        let (older, newest) = self.data.split_at_mut(at);
+        for frame in older.chunks_exact_mut(d) {
+            frame.copy_from_slice(newest);
+        }
+    }
+
+    /// Pushes `frame` as row `row`'s newest of `[rows, k, frame_len]` storage
+    /// `all`; a fresh row gets it in every slot.
+    fn push_row(all: &mut [T], stacked: usize, row: usize, frame: &[T], fresh: bool) {
+        let d = frame.len();
+        let frames = &mut all[row * stacked..(row + 1) * stacked];
+        if d == 0 {
+            return;
+        }
+        if fresh {
+            for slot in frames.chunks_exact_mut(d) {
+                slot.copy_from_slice(frame);
+            }
+        } else {
+            frames.copy_within(d.., 0);
+            frames[stacked - d..].copy_from_slice(frame);
+        }
+    }
+}
+
+/// Observation = the last `k` inner observations concatenated, oldest first
+/// (each lane on its own: values after values, bytes after bytes).
 ///
-/// Gives a memoryless policy a short history (velocities from positions). On
-/// reset every slot holds the first observation, so the stacked observation is
-/// well defined from the first step. The stacked space repeats the inner one
-/// `k` times: a `Box` of shape `[d...]` becomes a `Box` of shape `[k, d...]` with
-/// the bounds repeated; `Discrete(n)` becomes `MultiDiscrete([n; k])`.
+/// Gives a memoryless policy a short history (velocities from positions, motion
+/// from camera frames). On reset every slot holds the first observation, so the
+/// stacked observation is well defined from the first step. The stacked space
+/// repeats the inner one `k` times: a `Box` of shape `[d...]` becomes a `Box` of
+/// shape `[k, d...]` with the bounds repeated and the dtype kept (four `u8`
+/// frames of 64x64 are 16 KiB); `Discrete(n)` becomes `MultiDiscrete([n; k])`.
 #[derive(Debug, Clone)]
 pub struct FrameStack<E> {
     inner: E,
     k: usize,
-    frame_dim: usize,
     observation_space: Space,
-    /// `[k, frame_dim]`, oldest first.
-    frames: Vec<f32>,
+    values: Frames<f32>,
+    bytes: Frames<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct FrameStackState {
     k: usize,
     frames: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "crate::hex")]
+    bytes: Vec<u8>,
     inner: Value,
 }
 
 /// The space of `k` concatenated elements of `space`.
 fn stacked_space(space: &Space, k: usize) -> Space {
     match space {
-        Space::Box { low, high, shape } => {
+        Space::Box {
+            low,
+            high,
+            shape,
+            dtype,
+        } => {
             let mut stacked_shape = Vec::with_capacity(shape.len() + 1);
             stacked_shape.push(k);
             stacked_shape.extend_from_slice(shape);
@@ -44,6 +112,7 @@ fn stacked_space(space: &Space, k: usize) -> Space {
                 low: low.repeat(k),
                 high: high.repeat(k),
                 shape: stacked_shape,
+                dtype: *dtype,
             }
         }
         Space::Discrete { n } => Space::MultiDiscrete { nvec: vec![*n; k] },
@@ -65,14 +134,14 @@ impl<E: Env> FrameStack<E> {
                 "k must be at least 1, got 0",
             ));
         }
-        let frame_dim = inner.observation_space().flat_dim();
-        let observation_space = stacked_space(inner.observation_space(), k);
+        let space = inner.observation_space();
+        let observation_space = stacked_space(space, k);
         Ok(Self {
+            values: Frames::new(k, space.flat_dim()),
+            bytes: Frames::new(k, space.byte_dim()),
             inner,
             k,
-            frame_dim,
             observation_space,
-            frames: vec![0.0; k * frame_dim],
         })
     }
 
@@ -95,6 +164,11 @@ impl<E: Env> FrameStack<E> {
     pub fn into_inner(self) -> E {
         self.inner
     }
+
+    fn write(&self, obs: ObsMut<'_>) {
+        obs.values.copy_from_slice(&self.values.data);
+        obs.bytes.copy_from_slice(&self.bytes.data);
+    }
 }
 
 impl<E: Env> Env for FrameStack<E> {
@@ -106,53 +180,57 @@ impl<E: Env> Env for FrameStack<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
-        let d = self.frame_dim;
-        let (older, newest) = self.frames.split_at_mut((self.k - 1) * d);
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()> {
+        let newest = ObsMut::new(self.values.newest_mut(), self.bytes.newest_mut());
         self.inner.reset(seed, newest, info)?;
-        if d > 0 {
-            for frame in older.chunks_exact_mut(d) {
-                frame.copy_from_slice(newest);
-            }
-        }
-        obs.copy_from_slice(&self.frames);
+        self.values.fill_with_newest();
+        self.bytes.fill_with_newest();
+        self.write(obs);
         Ok(())
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         // Drop the oldest frame, then let the inner env write the newest in place.
-        self.frames.copy_within(self.frame_dim.., 0);
-        let newest = (self.k - 1) * self.frame_dim;
-        let step = self.inner.step(action, &mut self.frames[newest..], info)?;
-        obs.copy_from_slice(&self.frames);
+        self.values.shift();
+        self.bytes.shift();
+        let newest = ObsMut::new(self.values.newest_mut(), self.bytes.newest_mut());
+        let step = self.inner.step(action, newest, info)?;
+        self.write(obs);
         Ok(step)
     }
 
     fn state(&self) -> Value {
         to_state(&FrameStackState {
             k: self.k,
-            frames: f32_bits(&self.frames),
+            frames: f32_bits(&self.values.data),
+            bytes: self.bytes.data.clone(),
             inner: self.inner.state(),
         })
     }
 
     fn set_state(&mut self, state: &Value) -> Result<()> {
         let saved: FrameStackState = from_state("FrameStack", state)?;
-        if saved.k != self.k || saved.frames.len() != self.frames.len() {
+        if saved.k != self.k
+            || saved.frames.len() != self.values.data.len()
+            || saved.bytes.len() != self.bytes.data.len()
+        {
             return Err(EnvError::state(
                 "FrameStack",
                 format!(
-                    "saved k = {} with {} values, this wrapper has k = {} with {}",
+                    "saved k = {} with {} values and {} bytes, this wrapper has k = {} with {} and {}",
                     saved.k,
                     saved.frames.len(),
+                    saved.bytes.len(),
                     self.k,
-                    self.frames.len()
+                    self.values.data.len(),
+                    self.bytes.data.len()
                 ),
             ));
         }
         self.inner.set_state(&saved.inner)?;
-        copy_f32_bits(&saved.frames, &mut self.frames);
+        copy_f32_bits(&saved.frames, &mut self.values.data);
+        self.bytes.data.copy_from_slice(&saved.bytes);
         Ok(())
     }
 
@@ -167,35 +245,42 @@ impl<E: Env> Env for FrameStack<E> {
 
 /// A policy trained behind [`FrameStack`], acting on the bare environment: it
 /// stacks the last `k` observations of each row itself, exactly as the
-/// wrapper does (oldest first; every slot holds the first observation after
-/// [`Policy::reset_rows`]). Evaluation uses it to run such a model beside
-/// baselines that read the unwrapped observation and controller view.
+/// wrapper does (oldest first, lane by lane; every slot holds the first
+/// observation after [`Policy::reset_rows`]). Evaluation uses it to run such a
+/// model beside baselines that read the unwrapped observation and controller
+/// view.
 #[derive(Debug, Clone)]
 pub struct FrameStackPolicy<P> {
     inner: P,
     k: usize,
     frame_dim: usize,
+    frame_bytes: usize,
     /// `[rows, k, frame_dim]`, oldest first per row.
-    frames: Vec<f32>,
+    values: Vec<f32>,
+    /// `[rows, k, frame_bytes]`, oldest first per row.
+    bytes: Vec<u8>,
     /// Rows whose next observation starts an episode.
     fresh: Vec<bool>,
 }
 
 impl<P: Policy> FrameStackPolicy<P> {
-    /// Wraps `inner`, which expects `k >= 1` stacked observations of
-    /// `frame_dim` values each.
-    pub fn new(inner: P, k: usize, frame_dim: usize) -> Result<Self> {
-        if k == 0 {
+    /// Wraps `inner`, which acts on `stacked_space`, the space of `k >= 1`
+    /// stacked observations (the [`FrameStack`] wrapper's space).
+    pub fn new(inner: P, k: usize, stacked_space: &Space) -> Result<Self> {
+        let (values, bytes) = (stacked_space.flat_dim(), stacked_space.byte_dim());
+        if k == 0 || !values.is_multiple_of(k) || !bytes.is_multiple_of(k) {
             return Err(EnvError::invalid(
                 "FrameStackPolicy",
-                "k must be at least 1, got 0",
+                format!("cannot split {values} values and {bytes} bytes into k = {k} frames"),
             ));
         }
         Ok(Self {
             inner,
             k,
-            frame_dim,
-            frames: Vec::new(),
+            frame_dim: values / k,
+            frame_bytes: bytes / k,
+            values: Vec::new(),
+            bytes: Vec::new(),
             fresh: Vec::new(),
         })
     }
@@ -209,7 +294,8 @@ impl<P: Policy> FrameStackPolicy<P> {
     fn ensure_rows(&mut self, rows: usize) {
         if self.fresh.len() < rows {
             self.fresh.resize(rows, true);
-            self.frames.resize(rows * self.k * self.frame_dim, 0.0);
+            self.values.resize(rows * self.k * self.frame_dim, 0.0);
+            self.bytes.resize(rows * self.k * self.frame_bytes, 0);
         }
     }
 }
@@ -225,30 +311,27 @@ impl<P: Policy> Policy for FrameStackPolicy<P> {
         deterministic: bool,
         actions: &mut [f32],
     ) -> std::result::Result<(), String> {
-        let (n, d) = (input.n, self.frame_dim);
-        if input.obs.len() != n * d {
+        let (n, d, b) = (input.n, self.frame_dim, self.frame_bytes);
+        if input.obs.len() != n * d || input.obs_bytes.len() != n * b {
             return Err(format!(
-                "frame stack of {} x {d} values: got {} observation values for {n} rows",
+                "frame stack of {} x ({d} values, {b} bytes): got {} observation values and {} bytes for {n} rows",
                 self.k,
-                input.obs.len()
+                input.obs.len(),
+                input.obs_bytes.len()
             ));
         }
         self.ensure_rows(n);
-        let stacked = self.k * d;
-        for (row, obs) in input.obs.chunks_exact(d.max(1)).enumerate() {
-            let frames = &mut self.frames[row * stacked..(row + 1) * stacked];
-            if std::mem::take(&mut self.fresh[row]) {
-                for frame in frames.chunks_exact_mut(d.max(1)) {
-                    frame.copy_from_slice(obs);
-                }
-            } else {
-                frames.copy_within(d.., 0);
-                frames[stacked - d..].copy_from_slice(obs);
-            }
+        let (stacked_values, stacked_bytes) = (self.k * d, self.k * b);
+        for row in 0..n {
+            let fresh = std::mem::take(&mut self.fresh[row]);
+            let frame = input.obs_row(row);
+            Frames::push_row(&mut self.values, stacked_values, row, frame.values, fresh);
+            Frames::push_row(&mut self.bytes, stacked_bytes, row, frame.bytes, fresh);
         }
         let stacked_input = PolicyInput {
             n,
-            obs: &self.frames[..n * stacked],
+            obs: &self.values[..n * stacked_values],
+            obs_bytes: &self.bytes[..n * stacked_bytes],
             controller_view: input.controller_view,
         };
         self.inner.act(&stacked_input, deterministic, actions)

@@ -731,6 +731,11 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
         }
     }
 
+    /// Bytes are never normalised (networks scale them on input).
+    fn obs_bytes(&self) -> &[u8] {
+        self.inner.obs_bytes()
+    }
+
     fn rewards(&self) -> &[f32] {
         if self.reward_scaler.is_some() {
             &self.rewards
@@ -767,6 +772,10 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
         } else {
             Some(raw)
         }
+    }
+
+    fn final_observation_bytes(&self, i: usize) -> Option<&[u8]> {
+        self.inner.final_observation_bytes(i)
     }
 
     fn state(&self) -> Value {

@@ -1,5 +1,6 @@
 //! Truncates episodes after a fixed number of steps.
 
+use crate::obs::ObsMut;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -78,14 +79,14 @@ impl<E: Env> Env for TimeLimit<E> {
         self.inner.action_space()
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32], info: &mut Info) -> Result<()> {
+    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, info: &mut Info) -> Result<()> {
         self.elapsed_steps = 0;
         self.inner.reset(seed, obs, info)?;
         Ok(())
     }
 
     #[inline]
-    fn step(&mut self, action: &[f32], obs: &mut [f32], info: &mut Info) -> Result<Step> {
+    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> Result<Step> {
         let mut step = self.inner.step(action, obs, info)?;
         self.elapsed_steps += 1;
         if self.elapsed_steps >= self.max_episode_steps && !step.terminated {

@@ -26,7 +26,7 @@ pub mod summary;
 pub use random::RandomPolicy;
 pub use summary::{EvalScore, EvalSummary};
 
-use hlynr_env::{Env, EnvError, Info, Policy, PolicyInput, Space, Step};
+use hlynr_env::{Env, EnvError, Info, ObsMut, Policy, PolicyInput, Space, Step};
 use rayon::prelude::*;
 use thiserror::Error;
 
@@ -306,6 +306,7 @@ where
     let act_dim = action_space.flat_dim();
     let view_dim = env.controller_view_dim();
     let mut obs = vec![0.0f32; obs_dim];
+    let mut obs_bytes = vec![0u8; env.observation_space().byte_dim()];
     let mut view = vec![0.0f64; view_dim];
     let mut action = vec![0.0f32; act_dim];
     let mut info = Info::default();
@@ -321,7 +322,7 @@ where
             step,
             source,
         };
-        env.reset(Some(seed), &mut obs, &mut info)
+        env.reset(Some(seed), ObsMut::new(&mut obs, &mut obs_bytes), &mut info)
             .map_err(|e| failed(0, e))?;
         policy.reset_rows(&[0]);
         probe.on_step(episode, 0, env);
@@ -332,6 +333,7 @@ where
             let input = PolicyInput {
                 n: 1,
                 obs: &obs,
+                obs_bytes: &obs_bytes,
                 controller_view: &view,
             };
             policy
@@ -353,7 +355,7 @@ where
                 })?;
             info.clear();
             let mut step = env
-                .step(&action, &mut obs, &mut info)
+                .step(&action, ObsMut::new(&mut obs, &mut obs_bytes), &mut info)
                 .map_err(|e| failed(length, e))?;
             episode_return += step.reward;
             length += 1;

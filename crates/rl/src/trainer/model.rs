@@ -111,10 +111,7 @@ pub fn load_model(run_dir: &Path, checkpoint_dir: &Path) -> Result<LoadedModel> 
 pub fn bare_policy(policy: ModelPolicy, record: &PolicyRecord) -> Result<Box<dyn Policy>> {
     record.check()?;
     Ok(match record.frame_stack {
-        Some(k) => {
-            let frame_dim = record.observation_space.flat_dim() / k;
-            Box::new(FrameStackPolicy::new(policy, k, frame_dim)?)
-        }
+        Some(k) => Box::new(FrameStackPolicy::new(policy, k, &record.observation_space)?),
         None => Box::new(policy),
     })
 }
