@@ -109,6 +109,8 @@ pub struct PolicySnapshot {
     pub net: Box<dyn Policy>,
     /// Observation values per env it takes.
     pub obs_dim: usize,
+    /// Observation bytes per env it takes.
+    pub obs_bytes: usize,
     /// The observation normaliser, frozen, when the run used one.
     pub normalizer: Option<ObsNormalizer>,
 }
@@ -118,6 +120,7 @@ impl std::fmt::Debug for PolicySnapshot {
         f.debug_struct("PolicySnapshot")
             .field("net", &self.net.name())
             .field("obs_dim", &self.obs_dim)
+            .field("obs_bytes", &self.obs_bytes)
             .field("normalizer", &self.normalizer.is_some())
             .finish()
     }

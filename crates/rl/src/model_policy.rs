@@ -53,13 +53,13 @@ impl Policy for ModelPolicy {
         deterministic: bool,
         actions: &mut [f32],
     ) -> std::result::Result<(), String> {
-        let expected = self.snapshot.obs_dim * input.n;
-        if input.obs.len() != expected {
+        let (values, bytes) = (self.snapshot.obs_dim, self.snapshot.obs_bytes);
+        if input.obs.len() != values * input.n || input.obs_bytes.len() != bytes * input.n {
             return Err(format!(
-                "model `{}` takes {} observation values per env (its training env's), got {} for {} env(s)",
+                "model `{}` takes {values} observation values and {bytes} bytes per env (its training env's), got {} and {} for {} env(s)",
                 self.name,
-                self.snapshot.obs_dim,
                 input.obs.len(),
+                input.obs_bytes.len(),
                 input.n
             ));
         }

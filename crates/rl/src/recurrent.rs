@@ -114,6 +114,8 @@ pub struct RecurrentCore {
     peek_h: Tensor,
     peek_c: Tensor,
     grad_seq: Tensor,
+    /// Gradient of the loss with respect to the sequence inputs, `[T * B, I]`.
+    grad_input: Tensor,
 }
 
 impl RecurrentCore {
@@ -135,6 +137,7 @@ impl RecurrentCore {
             peek_h: Tensor::default(),
             peek_c: Tensor::default(),
             grad_seq: Tensor::default(),
+            grad_input: Tensor::default(),
         }
     }
 
@@ -310,12 +313,15 @@ impl RecurrentCore {
     /// Backpropagation through time of the last
     /// [`RecurrentCore::forward_sequence`], given the gradients of the actor
     /// and critic features (`[T * B, H]` each; summed when shared). Parameter
-    /// gradients are added into each `Param::grad`.
+    /// gradients are added into each `Param::grad`; with `need_input_grad`
+    /// the gradient with respect to the inputs (`[T * B, I]`, both LSTMs'
+    /// summed) is returned, for a features extractor in front.
     pub fn backward_sequence(
         &mut self,
         grad_actor: &Tensor,
         grad_critic: &Tensor,
-    ) -> Result<(), NnError> {
+        need_input_grad: bool,
+    ) -> Result<Option<&Tensor>, NnError> {
         let (t, b, h) = (self.actor_steps(), self.actor_batch(), self.hidden_size());
         grad_actor.expect_shape("RecurrentCore actor feature gradient", &[t * b, h])?;
         grad_critic.expect_shape("RecurrentCore critic feature gradient", &[t * b, h])?;
@@ -323,20 +329,43 @@ impl RecurrentCore {
         self.grad_seq.data_mut().copy_from_slice(grad_actor.data());
         match &mut self.critic {
             Some(c) => {
-                self.actor
-                    .backward_sequence(&self.grad_seq, None, None, false)?;
+                let x = self
+                    .actor
+                    .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
+                    .x;
+                if need_input_grad {
+                    self.grad_input.copy_from(x);
+                }
                 self.grad_seq.data_mut().copy_from_slice(grad_critic.data());
-                c.backward_sequence(&self.grad_seq, None, None, false)?;
+                let x = c
+                    .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
+                    .x;
+                if need_input_grad {
+                    for (g, &v) in self.grad_input.data_mut().iter_mut().zip(x.data()) {
+                        *g += v;
+                    }
+                }
             }
             None => {
                 for (g, &v) in self.grad_seq.data_mut().iter_mut().zip(grad_critic.data()) {
                     *g += v;
                 }
-                self.actor
-                    .backward_sequence(&self.grad_seq, None, None, false)?;
+                let x = self
+                    .actor
+                    .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
+                    .x;
+                if need_input_grad {
+                    self.grad_input.copy_from(x);
+                }
             }
         }
-        Ok(())
+        if !need_input_grad {
+            return Ok(None);
+        }
+        // `[T, B, I]` time-major is the row order of the inputs, `[T * B, I]`.
+        let i = self.grad_input.len() / (t * b).max(1);
+        self.grad_input.reshape(&[t * b, i])?;
+        Ok(Some(&self.grad_input))
     }
 
     /// Actor and critic features of the last

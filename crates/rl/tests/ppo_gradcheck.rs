@@ -3,7 +3,9 @@
 
 use hlynr_env::Space;
 use hlynr_nn::Tensor;
-use hlynr_rl::policy::{ActorCritic, NetArch, PolicyConfig, PolicyKind, Squash};
+use hlynr_rl::policy::{
+    ActorCritic, CnnConfig, FeaturesConfig, NetArch, PolicyConfig, PolicyKind, Squash,
+};
 use hlynr_rl::ppo::update::{LossSettings, LossWorkspace, Minibatch, ppo_backward, ppo_loss};
 use hlynr_rl::ppo::{ValueClip, ValueClipLoss, ValueLoss};
 use hlynr_rl::recurrent::SequenceBatch;
@@ -12,16 +14,29 @@ use hlynr_rng::Rng;
 const OBS: usize = 3;
 const B: usize = 6;
 
+/// `rows` random observations' value and byte lanes.
+fn observations(net: &ActorCritic, rows: usize, rng: &mut Rng) -> (Tensor, Vec<u8>) {
+    let od = net.obs_dim();
+    let obs = Tensor::from_vec(
+        &[rows, od],
+        (0..rows * od).map(|_| rng.normal_f32()).collect(),
+    )
+    .unwrap();
+    let bytes = (0..rows * net.obs_bytes())
+        .map(|_| rng.below(256) as u8)
+        .collect();
+    (obs, bytes)
+}
+
 fn batch(net: &mut ActorCritic, rng: &mut Rng) -> Minibatch {
-    let obs =
-        Tensor::from_vec(&[B, OBS], (0..B * OBS).map(|_| rng.normal_f32()).collect()).unwrap();
+    let (obs, obs_bytes) = observations(net, B, rng);
     // Actions sampled from the network itself, old log-probs near the current
     // ones so that some ratios fall inside and some outside the clip range.
     let ad = net.act_dim();
     let (mut raw, mut env) = (vec![0.0; B * ad], vec![0.0; B * ad]);
     let (mut lp, mut v) = (vec![0.0; B], vec![0.0; B]);
     net.act(
-        obs.data(),
+        hlynr_env::ObsRef::new(obs.data(), &obs_bytes),
         B,
         false,
         rng,
@@ -34,6 +49,7 @@ fn batch(net: &mut ActorCritic, rng: &mut Rng) -> Minibatch {
     let old_log_prob = lp.iter().map(|&l| l + 0.3 * rng.normal_f32()).collect();
     Minibatch {
         obs,
+        obs_bytes,
         actions: Tensor::from_vec(&[B, ad], raw).unwrap(),
         old_log_prob,
         advantages: (0..B).map(|_| rng.normal_f32()).collect(),
@@ -75,11 +91,7 @@ fn sequence_batch(net: &mut ActorCritic, space: &Space, rng: &mut Rng) -> Miniba
             state(rng)
         },
     };
-    let obs = Tensor::from_vec(
-        &[rows, OBS],
-        (0..rows * OBS).map(|_| rng.normal_f32()).collect(),
-    )
-    .unwrap();
+    let (obs, obs_bytes) = observations(net, rows, rng);
     let ad = net.act_dim();
     let mut raw = vec![0.0f32; rows * ad];
     match space {
@@ -95,12 +107,13 @@ fn sequence_batch(net: &mut ActorCritic, space: &Space, rng: &mut Rng) -> Miniba
         }
     }
     let actions = Tensor::from_vec(&[rows, ad], raw).unwrap();
-    net.forward(&obs, Some(&seq)).unwrap();
+    net.forward(&obs, &obs_bytes, Some(&seq)).unwrap();
     let mut lp = vec![0.0; rows];
     net.evaluate(&actions, &mut lp).unwrap();
     let v = net.values().to_vec();
     Minibatch {
         obs,
+        obs_bytes,
         actions,
         old_log_prob: lp.iter().map(|&l| l + 0.3 * rng.normal_f32()).collect(),
         advantages: (0..rows).map(|_| rng.normal_f32()).collect(),
@@ -119,8 +132,25 @@ fn loss(net: &mut ActorCritic, mb: &Minibatch, s: &LossSettings) -> f64 {
 /// Compares analytic and central-difference gradients on every parameter
 /// entry; returns the number of entries checked.
 fn check(space: &Space, policy: PolicyConfig, s: &LossSettings, seed: u64) -> usize {
+    check_with(
+        &Space::uniform_box(-5.0, 5.0, &[OBS]),
+        space,
+        policy,
+        s,
+        seed,
+    )
+}
+
+/// [`check`] for observations of `observation_space`.
+fn check_with(
+    observation_space: &Space,
+    space: &Space,
+    policy: PolicyConfig,
+    s: &LossSettings,
+    seed: u64,
+) -> usize {
     let mut rng = Rng::seed_from_u64(seed);
-    let mut net = ActorCritic::new(OBS, space, &policy, &mut rng).unwrap();
+    let mut net = ActorCritic::new(observation_space, space, &policy, &mut rng).unwrap();
     // Larger-than-default head weights so every term has a visible gradient.
     for (name, p) in net.named_params_mut() {
         if name.starts_with("action_net") || name.starts_with("value_net") {
@@ -303,4 +333,117 @@ fn recurrent_policies_separate_and_shared_lstm() {
         // LSTM weights (4 tensors per LSTM) dominate the parameter count.
         assert!(checked > 150, "{checked}");
     }
+}
+
+/// A two-frame stack of 2x9x9 byte images beside two values, through a small
+/// CNN: the gradient reaches every convolution and the linear layer.
+fn camera() -> Space {
+    Space::Tuple {
+        spaces: vec![
+            Space::byte_box(&[2, 2, 9, 9]),
+            Space::uniform_box(-5.0, 5.0, &[2]),
+        ],
+    }
+}
+
+fn cnn_policy(kind: PolicyKind, shared: bool) -> PolicyConfig {
+    PolicyConfig {
+        kind,
+        lstm_hidden_size: (kind == PolicyKind::Lstm).then_some(3),
+        features: FeaturesConfig::Cnn(CnnConfig {
+            channels: vec![3, 2],
+            kernels: vec![3, 2],
+            strides: vec![2, 1],
+            features_dim: 4,
+        }),
+        ..small_policy(shared, Squash::Clip)
+    }
+}
+
+#[test]
+fn cnn_features_of_byte_frames_with_a_side_input() {
+    let mut total = 0;
+    for (seed, shared) in [(40, false), (41, true)] {
+        let action = Space::Discrete { n: 3 };
+        total += check_with(
+            &camera(),
+            &action,
+            cnn_policy(PolicyKind::Mlp, shared),
+            &settings(1),
+            seed,
+        );
+    }
+    let mut rng = Rng::seed_from_u64(0);
+    let net = ActorCritic::new(
+        &camera(),
+        &Space::Discrete { n: 3 },
+        &cnn_policy(PolicyKind::Mlp, false),
+        &mut rng,
+    )
+    .unwrap();
+    let names: Vec<String> = net.named_params().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names[..6],
+        [
+            "features_extractor.cnn.0.weight",
+            "features_extractor.cnn.0.bias",
+            "features_extractor.cnn.2.weight",
+            "features_extractor.cnn.2.bias",
+            "features_extractor.linear.0.weight",
+            "features_extractor.linear.0.bias",
+        ]
+    );
+    assert!(total > 150, "{total}");
+}
+
+#[test]
+fn cnn_features_under_an_lstm() {
+    let action = Space::uniform_box(-1.0, 1.0, &[2]);
+    let total = check_with(
+        &camera(),
+        &action,
+        cnn_policy(PolicyKind::Lstm, false),
+        &settings(1),
+        42,
+    );
+    assert!(total > 100, "{total}");
+}
+
+#[test]
+fn cnn_configs_that_cannot_work_are_refused() {
+    let mut rng = Rng::seed_from_u64(0);
+    let action = Space::Discrete { n: 2 };
+    // No byte box to convolve.
+    let e = ActorCritic::new(
+        &Space::uniform_box(0.0, 1.0, &[4]),
+        &action,
+        &cnn_policy(PolicyKind::Mlp, false),
+        &mut rng,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("byte boxes of shape"), "{e}");
+    // Frames smaller than the kernels.
+    let tiny = Space::byte_box(&[1, 2, 2]);
+    let e = ActorCritic::new(
+        &tiny,
+        &action,
+        &cnn_policy(PolicyKind::Mlp, false),
+        &mut rng,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("too small"), "{e}");
+    // Lists of different lengths.
+    let mut bad = cnn_policy(PolicyKind::Mlp, false);
+    if let FeaturesConfig::Cnn(c) = &mut bad.features {
+        c.strides.push(1);
+    }
+    let e = ActorCritic::new(&camera(), &action, &bad, &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("strides") && e.contains("one per convolution"),
+        "{e}"
+    );
 }

@@ -50,7 +50,7 @@ fn network() -> ActorCritic {
         ..PolicyConfig::default()
     };
     let mut net = ActorCritic::new(
-        2,
+        &Space::uniform_box(-5.0, 5.0, &[2]),
         &Space::Discrete { n: 3 },
         &policy,
         &mut Rng::seed_from_u64(0),
@@ -94,6 +94,7 @@ fn minibatch(rows: &[usize]) -> Minibatch {
         .collect();
     Minibatch {
         obs: Tensor::from_vec(&[b, 2], obs).unwrap(),
+        obs_bytes: Vec::new(),
         actions: Tensor::from_vec(&[b, 1], actions).unwrap(),
         old_log_prob,
         advantages: rows.iter().map(|&n| ADVANTAGES[n]).collect(),

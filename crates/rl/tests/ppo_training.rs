@@ -192,7 +192,7 @@ fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &RunConfig, episodes: usize, seed: u
     let mut rng = hlynr_rng::Rng::seed_from_u64(0);
     // A copy of the network, so a recurrent policy's rollout memory is untouched.
     let mut net = ActorCritic::new(
-        env.obs_dim(),
+        env.observation_space(),
         env.action_space(),
         &cfg.ppo.policy,
         &mut rng.clone(),
@@ -202,7 +202,7 @@ fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &RunConfig, episodes: usize, seed: u
     let (mut raw, mut lp, mut v) = (actions.clone(), vec![0.0; episodes], vec![0.0; episodes]);
     while returns.iter().any(Option::is_none) {
         net.act(
-            env.obs(),
+            hlynr_env::ObsRef::values(env.obs()),
             episodes,
             true,
             &mut rng,

@@ -257,6 +257,7 @@ impl Algorithm for HillClimb {
         Ok(PolicySnapshot {
             net: Box::new(Linear(self.state.weights.clone())),
             obs_dim: self.state.weights.len() - 1,
+            obs_bytes: 0,
             normalizer: None,
         })
     }

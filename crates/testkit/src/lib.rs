@@ -11,10 +11,11 @@
 //! - `HLYNR_REQUIRE_PYTHON`: comma-separated modules that must be importable.
 //!
 //! [`tampered`] holds an environment double that corrupts or fails chosen
-//! steps; [`modules`] checks that a crate's modules import each other without
+//! steps; [`pixels`] a small camera task with byte frames; [`modules`] checks that a crate's modules import each other without
 //! cycles.
 
 pub mod modules;
+pub mod pixels;
 pub mod tampered;
 
 use std::ffi::{OsStr, OsString};

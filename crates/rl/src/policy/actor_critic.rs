@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use hlynr_env::{Policy, PolicyInput, Space};
+use hlynr_env::{ObsRef, Policy, PolicyInput, Space};
 use hlynr_nn::{DiagGaussian, Layer, Linear, NamedParam, NamedParamMut, Param, Sequential, Tensor};
 use hlynr_rng::Rng;
 
@@ -11,6 +11,7 @@ use super::PolicyError;
 use hlynr_env::config::Validate;
 
 use super::config::{PolicyConfig, Squash};
+use super::features::FeaturesExtractor;
 use super::heads::{
     Component, HeadScratch, component_out_offset, components, squash_row, tanh_log_det,
 };
@@ -23,6 +24,8 @@ pub struct ActorCritic {
     config: PolicyConfig,
     obs_dim: usize,
     act_dim: usize,
+    /// Observation lanes to the features the trunks read.
+    features: FeaturesExtractor,
     components: Vec<Component>,
     /// The LSTM front end of a recurrent policy.
     recurrent: Option<RecurrentCore>,
@@ -44,28 +47,32 @@ pub struct ActorCritic {
 }
 
 impl ActorCritic {
-    /// Builds the network for `obs_dim` observations and `action_space`, with
-    /// weights drawn from `rng`.
+    /// Builds the network for observations of `observation_space` and actions
+    /// of `action_space`, with weights drawn from `rng`.
     pub fn new(
-        obs_dim: usize,
+        observation_space: &Space,
         action_space: &Space,
         config: &PolicyConfig,
         rng: &mut Rng,
     ) -> Result<Self, PolicyError> {
         config.validate("policy")?;
-        if obs_dim == 0 {
+        let obs_dim = observation_space.flat_dim();
+        if obs_dim + observation_space.byte_dim() == 0 {
             return Err(PolicyError::invalid(
                 "ActorCritic",
                 "observation dimension is 0",
             ));
         }
         let (components, out_dim, n_gauss) = components(action_space, config.squash)?;
+        let features =
+            FeaturesExtractor::new(observation_space, &config.features, config.ortho_init, rng)?;
+        let feat_dim = features.out_dim();
         let recurrent = config
             .recurrent_hidden_size()
-            .map(|h| RecurrentCore::new(obs_dim, h, config.shared_lstm, rng));
+            .map(|h| RecurrentCore::new(feat_dim, h, config.shared_lstm, rng));
         let trunk_in = recurrent
             .as_ref()
-            .map_or(obs_dim, RecurrentCore::hidden_size);
+            .map_or(feat_dim, RecurrentCore::hidden_size);
         let (shared, feat) = mlp(trunk_in, &config.net_arch.shared, config, rng)?;
         let (pi, pi_w) = mlp(feat, &config.net_arch.pi, config, rng)?;
         let (vf, vf_w) = mlp(feat, &config.net_arch.vf, config, rng)?;
@@ -82,6 +89,7 @@ impl ActorCritic {
             config: config.clone(),
             obs_dim,
             act_dim: action_space.flat_dim(),
+            features,
             components,
             recurrent,
             shared,
@@ -103,9 +111,14 @@ impl ActorCritic {
         &self.config
     }
 
-    /// Observation width.
+    /// Observation width (the value lane).
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
+    }
+
+    /// Observation bytes (the byte lane).
+    pub fn obs_bytes(&self) -> usize {
+        self.features.bytes_dim()
     }
 
     /// Flat action width (raw and environment actions have the same layout).
@@ -145,6 +158,7 @@ impl ActorCritic {
     /// Every parameter with its PyTorch name, in `state_dict` order.
     pub fn named_params(&self) -> Vec<NamedParam<'_>> {
         let mut out = Vec::new();
+        self.features.params(&mut out);
         if let Some(r) = &self.recurrent {
             r.params(&mut out);
         }
@@ -162,6 +176,7 @@ impl ActorCritic {
     /// Mutable counterpart of [`ActorCritic::named_params`].
     pub fn named_params_mut(&mut self) -> Vec<NamedParamMut<'_>> {
         let mut out = Vec::new();
+        self.features.params_mut(&mut out);
         if let Some(r) = &mut self.recurrent {
             r.params_mut(&mut out);
         }
@@ -272,9 +287,15 @@ impl ActorCritic {
     pub fn forward(
         &mut self,
         obs: &Tensor,
+        bytes: &[u8],
         seq: Option<&SequenceBatch>,
     ) -> Result<(), PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
+        let obs = if self.features.is_identity() {
+            obs
+        } else {
+            self.features.forward(obs, bytes)?
+        };
         let (feat_pi, feat_vf): (&Tensor, &Tensor) = match (&mut self.recurrent, seq) {
             (Some(r), Some(seq)) => r.forward_sequence(obs, seq)?,
             (Some(r), None) => r.step(obs)?,
@@ -337,23 +358,29 @@ impl ActorCritic {
     pub fn forward_values_of_rows(
         &mut self,
         obs: &Tensor,
+        bytes: &[u8],
         rows: &[usize],
     ) -> Result<&[f32], PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
         match &mut self.recurrent {
             Some(r) => {
+                let obs = if self.features.is_identity() {
+                    obs
+                } else {
+                    self.features.forward(obs, bytes)?
+                };
                 let feat = r.peek_critic(obs, rows)?;
                 let latent_vf = self.vf.forward(feat)?;
                 Ok(self.value_net.forward(latent_vf)?.data())
             }
-            None => self.forward_values(obs),
+            None => self.forward_values(obs, bytes),
         }
     }
 
     /// Value-only forward pass (trunk, value MLP and head); returns `[B]`
     /// values. Feed-forward networks only (see
     /// [`ActorCritic::forward_values_of_rows`]).
-    pub fn forward_values(&mut self, obs: &Tensor) -> Result<&[f32], PolicyError> {
+    pub fn forward_values(&mut self, obs: &Tensor, bytes: &[u8]) -> Result<&[f32], PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
         if self.recurrent.is_some() {
             return Err(PolicyError::invalid(
@@ -361,6 +388,11 @@ impl ActorCritic {
                 "a recurrent network needs the env rows (forward_values_of_rows)",
             ));
         }
+        let obs = if self.features.is_identity() {
+            obs
+        } else {
+            self.features.forward(obs, bytes)?
+        };
         let feat: &Tensor = if self.shared.is_empty() {
             obs
         } else {
@@ -546,12 +578,23 @@ impl ActorCritic {
             self.pi.backward(feat_pi, g_latent_pi, true)?;
             let g_latent_vf = self.value_net.backward(self.vf.output(), d_value, true)?;
             self.vf.backward(feat_vf, g_latent_vf, true)?;
-            r.backward_sequence(self.pi.input_grad(), self.vf.input_grad())?;
+            let trains_features = self.features.has_params();
+            if let Some(g) =
+                r.backward_sequence(self.pi.input_grad(), self.vf.input_grad(), trains_features)?
+            {
+                self.features.backward(g)?;
+            }
             return Ok(());
         }
-        let need_feat_grad = !self.shared.is_empty();
-        let feat: &Tensor = if self.shared.is_empty() {
+        let trains_features = self.features.has_params();
+        let input: &Tensor = if self.features.is_identity() {
             obs
+        } else {
+            self.features.output()
+        };
+        let need_feat_grad = !self.shared.is_empty() || trains_features;
+        let feat: &Tensor = if self.shared.is_empty() {
+            input
         } else {
             self.shared.output()
         };
@@ -571,20 +614,28 @@ impl ActorCritic {
             {
                 *g += v;
             }
-            self.shared.backward(obs, &self.grad_feat, false)?;
+            let grad_features = if self.shared.is_empty() {
+                &self.grad_feat
+            } else {
+                self.shared
+                    .backward(input, &self.grad_feat, trains_features)?
+            };
+            if trains_features {
+                self.features.backward(grad_features)?;
+            }
         }
         Ok(())
     }
 
     /// Batched action selection for `n` environments from observations
-    /// `[n, obs_dim]`: writes the raw actions (stored for training), the
+    /// (`[n, obs_dim]` values, `[n, obs_bytes]` bytes): writes the raw actions (stored for training), the
     /// environment actions (squashed / clipped), the joint log-probabilities
     /// and the values. Stochastic actions draw from `rng`; `deterministic`
     /// takes the mode. Allocates nothing once the buffers have their size.
     #[allow(clippy::too_many_arguments)]
     pub fn act(
         &mut self,
-        obs: &[f32],
+        obs: ObsRef<'_>,
         n: usize,
         deterministic: bool,
         rng: &mut Rng,
@@ -594,7 +645,8 @@ impl ActorCritic {
         values: &mut [f32],
     ) -> Result<(), PolicyError> {
         let ad = self.act_dim;
-        if obs.len() != n * self.obs_dim
+        if obs.values.len() != n * self.obs_dim
+            || obs.bytes.len() != n * self.obs_bytes()
             || raw_actions.len() != n * ad
             || env_actions.len() != n * ad
             || log_prob.len() != n
@@ -603,9 +655,11 @@ impl ActorCritic {
             return Err(PolicyError::invalid(
                 "ActorCritic::act",
                 format!(
-                    "buffers for {n} rows: obs {} (want {}), raw actions {} and env actions {} (want {}), log_prob {} and values {} (want {n})",
-                    obs.len(),
+                    "buffers for {n} rows: obs {} values and {} bytes (want {} and {}), raw actions {} and env actions {} (want {}), log_prob {} and values {} (want {n})",
+                    obs.values.len(),
+                    obs.bytes.len(),
                     n * self.obs_dim,
+                    n * self.obs_bytes(),
                     raw_actions.len(),
                     env_actions.len(),
                     n * ad,
@@ -616,8 +670,8 @@ impl ActorCritic {
         }
         let mut obs_buf = std::mem::take(&mut self.obs_buf);
         obs_buf.resize(&[n, self.obs_dim]);
-        obs_buf.data_mut().copy_from_slice(obs);
-        let result = self.forward(&obs_buf, None);
+        obs_buf.data_mut().copy_from_slice(obs.values);
+        let result = self.forward(&obs_buf, obs.bytes, None);
         self.obs_buf = obs_buf;
         result?;
         values.copy_from_slice(self.values());
@@ -699,7 +753,7 @@ impl Policy for ActorCritic {
         let mut rng = std::mem::replace(&mut self.policy_rng, Rng::seed_from_u64(0));
         let result = ActorCritic::act(
             self,
-            input.obs,
+            input.observations(),
             n,
             deterministic,
             &mut rng,
@@ -726,8 +780,12 @@ mod tests {
     use super::super::heads::log_one_minus_tanh_sq;
     use super::*;
 
+    fn obs3() -> Space {
+        Space::uniform_box(-1.0, 1.0, &[3])
+    }
+
     fn net(space: &Space, config: &PolicyConfig) -> ActorCritic {
-        ActorCritic::new(3, space, config, &mut Rng::seed_from_u64(1)).unwrap()
+        ActorCritic::new(&obs3(), space, config, &mut Rng::seed_from_u64(1)).unwrap()
     }
 
     #[test]
@@ -806,7 +864,7 @@ mod tests {
             ..PolicyConfig::default()
         };
         assert!(
-            ActorCritic::new(3, &space, &bad, &mut Rng::seed_from_u64(0))
+            ActorCritic::new(&obs3(), &space, &bad, &mut Rng::seed_from_u64(0))
                 .unwrap_err()
                 .to_string()
                 .contains("clip")
@@ -816,7 +874,7 @@ mod tests {
             squash: Squash::Tanh,
             ..PolicyConfig::default()
         };
-        assert!(ActorCritic::new(3, &unbounded, &tanh, &mut Rng::seed_from_u64(0)).is_err());
+        assert!(ActorCritic::new(&obs3(), &unbounded, &tanh, &mut Rng::seed_from_u64(0)).is_err());
         let mut row = [5.0f32, -3.0];
         squash_row(Squash::Clip, &mut row, &[-2.0, 0.0], &[2.0, 1.0]);
         assert_eq!(row, [2.0, 0.0]);
@@ -856,7 +914,14 @@ mod tests {
             ([0.0f32; 6], [0.0f32; 6], [0.0f32; 2], [0.0f32; 2]);
         let mut rng = Rng::seed_from_u64(3);
         n.act(
-            &obs, 2, false, &mut rng, &mut raw, &mut env, &mut lp, &mut v,
+            ObsRef::values(&obs),
+            2,
+            false,
+            &mut rng,
+            &mut raw,
+            &mut env,
+            &mut lp,
+            &mut v,
         )
         .unwrap();
         for r in 0..2 {
@@ -890,10 +955,26 @@ mod tests {
         // Deterministic actions are repeatable and do not touch the generator.
         let before = rng.clone();
         let mut env2 = [0.0f32; 6];
-        n.act(&obs, 2, true, &mut rng, &mut raw, &mut env, &mut lp, &mut v)
-            .unwrap();
         n.act(
-            &obs, 2, true, &mut rng, &mut raw, &mut env2, &mut lp, &mut v,
+            ObsRef::values(&obs),
+            2,
+            true,
+            &mut rng,
+            &mut raw,
+            &mut env,
+            &mut lp,
+            &mut v,
+        )
+        .unwrap();
+        n.act(
+            ObsRef::values(&obs),
+            2,
+            true,
+            &mut rng,
+            &mut raw,
+            &mut env2,
+            &mut lp,
+            &mut v,
         )
         .unwrap();
         assert_eq!(env, env2);
@@ -905,7 +986,7 @@ mod tests {
         let space = Space::Discrete { n: 2 };
         let a = net(&space, &PolicyConfig::default());
         let mut b = ActorCritic::new(
-            3,
+            &obs3(),
             &space,
             &PolicyConfig::default(),
             &mut Rng::seed_from_u64(9),

@@ -5,6 +5,8 @@
 use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::features::FeaturesConfig;
+
 /// Hidden-layer nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +147,9 @@ pub struct PolicyConfig {
     /// How Gaussian samples map to bounded actions; default `clip`.
     #[serde(default = "default_squash")]
     pub squash: Squash,
+    /// How observations become features; default `flatten`.
+    #[serde(default, skip_serializing_if = "FeaturesConfig::is_flatten")]
+    pub features: FeaturesConfig,
 }
 
 impl Default for PolicyConfig {
@@ -159,6 +164,7 @@ impl Default for PolicyConfig {
             ortho_init: true,
             log_std_init: 0.0,
             squash: Squash::Clip,
+            features: FeaturesConfig::Flatten,
         }
     }
 }
@@ -186,6 +192,7 @@ impl Validate for PolicyConfig {
                 )?;
             }
         }
+        self.features.validate(&join_path(path, "features"))?;
         ensure_range(
             &join_path(path, "log_std_init"),
             self.log_std_init,

@@ -53,6 +53,7 @@
 
 mod actor_critic;
 mod config;
+mod features;
 mod heads;
 mod mlp;
 
@@ -62,6 +63,7 @@ use thiserror::Error;
 
 pub use actor_critic::ActorCritic;
 pub use config::{Activation, DEFAULT_LSTM_HIDDEN_SIZE, NetArch, PolicyConfig, PolicyKind, Squash};
+pub use features::{CnnConfig, FeaturesConfig, FeaturesExtractor};
 
 /// Errors of building and running a policy network.
 #[derive(Debug, Error)]

@@ -62,10 +62,9 @@ pub fn policy_from_record(
     record.check()?;
     let network: NetworkRecord = serde_json::from_value(record.network.clone())
         .map_err(|e| TrainError::invalid("PPO policy record", e.to_string()))?;
-    let obs_dim = record.observation_space.flat_dim();
     // The initialisation draw is overwritten by the weights.
     let mut net = ActorCritic::new(
-        obs_dim,
+        &record.observation_space,
         &record.action_space,
         &network.policy,
         &mut Rng::seed_from_u64(0),
@@ -83,7 +82,8 @@ pub fn policy_from_record(
     net.set_policy_rng(network.policy_rng);
     Ok(PolicySnapshot {
         net: Box::new(net),
-        obs_dim,
+        obs_dim: record.observation_space.flat_dim(),
+        obs_bytes: record.observation_space.byte_dim(),
         normalizer: record.obs_normalizer.clone(),
     })
 }

@@ -35,10 +35,13 @@ pub struct RolloutBuffer {
     n_steps: usize,
     n_envs: usize,
     obs_dim: usize,
+    obs_bytes_dim: usize,
     act_dim: usize,
     pos: usize,
     /// Observations the actions were chosen on, `[T * N, obs_dim]`.
     pub obs: Vec<f32>,
+    /// Their byte lanes (frames stay bytes), `[T * N, obs_bytes_dim]`.
+    pub obs_bytes: Vec<u8>,
     /// Raw actions (pre-squash samples, category indices), `[T * N, act_dim]`.
     pub actions: Vec<f32>,
     /// Rewards including truncation bootstraps, `[T * N]`.
@@ -56,16 +59,25 @@ pub struct RolloutBuffer {
 }
 
 impl RolloutBuffer {
-    /// Allocates every buffer once.
-    pub fn new(n_steps: usize, n_envs: usize, obs_dim: usize, act_dim: usize) -> Self {
+    /// Allocates every buffer once, for observations of `obs_dim` values and
+    /// `obs_bytes_dim` bytes.
+    pub fn new(
+        n_steps: usize,
+        n_envs: usize,
+        obs_dim: usize,
+        obs_bytes_dim: usize,
+        act_dim: usize,
+    ) -> Self {
         let rows = n_steps * n_envs;
         Self {
             n_steps,
             n_envs,
             obs_dim,
+            obs_bytes_dim,
             act_dim,
             pos: 0,
             obs: vec![0.0; rows * obs_dim],
+            obs_bytes: vec![0; rows * obs_bytes_dim],
             actions: vec![0.0; rows * act_dim],
             rewards: vec![0.0; rows],
             dones: vec![false; rows],
@@ -101,6 +113,11 @@ impl RolloutBuffer {
         self.obs_dim
     }
 
+    /// Observation bytes per row.
+    pub fn obs_bytes_dim(&self) -> usize {
+        self.obs_bytes_dim
+    }
+
     /// Raw action width.
     pub fn act_dim(&self) -> usize {
         self.act_dim
@@ -134,6 +151,8 @@ impl RolloutBuffer {
         let (n, t) = (self.n_envs, self.pos);
         Ok(StepSlots {
             obs: &mut self.obs[t * n * self.obs_dim..(t + 1) * n * self.obs_dim],
+            obs_bytes: &mut self.obs_bytes
+                [t * n * self.obs_bytes_dim..(t + 1) * n * self.obs_bytes_dim],
             actions: &mut self.actions[t * n * self.act_dim..(t + 1) * n * self.act_dim],
             values: &mut self.values[t * n..(t + 1) * n],
             log_probs: &mut self.log_probs[t * n..(t + 1) * n],
@@ -147,7 +166,8 @@ impl RolloutBuffer {
         self.pos += 1;
     }
 
-    /// Stores a whole step from slices (tests and simple collectors).
+    /// Stores a whole step of value-only observations from slices (tests and
+    /// simple collectors).
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
@@ -159,6 +179,12 @@ impl RolloutBuffer {
         log_probs: &[f32],
     ) -> Result<(), PpoError> {
         let (n, od, ad) = (self.n_envs, self.obs_dim, self.act_dim);
+        if self.obs_bytes_dim > 0 {
+            return Err(PpoError::invalid(
+                "RolloutBuffer::add",
+                "observations with bytes are stored through next_step_slots",
+            ));
+        }
         if obs.len() != n * od
             || actions.len() != n * ad
             || rewards.len() != n
@@ -236,6 +262,8 @@ impl RolloutBuffer {
 pub struct StepSlots<'a> {
     /// `[N, obs_dim]`.
     pub obs: &'a mut [f32],
+    /// `[N, obs_bytes_dim]`.
+    pub obs_bytes: &'a mut [u8],
     /// `[N, act_dim]` raw actions.
     pub actions: &'a mut [f32],
     /// `[N]` values.
@@ -259,7 +287,7 @@ mod tests {
     /// Three steps of one env with values [0.5, 0.4, 0.3] and V(s_3) = 0.2,
     /// gamma 0.9, lambda 0.8.
     fn three_steps(rewards: [f32; 3], dones: [bool; 3]) -> RolloutBuffer {
-        let mut b = RolloutBuffer::new(3, 1, 1, 1);
+        let mut b = RolloutBuffer::new(3, 1, 1, 0, 1);
         for t in 0..3 {
             b.add(
                 &[t as f32],
@@ -309,7 +337,7 @@ mod tests {
 
     #[test]
     fn envs_are_independent_and_shapes_are_checked() {
-        let mut b = RolloutBuffer::new(1, 2, 1, 1);
+        let mut b = RolloutBuffer::new(1, 2, 1, 0, 1);
         assert!(
             b.add(&[0.0], &[0.0], &[1.0], &[false], &[0.0], &[0.0])
                 .is_err()

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use hlynr_env::config::ConfigError;
-use hlynr_env::{BatchEnv, EnvError, VecNormalize, VecNormalizeConfig};
+use hlynr_env::{BatchEnv, EnvError, ObsRef, VecNormalize, VecNormalizeConfig};
 use hlynr_nn::{Adam, AdamConfig, AdamKind, NnError, OptimizerState, ParamGroup, Tensor};
 use hlynr_rng::{Rng, derive_seed};
 use serde::{Deserialize, Serialize};
@@ -193,6 +193,8 @@ pub struct Ppo<B: BatchEnv> {
     env_actions: Vec<f32>,
     last_values: Vec<f32>,
     final_obs: Tensor,
+    /// Byte lanes of `final_obs`, `[k * obs_bytes]`.
+    final_obs_bytes: Vec<u8>,
     last_obs: Tensor,
     /// Observation values of the current rollout that were NaN or infinite
     /// (replaced by 0 for acting; the rollout's update is then skipped).
@@ -236,9 +238,14 @@ impl<B: BatchEnv> Ppo<B> {
             ));
         }
         let mut env = VecNormalize::new(env, normalize_config(&config))?;
-        let obs_dim = env.obs_dim();
+        let (obs_dim, obs_bytes) = (env.obs_dim(), env.byte_dim());
         let mut init_rng = Rng::from_stream(seed, STREAM_INIT);
-        let mut net = ActorCritic::new(obs_dim, env.action_space(), &config.policy, &mut init_rng)?;
+        let mut net = ActorCritic::new(
+            env.observation_space(),
+            env.action_space(),
+            &config.policy,
+            &mut init_rng,
+        )?;
         net.set_policy_rng(Rng::from_stream(seed, STREAM_POLICY));
         let weights = &config.entropy_head_weights;
         if !weights.is_empty() && weights.len() != net.num_components() {
@@ -286,7 +293,7 @@ impl<B: BatchEnv> Ppo<B> {
             episode_starts: vec![1.0; n],
             ended: vec![false; n],
             all_rows: (0..n).collect(),
-            buffer: RolloutBuffer::new(config.n_steps, n, obs_dim, act_dim),
+            buffer: RolloutBuffer::new(config.n_steps, n, obs_dim, obs_bytes, act_dim),
             return_norm: config.normalize_returns.then(ReturnNormalizer::new),
             rollout_rng: Rng::from_stream(seed, STREAM_ROLLOUT),
             shuffle_rng: Rng::from_stream(seed, STREAM_SHUFFLE),
@@ -297,6 +304,7 @@ impl<B: BatchEnv> Ppo<B> {
             env_actions: vec![0.0; n * act_dim],
             last_values: vec![0.0; n],
             final_obs: Tensor::default(),
+            final_obs_bytes: Vec::new(),
             last_obs: Tensor::default(),
             nonfinite_obs: 0,
             final_rows: Vec::with_capacity(n),
@@ -423,9 +431,10 @@ impl<B: BatchEnv> Ppo<B> {
             {
                 let slots = self.buffer.next_step_slots()?;
                 slots.obs.copy_from_slice(self.env.obs());
+                slots.obs_bytes.copy_from_slice(self.env.obs_bytes());
                 self.nonfinite_obs += zero_nonfinite(slots.obs);
                 self.net.act(
-                    &*slots.obs,
+                    ObsRef::new(slots.obs, slots.obs_bytes),
                     n,
                     false,
                     &mut self.rollout_rng,
@@ -449,8 +458,9 @@ impl<B: BatchEnv> Ppo<B> {
                 .extend((0..n).filter(|&i| trunc[i] && !term[i]));
             let mut bootstrap = [0.0f32; 0].as_slice();
             if !self.final_rows.is_empty() {
-                let d = self.env.obs_dim();
+                let (d, bd) = (self.env.obs_dim(), self.env.byte_dim());
                 self.final_obs.resize(&[self.final_rows.len(), d]);
+                self.final_obs_bytes.clear();
                 for (row, &i) in self
                     .final_obs
                     .data_mut()
@@ -464,11 +474,24 @@ impl<B: BatchEnv> Ppo<B> {
                         )
                     })?;
                     row.copy_from_slice(fin);
+                    let fin_bytes = self.env.final_observation_bytes(i).unwrap_or_default();
+                    if fin_bytes.len() != bd {
+                        return Err(PpoError::invalid(
+                            "collect_rollout",
+                            format!(
+                                "env {i}'s final observation has {} bytes, its space {bd}",
+                                fin_bytes.len()
+                            ),
+                        ));
+                    }
+                    self.final_obs_bytes.extend_from_slice(fin_bytes);
                 }
                 self.nonfinite_obs += zero_nonfinite(self.final_obs.data_mut());
-                bootstrap = self
-                    .net
-                    .forward_values_of_rows(&self.final_obs, &self.final_rows)?;
+                bootstrap = self.net.forward_values_of_rows(
+                    &self.final_obs,
+                    &self.final_obs_bytes,
+                    &self.final_rows,
+                )?;
             }
             let step = self.buffer.pos();
             let k0 = step * n;
@@ -507,9 +530,11 @@ impl<B: BatchEnv> Ppo<B> {
         self.last_obs.resize(&[n, self.env.obs_dim()]);
         self.last_obs.data_mut().copy_from_slice(self.env.obs());
         self.nonfinite_obs += zero_nonfinite(self.last_obs.data_mut());
-        let values = self
-            .net
-            .forward_values_of_rows(&self.last_obs, &self.all_rows)?;
+        let values = self.net.forward_values_of_rows(
+            &self.last_obs,
+            self.env.obs_bytes(),
+            &self.all_rows,
+        )?;
         self.last_values.copy_from_slice(values);
         for v in &mut self.last_values {
             *v = Self::to_return_units(self.return_norm.as_ref(), *v);

@@ -47,6 +47,8 @@ pub struct LossSettings {
 pub struct Minibatch {
     /// `[B, obs_dim]`.
     pub obs: Tensor,
+    /// Observation bytes, `[B * obs_bytes]`.
+    pub obs_bytes: Vec<u8>,
     /// Raw actions `[B, act_dim]`.
     pub actions: Tensor,
     /// Log-probabilities at collection time.
@@ -182,7 +184,7 @@ pub fn ppo_loss(
             ),
         ));
     }
-    net.forward(&mb.obs, mb.sequences.as_ref())?;
+    net.forward(&mb.obs, &mb.obs_bytes, mb.sequences.as_ref())?;
     ws.log_prob.resize(b, 0.0);
     net.evaluate(&mb.actions, &mut ws.log_prob)?;
     let inv_b = 1.0 / b as f64;
@@ -668,7 +670,11 @@ impl<B: BatchEnv> Ppo<B> {
     /// Gathers minibatch `indices[start..start + len]`: that many samples,
     /// or for a recurrent policy that many whole sequences (time-major).
     fn gather_minibatch(&mut self, start: usize, len: usize) {
-        let (od, ad) = (self.buffer.obs_dim(), self.buffer.act_dim());
+        let (od, bd, ad) = (
+            self.buffer.obs_dim(),
+            self.buffer.obs_bytes_dim(),
+            self.buffer.act_dim(),
+        );
         let sc = &mut self.scratch;
         let units = &sc.indices[start..start + len];
         match &self.sequences {
@@ -687,6 +693,11 @@ impl<B: BatchEnv> Ppo<B> {
         let mb = &mut sc.mb;
         mb.obs.resize(&[len, od]);
         mb.actions.resize(&[len, ad]);
+        mb.obs_bytes.clear();
+        for &k in idx {
+            mb.obs_bytes
+                .extend_from_slice(&self.buffer.obs_bytes[k * bd..(k + 1) * bd]);
+        }
         for (r, &k) in idx.iter().enumerate() {
             mb.obs.data_mut()[r * od..(r + 1) * od]
                 .copy_from_slice(&self.buffer.obs[k * od..(k + 1) * od]);
