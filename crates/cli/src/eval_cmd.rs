@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hlynr_env::{Env, Info, Policy, Step, TimeLimit};
+use hlynr_env::{Env, Info, Policy, Step};
 use hlynr_envs::intercept::plots::{TrajectorySeries, trajectory_svg};
 use hlynr_intercept::policies::POLICY_NAMES;
 use hlynr_intercept::{InterceptEnv, ScenarioConfig, make_policy};
@@ -24,7 +24,7 @@ use hlynr_rl::eval::{
 };
 
 /// The env id of the interception simulator.
-use hlynr_envs::INTERCEPT;
+use hlynr_envs::{INTERCEPT, Registry};
 
 /// Name of the uniform-random baseline, available on every env.
 pub const RANDOM_POLICY: &str = "random";
@@ -84,10 +84,10 @@ pub struct EvalArgs {
 }
 
 /// Runs `hlynr eval`.
-pub fn run(args: &EvalArgs) -> Result<()> {
+pub fn run(args: &EvalArgs, registry: &Registry) -> Result<()> {
     let pool = thread_pool(args.threads)?;
     let started = Instant::now();
-    let evaluation = pool.install(|| evaluate_args(args))?;
+    let evaluation = pool.install(|| evaluate_args(args, registry))?;
     let elapsed_s = started.elapsed().as_secs_f64();
     let report = &evaluation.report;
     let title = match &report.scenario {
@@ -136,9 +136,9 @@ pub struct Evaluation {
 }
 
 /// Validates the arguments, runs the evaluation and builds the report.
-pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
+pub fn evaluate_args(args: &EvalArgs, registry: &Registry) -> Result<Evaluation> {
     if let Some(model) = &args.model {
-        return evaluate_model(args, model);
+        return evaluate_model(args, model, registry);
     }
     let names = normalise_policy_names(&args.policy)?;
     let config = EvalConfig::new(args.episodes, args.seed);
@@ -151,8 +151,10 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
         return intercept_evaluation(args, &scenario, &config, outcome, None);
     }
 
-    let spec = hlynr_env::classic::spec(&args.env)
-        .map_err(|e| anyhow::anyhow!("{e}; `{INTERCEPT}` is the interception simulator"))?;
+    let env_id = args.env.as_str();
+    let env_config: hlynr_rl::trainer::RunConfig =
+        hlynr_env::config::from_value(&serde_json::json!({ "env": { "id": env_id } }))?;
+    let factory = registry.factory_for(&env_config)?;
     for (flag, given) in [
         ("--scenario", args.scenario.is_some()),
         ("--set", !args.overrides.is_empty()),
@@ -160,22 +162,15 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
         ("--oracle", args.oracle),
     ] {
         if given {
-            bail!(
-                "{flag} applies only to --env {INTERCEPT}, not to {}",
-                spec.id
-            );
+            bail!("{flag} applies only to --env {INTERCEPT}, not to {env_id}");
         }
     }
-    let make_env = || -> hlynr_env::Result<TimeLimit<Box<dyn Env>>> {
-        let env = hlynr_env::classic::make(spec.id)?;
-        // Every registered classic task has a limit; the cap guards the rest.
-        TimeLimit::new(env, spec.max_episode_steps.unwrap_or(100_000))
-    };
+    let make_env = || factory.make_eval();
     let probe_env = make_env()?;
     let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len());
     for name in &names {
         if name != RANDOM_POLICY {
-            bail!(unknown_policy_message(name, &[RANDOM_POLICY], spec.id));
+            bail!(unknown_policy_message(name, &[RANDOM_POLICY], env_id));
         }
         policies.push(Box::new(RandomPolicy::new(
             probe_env.action_space().clone(),
@@ -184,13 +179,13 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
     }
     let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
     let context = ReportContext {
-        env: spec.id.to_string(),
+        env: env_id.to_string(),
         scenario: None,
         seed: args.seed,
         episodes: args.episodes,
         deterministic: config.deterministic,
         oracle: false,
-        spec: hlynr_envs::report_spec(spec.id),
+        spec: hlynr_envs::report_spec(env_id),
     };
     Ok(Evaluation {
         report: EvalReport::new(&context, &results)?,
@@ -201,7 +196,7 @@ pub fn evaluate_args(args: &EvalArgs) -> Result<Evaluation> {
 
 /// `--model`: the run's trained policy on the run's own environment config
 /// (and frozen normaliser statistics), beside the `--policy` baselines.
-pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
+pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Result<Evaluation> {
     let (run_dir, checkpoint) = hlynr_rl::trainer::locate_model(model)?;
     let loaded = hlynr_rl::trainer::load_model(&run_dir, &checkpoint)
         .with_context(|| format!("loading model {}", model.display()))?;
@@ -266,7 +261,7 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path) -> Result<Evaluation> {
             bail!("{flag} applies only to {INTERCEPT} models, not to {env_id}");
         }
     }
-    let factory = hlynr_envs::factory_for(&loaded.config)?;
+    let factory = registry.factory_for(&loaded.config)?;
     let make_env = || factory.make_eval();
     let probe_env = make_env()?;
     let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len() + 1);
@@ -597,7 +592,7 @@ mod tests {
     }
 
     fn error_of(args: &EvalArgs) -> String {
-        match evaluate_args(args) {
+        match evaluate_args(args, &Registry::builtin()) {
             Ok(_) => panic!("expected an error for {args:?}"),
             Err(e) => format!("{e:#}"),
         }
@@ -626,7 +621,7 @@ mod tests {
         );
         let e = error_of(&args("CartPol-v1", &["random"]));
         assert!(
-            e.contains("did you mean \"CartPole-v1\"") && e.contains("intercept"),
+            e.contains("did you mean `CartPole-v1`") && e.contains("intercept"),
             "{e}"
         );
     }
@@ -652,8 +647,8 @@ mod tests {
     #[test]
     fn classic_random_evaluation_is_reproducible() {
         let a = args("CartPole-v1", &["random"]);
-        let first = evaluate_args(&a).unwrap().report;
-        let second = evaluate_args(&a).unwrap().report;
+        let first = evaluate_args(&a, &Registry::builtin()).unwrap().report;
+        let second = evaluate_args(&a, &Registry::builtin()).unwrap().report;
         assert_eq!(first.to_json(), second.to_json());
         let p = first.policies.get("random").unwrap();
         assert_eq!(p.episodes, 3);
@@ -670,7 +665,7 @@ mod tests {
         a.out = Some(dir.join("report"));
         a.plots = Some(dir.join("plots"));
         a.episodes = 4;
-        run(&a).unwrap();
+        run(&a, &Registry::builtin()).unwrap();
         let json = std::fs::read_to_string(dir.join("report/report.json")).unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         let zem = &value["policies"]["zem-pn"];

@@ -10,7 +10,7 @@ use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::signals::StopSignal;
 use hlynr_rl::trainer::Trainer;
 
-use hlynr_envs::factory_for;
+use hlynr_envs::Registry;
 
 use crate::train_cmd::{parse_progress, report};
 
@@ -28,11 +28,11 @@ pub struct ResumeArgs {
 }
 
 /// Runs `hlynr resume`.
-pub fn run(args: &ResumeArgs) -> Result<()> {
+pub fn run(args: &ResumeArgs, registry: &Registry) -> Result<()> {
     let stop = StopSignal::install()?;
     let (mut trainer, found) = Trainer::resume(
         &args.run_dir,
-        factory_for,
+        |c| registry.factory_for(c),
         std::env::args().collect(),
         args.progress,
     )?;

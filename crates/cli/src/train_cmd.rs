@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use hlynr_envs::{factory_for, load_config};
+use hlynr_envs::{Registry, load_config};
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::signals::StopSignal;
-use hlynr_rl::trainer::{RunLocation, TrainOutcome, TrainStatus, Trainer};
+use hlynr_rl::trainer::{RunConfig, RunLocation, TrainOutcome, TrainStatus, Trainer};
 
 /// Arguments of `hlynr train`.
 #[derive(Debug, Args)]
@@ -48,7 +48,8 @@ pub fn parse_progress(s: &str) -> std::result::Result<ProgressMode, String> {
 }
 
 /// Runs `hlynr train`.
-pub fn run(args: &TrainArgs) -> Result<()> {
+pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
+    let factory_for = |c: &RunConfig| registry.factory_for(c);
     let (config, resolved) = load_config(&args.config, &args.overrides)?;
     if args.check {
         Trainer::check_staged(&config, factory_for)?;

@@ -1,7 +1,8 @@
 //! The environments hlynr knows by id, built from a run config: the
 //! classic-control tasks (`CartPole-v1`, ...) and the interception simulator
-//! (`intercept`). The command, the Python package and the servers all build
-//! environments here, so an id means the same environment everywhere.
+//! (`intercept`), and those a program registers in its [`Registry`]. The
+//! command, the Python package and the servers all build environments here,
+//! so an id means the same environment everywhere.
 
 pub mod intercept;
 
@@ -13,7 +14,7 @@ use serde_json::Value;
 pub use intercept::{INTERCEPT, InterceptFactory, ScenarioSettings, resolve_scenario};
 
 /// What environment `id` adds to its evaluation reports (nothing for the
-/// classic-control tasks).
+/// classic-control tasks and registered envs).
 pub fn report_spec(id: &str) -> hlynr_rl::eval::report::ReportSpec {
     if id == INTERCEPT {
         intercept::report_spec()
@@ -22,34 +23,92 @@ pub fn report_spec(id: &str) -> hlynr_rl::eval::report::ReportSpec {
     }
 }
 
-/// Every registered id: the classic-control tasks, then the simulators.
-pub fn known_ids() -> Vec<&'static str> {
-    hlynr_env::classic::SPECS
-        .iter()
-        .map(|s| s.id)
-        .chain([INTERCEPT])
-        .collect()
+/// Builds the environment factory of a run config.
+pub type MakeFactory = dyn Fn(&RunConfig) -> Result<Box<dyn EnvFactory>> + Send + Sync;
+
+/// Env ids to factories: the built-in environments plus any registered by a
+/// program that embeds hlynr (its own Rust environments, trained and
+/// evaluated by the same command: see `hlynr_cli::run`).
+pub struct Registry {
+    registered: Vec<(String, Box<MakeFactory>)>,
 }
 
-/// The environment factory of a run config (or of one curriculum stage's).
-pub fn factory_for(config: &RunConfig) -> Result<Box<dyn EnvFactory>> {
-    if config.env.id == INTERCEPT {
-        return Ok(Box::new(InterceptFactory::new(config)?));
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("ids", &self.known_ids())
+            .finish()
     }
-    if hlynr_env::classic::spec(&config.env.id).is_err() {
-        let ids = known_ids();
-        let hint = hlynr_env::config::suggest(&config.env.id, ids.iter().copied())
-            .map_or(String::new(), |best| format!("did you mean `{best}`? "));
-        return Err(TrainError::invalid(
-            "env.id",
-            format!(
-                "unknown environment `{}`; {hint}(known: {})",
-                config.env.id,
-                ids.join(", ")
-            ),
-        ));
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::builtin()
     }
-    Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
+}
+
+impl Registry {
+    /// The classic-control tasks and the interception simulator.
+    pub fn builtin() -> Self {
+        Self {
+            registered: Vec::new(),
+        }
+    }
+
+    /// Adds environment `id`, built by `make` from a run config (its
+    /// `env.settings` are the env's own to read). An id that is already
+    /// known is refused.
+    pub fn register(
+        &mut self,
+        id: impl Into<String>,
+        make: impl Fn(&RunConfig) -> Result<Box<dyn EnvFactory>> + Send + Sync + 'static,
+    ) -> Result<&mut Self> {
+        let id = id.into();
+        if self.known_ids().contains(&id.as_str()) {
+            return Err(TrainError::invalid(
+                "env registry",
+                format!("`{id}` is already registered"),
+            ));
+        }
+        self.registered.push((id, Box::new(make)));
+        Ok(self)
+    }
+
+    /// Every known id: the classic-control tasks, the simulators, then the
+    /// registered envs in registration order.
+    pub fn known_ids(&self) -> Vec<&str> {
+        hlynr_env::classic::SPECS
+            .iter()
+            .map(|s| s.id)
+            .chain([INTERCEPT])
+            .chain(self.registered.iter().map(|(id, _)| id.as_str()))
+            .collect()
+    }
+
+    /// The environment factory of a run config (or of one curriculum
+    /// stage's). An unknown id is an error naming the closest known one.
+    pub fn factory_for(&self, config: &RunConfig) -> Result<Box<dyn EnvFactory>> {
+        let id = config.env.id.as_str();
+        if id == INTERCEPT {
+            return Ok(Box::new(InterceptFactory::new(config)?));
+        }
+        if let Some((_, make)) = self.registered.iter().find(|(known, _)| known == id) {
+            return make(config);
+        }
+        if hlynr_env::classic::spec(id).is_err() {
+            let ids = self.known_ids();
+            let hint = hlynr_env::config::suggest(id, ids.iter().copied())
+                .map_or(String::new(), |best| format!("did you mean `{best}`? "));
+            return Err(TrainError::invalid(
+                "env.id",
+                format!(
+                    "unknown environment `{id}`; {hint}(known: {})",
+                    ids.join(", ")
+                ),
+            ));
+        }
+        Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
+    }
 }
 
 /// Loads the training config at `path` with `--set` style `overrides`,

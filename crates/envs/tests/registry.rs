@@ -1,7 +1,7 @@
 //! The registry builds every id it lists, and refuses what it cannot build
 //! with a message that says what to write instead.
 
-use hlynr_envs::{INTERCEPT, factory_for, known_ids, load_config};
+use hlynr_envs::{INTERCEPT, Registry, load_config};
 use hlynr_rl::trainer::RunConfig;
 
 fn config(text: &str) -> RunConfig {
@@ -18,13 +18,14 @@ fn env_config(id: &str) -> RunConfig {
 
 #[test]
 fn every_known_id_builds_matching_train_and_eval_envs() {
-    let ids = known_ids();
+    let registry = Registry::builtin();
+    let ids = registry.known_ids();
     assert!(
         ids.contains(&"CartPole-v1") && ids.contains(&INTERCEPT),
         "{ids:?}"
     );
     for id in ids {
-        let factory = factory_for(&env_config(id)).unwrap();
+        let factory = registry.factory_for(&env_config(id)).unwrap();
         let batch = factory.make_train(2).unwrap();
         let eval = factory.make_eval().unwrap();
         assert_eq!(batch.num_envs(), 2, "{id}");
@@ -35,7 +36,8 @@ fn every_known_id_builds_matching_train_and_eval_envs() {
 
 #[test]
 fn an_unknown_id_suggests_the_closest_and_lists_all() {
-    let e = factory_for(&config("env: {id: CartPole-v2}\n"))
+    let e = Registry::builtin()
+        .factory_for(&config("env: {id: CartPole-v2}\n"))
         .unwrap_err()
         .to_string();
     assert!(
@@ -50,7 +52,7 @@ fn the_scenario_discount_must_be_the_learner_discount() {
     let c = config(
         "env: {id: intercept, settings: {scenario: easy, set: [reward.gamma=0.995]}}\nppo: {gamma: 0.99}\n",
     );
-    let e = factory_for(&c).unwrap_err().to_string();
+    let e = Registry::builtin().factory_for(&c).unwrap_err().to_string();
     assert!(
         e.contains("reward.gamma = 0.995 differs from ppo.gamma = 0.99")
             && e.contains("\"reward.gamma=0.99\""),
@@ -78,5 +80,41 @@ fn a_loaded_interception_config_holds_its_scenario_resolved() {
     );
     // The stored form builds the same environment.
     let again = RunConfig::from_resolved(&resolved).unwrap();
-    factory_for(&again).unwrap().make_eval().unwrap();
+    Registry::builtin()
+        .factory_for(&again)
+        .unwrap()
+        .make_eval()
+        .unwrap();
+}
+
+#[test]
+fn a_program_registers_its_own_envs_by_id() {
+    use hlynr_rl::trainer::ClassicEnvFactory;
+    let mut registry = Registry::builtin();
+    registry
+        .register("Balance-v0", |config| {
+            let mut env = config.env.clone();
+            env.id = "CartPole-v1".into();
+            Ok(Box::new(ClassicEnvFactory::new(&env)?))
+        })
+        .unwrap();
+    assert_eq!(registry.known_ids().last(), Some(&"Balance-v0"));
+    let factory = registry
+        .factory_for(&config("env: {id: Balance-v0}\n"))
+        .unwrap();
+    assert_eq!(factory.make_train(3).unwrap().num_envs(), 3);
+    // Misspelt ids are matched against registered ones too.
+    let e = registry
+        .factory_for(&config("env: {id: Balanse-v0}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("did you mean `Balance-v0`"), "{e}");
+    // An id means one environment: taken ids are refused.
+    for taken in ["Balance-v0", "CartPole-v1", INTERCEPT] {
+        let e = registry
+            .register(taken, |_| unreachable!())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already registered"), "{e}");
+    }
 }
