@@ -33,20 +33,6 @@ impl<'a> ObsMut<'a> {
             bytes: self.bytes,
         }
     }
-
-    /// Copies both lanes from `src` (same lengths).
-    pub fn copy_from(&mut self, src: ObsRef<'_>) {
-        self.values.copy_from_slice(src.values);
-        self.bytes.copy_from_slice(src.bytes);
-    }
-
-    /// Read-only view.
-    pub fn as_ref(&self) -> ObsRef<'_> {
-        ObsRef {
-            values: self.values,
-            bytes: self.bytes,
-        }
-    }
 }
 
 /// One observation (or a batch of them, row-major), read-only.

@@ -291,11 +291,7 @@ impl ActorCritic {
         seq: Option<&SequenceBatch>,
     ) -> Result<(), PolicyError> {
         self.check_obs("ActorCritic observations", obs)?;
-        let obs = if self.features.is_identity() {
-            obs
-        } else {
-            self.features.forward(obs, bytes)?
-        };
+        let obs = self.features.extract(obs, bytes)?;
         let (feat_pi, feat_vf): (&Tensor, &Tensor) = match (&mut self.recurrent, seq) {
             (Some(r), Some(seq)) => r.forward_sequence(obs, seq)?,
             (Some(r), None) => r.step(obs)?,
@@ -364,11 +360,7 @@ impl ActorCritic {
         self.check_obs("ActorCritic observations", obs)?;
         match &mut self.recurrent {
             Some(r) => {
-                let obs = if self.features.is_identity() {
-                    obs
-                } else {
-                    self.features.forward(obs, bytes)?
-                };
+                let obs = self.features.extract(obs, bytes)?;
                 let feat = r.peek_critic(obs, rows)?;
                 let latent_vf = self.vf.forward(feat)?;
                 Ok(self.value_net.forward(latent_vf)?.data())
@@ -388,11 +380,7 @@ impl ActorCritic {
                 "a recurrent network needs the env rows (forward_values_of_rows)",
             ));
         }
-        let obs = if self.features.is_identity() {
-            obs
-        } else {
-            self.features.forward(obs, bytes)?
-        };
+        let obs = self.features.extract(obs, bytes)?;
         let feat: &Tensor = if self.shared.is_empty() {
             obs
         } else {
@@ -587,11 +575,7 @@ impl ActorCritic {
             return Ok(());
         }
         let trains_features = self.features.has_params();
-        let input: &Tensor = if self.features.is_identity() {
-            obs
-        } else {
-            self.features.output()
-        };
+        let input = self.features.extracted(obs);
         let need_feat_grad = !self.shared.is_empty() || trains_features;
         let feat: &Tensor = if self.shared.is_empty() {
             input
@@ -628,9 +612,9 @@ impl ActorCritic {
     }
 
     /// Batched action selection for `n` environments from observations
-    /// (`[n, obs_dim]` values, `[n, obs_bytes]` bytes): writes the raw actions (stored for training), the
-    /// environment actions (squashed / clipped), the joint log-probabilities
-    /// and the values. Stochastic actions draw from `rng`; `deterministic`
+    /// (`[n, obs_dim]` values, `[n, obs_bytes]` bytes): writes the raw
+    /// actions (stored for training), the environment actions (squashed /
+    /// clipped), the joint log-probabilities and the values. Stochastic actions draw from `rng`; `deterministic`
     /// takes the mode. Allocates nothing once the buffers have their size.
     #[allow(clippy::too_many_arguments)]
     pub fn act(

@@ -276,11 +276,6 @@ impl FeaturesExtractor {
         self.cnn.is_some()
     }
 
-    /// Width of the value lane it reads.
-    pub fn values_dim(&self) -> usize {
-        self.values_dim
-    }
-
     /// Width of the byte lane it reads.
     pub fn bytes_dim(&self) -> usize {
         self.bytes_dim
@@ -293,6 +288,29 @@ impl FeaturesExtractor {
             None => self.bytes_dim,
         };
         bytes_out + self.values_dim
+    }
+
+    /// Features of `B` observations: the values themselves when the
+    /// extractor is the identity, else [`FeaturesExtractor::forward`].
+    pub fn extract<'a>(
+        &'a mut self,
+        values: &'a Tensor,
+        bytes: &[u8],
+    ) -> Result<&'a Tensor, PolicyError> {
+        if self.is_identity() {
+            Ok(values)
+        } else {
+            self.forward(values, bytes)
+        }
+    }
+
+    /// The features of the last [`FeaturesExtractor::extract`] of `values`.
+    pub fn extracted<'a>(&'a self, values: &'a Tensor) -> &'a Tensor {
+        if self.is_identity() {
+            values
+        } else {
+            &self.out
+        }
     }
 
     /// Features `[B, out_dim]` of `B` observations: values `[B, values_dim]`
@@ -337,11 +355,6 @@ impl FeaturesExtractor {
             row[bw..].copy_from_slice(&v[i * vd..(i + 1) * vd]);
         }
         Ok(&self.out)
-    }
-
-    /// The features of the last [`FeaturesExtractor::forward`].
-    pub fn output(&self) -> &Tensor {
-        &self.out
     }
 
     /// Adds the parameter gradients of the last [`FeaturesExtractor::forward`]
