@@ -326,37 +326,43 @@ impl RecurrentCore {
         grad_actor.expect_shape("RecurrentCore actor feature gradient", &[t * b, h])?;
         grad_critic.expect_shape("RecurrentCore critic feature gradient", &[t * b, h])?;
         self.grad_seq.resize(&[t, b, h]);
-        self.grad_seq.data_mut().copy_from_slice(grad_actor.data());
-        match &mut self.critic {
+        // The critic's own LSTM first; a shared one takes both gradients.
+        let critic_took_input = match &mut self.critic {
             Some(c) => {
-                let x = self
-                    .actor
-                    .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
-                    .x;
-                if need_input_grad {
-                    self.grad_input.copy_from(x);
-                }
                 self.grad_seq.data_mut().copy_from_slice(grad_critic.data());
                 let x = c
                     .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
                     .x;
                 if need_input_grad {
-                    for (g, &v) in self.grad_input.data_mut().iter_mut().zip(x.data()) {
-                        *g += v;
-                    }
-                }
-            }
-            None => {
-                for (g, &v) in self.grad_seq.data_mut().iter_mut().zip(grad_critic.data()) {
-                    *g += v;
-                }
-                let x = self
-                    .actor
-                    .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
-                    .x;
-                if need_input_grad {
                     self.grad_input.copy_from(x);
                 }
+                self.grad_seq.data_mut().copy_from_slice(grad_actor.data());
+                true
+            }
+            None => {
+                for ((g, &a), &c) in self
+                    .grad_seq
+                    .data_mut()
+                    .iter_mut()
+                    .zip(grad_actor.data())
+                    .zip(grad_critic.data())
+                {
+                    *g = a + c;
+                }
+                false
+            }
+        };
+        let x = self
+            .actor
+            .backward_sequence(&self.grad_seq, None, None, need_input_grad)?
+            .x;
+        if need_input_grad {
+            if critic_took_input {
+                for (g, &v) in self.grad_input.data_mut().iter_mut().zip(x.data()) {
+                    *g += v;
+                }
+            } else {
+                self.grad_input.copy_from(x);
             }
         }
         if !need_input_grad {
