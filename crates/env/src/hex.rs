@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// Writes `bytes` as one hex string.
 pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
@@ -13,6 +14,7 @@ pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&text)
 }
 
+/// Reads a hex string written by [`serialize`].
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     let text = String::deserialize(d)?;
     if text.len() % 2 != 0 {

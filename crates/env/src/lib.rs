@@ -10,7 +10,7 @@ pub mod classic;
 pub mod config;
 pub mod env;
 pub mod error;
-mod hex;
+pub mod hex;
 pub mod obs;
 pub mod policy;
 pub mod space;

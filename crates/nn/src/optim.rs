@@ -129,6 +129,12 @@ pub struct OptimizerState {
 /// Metadata key under which the JSON scalars are stored in a safetensors file.
 pub const OPTIMIZER_METADATA_KEY: &str = "hlynr.optimizer";
 
+/// `x`, or 0 when it is subnormal (below `f32::MIN_POSITIVE` in magnitude).
+#[inline(always)]
+fn flush_subnormal(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+}
+
 /// Adam / AdamW over named parameters in groups.
 #[derive(Clone, Debug)]
 pub struct Adam {
@@ -308,6 +314,12 @@ impl Adam {
                 let g = if l2 != 0.0 { g + l2 * *v } else { g };
                 *ma += w1 * (g - *ma);
                 *va = *va * b2 + w2 * (g * g);
+                // Moments of parameters whose gradient stays 0 (dead ReLUs,
+                // Q-values of actions not taken) decay into subnormal floats,
+                // on which x86 arithmetic runs ~100x slower; at f32
+                // precision they change no update, so they become 0.
+                *ma = flush_subnormal(*ma);
+                *va = flush_subnormal(*va);
                 let denom = va.sqrt() / bc2 + eps;
                 *v += -step_size * (*ma / denom);
             }

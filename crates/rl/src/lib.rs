@@ -13,6 +13,7 @@ pub mod common;
 pub mod compare;
 pub mod curriculum;
 pub mod doctor;
+pub mod dqn;
 pub mod env_config;
 pub mod env_factory;
 pub mod episode_metrics;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::curriculum::CurriculumConfig;
 use crate::doctor::DoctorConfig;
+use crate::dqn::DqnConfig;
 use crate::env_config::EnvConfig;
 use crate::error::{Result, TrainError};
 use crate::ppo::PpoConfig;
@@ -101,40 +102,105 @@ pub enum AlgoName {
     /// Proximal Policy Optimisation (MLP or LSTM policies), section `ppo`.
     #[default]
     Ppo,
+    /// Deep Q-learning with the Rainbow switches, section `dqn`.
+    Dqn,
 }
 
-/// A complete training-run config.
+impl AlgoName {
+    /// The name as configs spell it (also its section's key).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlgoName::Ppo => "ppo",
+            AlgoName::Dqn => "dqn",
+        }
+    }
+}
+
+/// A complete training-run config. Exactly the chosen algorithm's section
+/// is present (filled with defaults when the file leaves it out); a section
+/// of another algorithm is an error, never silently ignored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawRunConfig")]
 pub struct RunConfig {
     /// The environment.
     pub env: EnvConfig,
     /// The algorithm; its hyperparameters are the section of the same name.
-    #[serde(default)]
     pub algo: AlgoName,
     /// Environment steps (summed over envs) the run trains for; the horizon
     /// of every schedule, so a run stopped early and resumed follows the same
     /// schedules.
-    #[serde(default = "d::total_timesteps")]
     pub total_timesteps: u64,
     /// Training environments stepped together.
-    #[serde(default = "d::n_envs")]
     pub n_envs: usize,
     /// PPO's hyperparameters (`algo: ppo`).
-    #[serde(default)]
-    pub ppo: PpoConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
+    /// DQN's hyperparameters (`algo: dqn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dqn: Option<DqnConfig>,
     /// Run seed (network initialisation, sampling, shuffling, environments).
-    #[serde(default)]
     pub seed: u64,
     /// Checkpoints and evaluation.
-    #[serde(default)]
     pub run: RunSettings,
     /// Optional curriculum of environment stages (absent: none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub curriculum: Option<CurriculumConfig>,
     /// The training doctor's rules, thresholds and actions.
-    #[serde(default)]
     pub doctor: DoctorConfig,
+}
+
+/// A run config as written, before the algorithm's section is settled.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunConfig {
+    env: EnvConfig,
+    #[serde(default)]
+    algo: AlgoName,
+    #[serde(default = "d::total_timesteps")]
+    total_timesteps: u64,
+    #[serde(default = "d::n_envs")]
+    n_envs: usize,
+    #[serde(default)]
+    ppo: Option<PpoConfig>,
+    #[serde(default)]
+    dqn: Option<DqnConfig>,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    run: RunSettings,
+    #[serde(default)]
+    curriculum: Option<CurriculumConfig>,
+    #[serde(default)]
+    doctor: DoctorConfig,
+}
+
+impl TryFrom<RawRunConfig> for RunConfig {
+    type Error = String;
+
+    fn try_from(raw: RawRunConfig) -> std::result::Result<Self, String> {
+        let stray = match raw.algo {
+            AlgoName::Ppo => raw.dqn.is_some().then_some("dqn"),
+            AlgoName::Dqn => raw.ppo.is_some().then_some("ppo"),
+        };
+        if let Some(section) = stray {
+            return Err(format!(
+                "the config has a `{section}` section but trains with `algo: {}`; set `algo: {section}` or remove the section",
+                raw.algo.as_str()
+            ));
+        }
+        Ok(RunConfig {
+            ppo: (raw.algo == AlgoName::Ppo).then(|| raw.ppo.unwrap_or_default()),
+            dqn: (raw.algo == AlgoName::Dqn).then(|| raw.dqn.unwrap_or_default()),
+            env: raw.env,
+            algo: raw.algo,
+            total_timesteps: raw.total_timesteps,
+            n_envs: raw.n_envs,
+            seed: raw.seed,
+            run: raw.run,
+            curriculum: raw.curriculum,
+            doctor: raw.doctor,
+        })
+    }
 }
 
 /// Keys that were PPO's and are now the run's (every algorithm has them).
@@ -165,11 +231,12 @@ impl Validate for RunConfig {
             self.n_envs as f64,
             Interval::closed(1.0, 65536.0),
         )?;
-        match self.algo {
-            AlgoName::Ppo => {
-                self.ppo.validate(&p("ppo"))?;
-                self.ppo.validate_for_envs(&p("ppo"), self.n_envs)?;
-            }
+        if let Some(ppo) = &self.ppo {
+            ppo.validate(&p("ppo"))?;
+            ppo.validate_for_envs(&p("ppo"), self.n_envs)?;
+        }
+        if let Some(dqn) = &self.dqn {
+            dqn.validate(&p("dqn"))?;
         }
         self.run.validate(&p("run"))?;
         Validate::validate(&self.doctor, &p("doctor"))?;
@@ -199,9 +266,24 @@ const STREAM_EVAL: u64 = 0x6576_616c; // "eval"
 impl RunConfig {
     /// The learner's discount factor and the key that sets it (`ppo.gamma`).
     pub fn discount(&self) -> (f64, &'static str) {
-        match self.algo {
-            AlgoName::Ppo => (self.ppo.gamma, "ppo.gamma"),
+        match (&self.ppo, &self.dqn) {
+            (Some(ppo), _) => (ppo.gamma, "ppo.gamma"),
+            (None, Some(dqn)) => (dqn.gamma, "dqn.gamma"),
+            (None, None) => (0.99, "ppo.gamma"),
         }
+    }
+
+    /// The PPO section of a run that trains with PPO.
+    pub fn ppo_config(&self) -> Result<&PpoConfig> {
+        self.ppo.as_ref().ok_or_else(|| {
+            TrainError::invalid(
+                "config",
+                format!(
+                    "the run trains with `algo: {}`, not ppo",
+                    self.algo.as_str()
+                ),
+            )
+        })
     }
 
     /// Base seed of evaluation episodes.

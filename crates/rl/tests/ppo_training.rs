@@ -175,7 +175,7 @@ fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &RunConfig, episodes: usize, seed: u
     let mut env = VecNormalize::new(
         inner,
         VecNormalizeConfig {
-            norm_obs: cfg.ppo.normalize_observations,
+            norm_obs: cfg.ppo_config().unwrap().normalize_observations,
             norm_reward: false,
             ..VecNormalizeConfig::default()
         },
@@ -194,7 +194,7 @@ fn evaluate<B: BatchEnv>(ppo: &Ppo<B>, cfg: &RunConfig, episodes: usize, seed: u
     let mut net = ActorCritic::new(
         env.observation_space(),
         env.action_space(),
-        &cfg.ppo.policy,
+        &cfg.ppo_config().unwrap().policy,
         &mut rng.clone(),
     )
     .unwrap();
@@ -228,7 +228,13 @@ fn acceptance(config: &str, threshold: f64, required: usize) {
         let cfg = load(config);
         let env = make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap();
         let start = Instant::now();
-        let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed, cfg.total_timesteps).unwrap();
+        let mut ppo = Ppo::new(
+            cfg.ppo_config().unwrap().clone(),
+            env,
+            seed,
+            cfg.total_timesteps,
+        )
+        .unwrap();
         ppo.learn(cfg.total_timesteps, |_, _| ControlFlow::Continue(()))
             .unwrap();
         let secs = start.elapsed().as_secs_f64();
@@ -253,7 +259,13 @@ fn acceptance(config: &str, threshold: f64, required: usize) {
 fn cartpole_learns_from_the_shipped_config() {
     let cfg = load("cartpole_ppo.yaml");
     let env = make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap();
-    let mut ppo = Ppo::new(cfg.ppo.clone(), env, 0, cfg.total_timesteps).unwrap();
+    let mut ppo = Ppo::new(
+        cfg.ppo_config().unwrap().clone(),
+        env,
+        0,
+        cfg.total_timesteps,
+    )
+    .unwrap();
     let before = evaluate(&ppo, &cfg, 20, 1000);
     ppo.learn(cfg.total_timesteps, |_, _| ControlFlow::Continue(()))
         .unwrap();
@@ -289,7 +301,7 @@ fn best_scores(config: &str, seeds: u64, eval_every: u64) -> Vec<f64> {
             let cfg = load(config);
             let env = make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap();
             let start = Instant::now();
-            let mut ppo = Ppo::new(cfg.ppo.clone(), env, seed, cfg.total_timesteps).unwrap();
+            let mut ppo = Ppo::new(cfg.ppo_config().unwrap().clone(), env, seed, cfg.total_timesteps).unwrap();
             let (mut best, mut best_state, mut next_eval) = (f64::MIN, None, eval_every);
             while ppo.counters().num_timesteps < cfg.total_timesteps {
                 ppo.iterate().unwrap();
@@ -305,7 +317,7 @@ fn best_scores(config: &str, seeds: u64, eval_every: u64) -> Vec<f64> {
             }
             let secs = start.elapsed().as_secs_f64();
             let mut best_ppo = Ppo::new(
-                cfg.ppo.clone(),
+                cfg.ppo_config().unwrap().clone(),
                 make_classic_vec_env(&cfg.env, cfg.n_envs).unwrap(),
                 seed,
                 cfg.total_timesteps,

@@ -10,7 +10,8 @@
 //!
 //! - `flatten` (the default): bytes scaled to `[0, 1]` and appended as they
 //!   are. With no bytes this is the identity, so vector observations reach
-//!   the trunk untouched.
+//!   the trunk untouched. Images (byte boxes of two or more axes) are refused:
+//!   they need the CNN.
 //! - `cnn`: a stack of `Conv2d + ReLU` over the byte boxes (a `[C, H, W]`
 //!   frame, or `[k, C, H, W]` or `k` such boxes behind a frame stack, read
 //!   as `k*C` channels),
@@ -194,7 +195,18 @@ impl FeaturesExtractor {
         config.validate("policy.features")?;
         let (values_dim, bytes_dim) = (space.flat_dim(), space.byte_dim());
         let cnn = match config {
-            FeaturesConfig::Flatten => None,
+            FeaturesConfig::Flatten => {
+                let shapes = space.byte_shapes();
+                if shapes.iter().any(|s| s.len() >= 2) {
+                    return Err(PolicyError::invalid(
+                        "policy.features",
+                        format!(
+                            "the observation holds images (byte boxes {shapes:?}), which an MLP cannot read well from flattened pixels; set `features: {{type: cnn}}`"
+                        ),
+                    ));
+                }
+                None
+            }
             FeaturesConfig::Cnn(c) => Some(Self::cnn(space, c, ortho_init, rng)?),
         };
         Ok(Self {

@@ -1,4 +1,5 @@
-//! Actor-critic networks for policy-gradient methods.
+//! Actor-critic networks for policy-gradient methods, and Q-networks for
+//! value-based ones ([`QNetwork`]), over one features extractor.
 //!
 //! # Layout and names
 //!
@@ -56,6 +57,7 @@ mod config;
 mod features;
 mod heads;
 mod mlp;
+mod q_network;
 
 use hlynr_env::config::ConfigError;
 use hlynr_nn::NnError;
@@ -64,6 +66,7 @@ use thiserror::Error;
 pub use actor_critic::ActorCritic;
 pub use config::{Activation, DEFAULT_LSTM_HIDDEN_SIZE, NetArch, PolicyConfig, PolicyKind, Squash};
 pub use features::{CnnConfig, FeaturesConfig, FeaturesExtractor};
+pub use q_network::{QNetConfig, QNetwork, argmax_rows};
 
 /// Errors of building and running a policy network.
 #[derive(Debug, Error)]

@@ -7,6 +7,7 @@ use hlynr_env::BatchEnv;
 use hlynr_nn::Tensor;
 
 use crate::algorithm::{Algorithm, PolicyRecord, PolicySnapshot};
+use crate::dqn::Dqn;
 use crate::env_factory::EnvFactory;
 use crate::error::{Result, TrainError};
 use crate::ppo::Ppo;
@@ -20,7 +21,13 @@ pub type AlgorithmBuilder = fn(&RunConfig, Box<dyn BatchEnv>) -> Result<Box<dyn 
 pub fn build_algorithm(config: &RunConfig, batch: Box<dyn BatchEnv>) -> Result<Box<dyn Algorithm>> {
     match config.algo {
         AlgoName::Ppo => Ok(Box::new(Ppo::new(
-            config.ppo.clone(),
+            config.ppo_config()?.clone(),
+            batch,
+            config.seed,
+            config.total_timesteps,
+        )?)),
+        AlgoName::Dqn => Ok(Box::new(Dqn::new(
+            config.dqn.clone().unwrap_or_default(),
             batch,
             config.seed,
             config.total_timesteps,
@@ -37,10 +44,11 @@ pub fn policy_from_record(
 ) -> Result<PolicySnapshot> {
     match algorithm {
         "ppo" => crate::ppo::algorithm::policy_from_record(record, weights),
+        "dqn" => crate::dqn::policy_from_record(record, weights),
         other => Err(TrainError::invalid(
             "policy",
             format!(
-                "the checkpoint holds a policy of algorithm `{other}`, which this hlynr cannot load (known: ppo)"
+                "the checkpoint holds a policy of algorithm `{other}`, which this hlynr cannot load (known: ppo, dqn)"
             ),
         )),
     }

@@ -1,0 +1,229 @@
+//! The `dqn` section: Stable-Baselines3's DQN keys (same names, same
+//! defaults) plus the Rainbow switches (double Q, n-step returns, prioritised
+//! replay; dueling heads are `policy.dueling`).
+
+use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
+use serde::{Deserialize, Serialize};
+
+use crate::common::schedule::Schedule;
+use crate::policy::QNetConfig;
+
+mod d {
+    use crate::common::schedule::Schedule;
+    pub fn learning_rate() -> Schedule {
+        Schedule::Constant(1e-4)
+    }
+    pub fn buffer_size() -> usize {
+        1_000_000
+    }
+    pub fn learning_starts() -> u64 {
+        100
+    }
+    pub fn batch_size() -> usize {
+        32
+    }
+    pub fn tau() -> f64 {
+        1.0
+    }
+    pub fn gamma() -> f64 {
+        0.99
+    }
+    pub fn train_freq() -> u64 {
+        4
+    }
+    pub fn gradient_steps() -> u64 {
+        1
+    }
+    pub fn target_update_interval() -> u64 {
+        10_000
+    }
+    pub fn exploration_fraction() -> f64 {
+        0.1
+    }
+    pub fn exploration_initial_eps() -> f64 {
+        1.0
+    }
+    pub fn exploration_final_eps() -> f64 {
+        0.05
+    }
+    pub fn max_grad_norm() -> f64 {
+        10.0
+    }
+    pub fn adam_eps() -> f64 {
+        1e-8
+    }
+    pub fn n_step() -> usize {
+        1
+    }
+    pub fn huber_delta() -> f64 {
+        1.0
+    }
+}
+
+/// Prioritised experience replay (Schaul et al., 2016), proportional variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrioritizedReplay {
+    /// Priority exponent: 0 is uniform sampling.
+    #[serde(default = "per::alpha")]
+    pub alpha: f64,
+    /// Importance-sampling exponent at the start, annealed linearly to 1 over
+    /// `total_timesteps` env steps.
+    #[serde(default = "per::beta0")]
+    pub beta0: f64,
+    /// Added to `|TD error|` so that no transition's priority is 0.
+    #[serde(default = "per::eps")]
+    pub eps: f64,
+}
+
+mod per {
+    pub fn alpha() -> f64 {
+        0.6
+    }
+    pub fn beta0() -> f64 {
+        0.4
+    }
+    pub fn eps() -> f64 {
+        1e-6
+    }
+}
+
+/// DQN hyperparameters (see the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DqnConfig {
+    /// Adam learning rate (a schedule over training progress).
+    #[serde(default = "d::learning_rate")]
+    pub learning_rate: Schedule,
+    /// Transitions the replay buffer holds.
+    #[serde(default = "d::buffer_size")]
+    pub buffer_size: usize,
+    /// Env steps of uniformly random actions before learning starts.
+    #[serde(default = "d::learning_starts")]
+    pub learning_starts: u64,
+    /// Transitions per gradient step.
+    #[serde(default = "d::batch_size")]
+    pub batch_size: usize,
+    /// Target-network update coefficient: 1 copies (hard update), below 1
+    /// moves the target by `tau` towards the online network (soft).
+    #[serde(default = "d::tau")]
+    pub tau: f64,
+    /// Discount factor.
+    #[serde(default = "d::gamma")]
+    pub gamma: f64,
+    /// Vector steps collected between learning phases.
+    #[serde(default = "d::train_freq")]
+    pub train_freq: u64,
+    /// Gradient steps per learning phase.
+    #[serde(default = "d::gradient_steps")]
+    pub gradient_steps: u64,
+    /// Env steps (all envs together) between target updates.
+    #[serde(default = "d::target_update_interval")]
+    pub target_update_interval: u64,
+    /// Fraction of `total_timesteps` over which epsilon falls linearly.
+    #[serde(default = "d::exploration_fraction")]
+    pub exploration_fraction: f64,
+    /// Epsilon at the start.
+    #[serde(default = "d::exploration_initial_eps")]
+    pub exploration_initial_eps: f64,
+    /// Epsilon from `exploration_fraction` on.
+    #[serde(default = "d::exploration_final_eps")]
+    pub exploration_final_eps: f64,
+    /// Global gradient-norm clip.
+    #[serde(default = "d::max_grad_norm")]
+    pub max_grad_norm: f64,
+    /// Adam's epsilon.
+    #[serde(default = "d::adam_eps")]
+    pub adam_eps: f64,
+    /// Huber threshold of the TD loss (SB3's `smooth_l1_loss`: 1).
+    #[serde(default = "d::huber_delta")]
+    pub huber_delta: f64,
+    /// Double Q-learning: the online network picks the next action, the
+    /// target network values it (van Hasselt et al., 2016).
+    #[serde(default)]
+    pub double_q: bool,
+    /// Steps summed into each return before bootstrapping.
+    #[serde(default = "d::n_step")]
+    pub n_step: usize,
+    /// Prioritised replay; `null` (default) samples uniformly.
+    #[serde(default)]
+    pub prioritized_replay: Option<PrioritizedReplay>,
+    /// The Q-network.
+    #[serde(default)]
+    pub policy: QNetConfig,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        hlynr_env::config::from_value(&serde_json::json!({})).expect("every DQN key has a default")
+    }
+}
+
+impl Validate for DqnConfig {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let p = |k: &str| join_path(path, k);
+        self.learning_rate
+            .validate_in(&p("learning_rate"), Interval::closed(0.0, 10.0))?;
+        let counts = [
+            ("buffer_size", self.buffer_size as f64, 1e10),
+            ("batch_size", self.batch_size as f64, 1e6),
+            ("train_freq", self.train_freq as f64, 1e9),
+            ("gradient_steps", self.gradient_steps as f64, 1e6),
+            (
+                "target_update_interval",
+                self.target_update_interval as f64,
+                1e13,
+            ),
+            ("n_step", self.n_step as f64, 1000.0),
+        ];
+        for (key, v, max) in counts {
+            ensure_range(&p(key), v, Interval::closed(1.0, max))?;
+        }
+        ensure_range(
+            &p("learning_starts"),
+            self.learning_starts as f64,
+            Interval::closed(0.0, 1e13),
+        )?;
+        let unit = Interval::closed(0.0, 1.0);
+        for (key, v) in [
+            ("gamma", self.gamma),
+            ("exploration_fraction", self.exploration_fraction),
+            ("exploration_initial_eps", self.exploration_initial_eps),
+            ("exploration_final_eps", self.exploration_final_eps),
+        ] {
+            ensure_range(&p(key), v, unit)?;
+        }
+        ensure_range(&p("tau"), self.tau, Interval::open_closed(0.0, 1.0))?;
+        ensure_range(
+            &p("max_grad_norm"),
+            self.max_grad_norm,
+            Interval::open_closed(0.0, 1e9),
+        )?;
+        ensure_range(
+            &p("adam_eps"),
+            self.adam_eps,
+            Interval::open_closed(0.0, 1.0),
+        )?;
+        ensure_range(
+            &p("huber_delta"),
+            self.huber_delta,
+            Interval::open_closed(0.0, 1e9),
+        )?;
+        if self.batch_size > self.buffer_size {
+            return Err(ConfigError::invalid(
+                p("batch_size"),
+                format!(
+                    "{} is larger than buffer_size {}",
+                    self.batch_size, self.buffer_size
+                ),
+            ));
+        }
+        if let Some(per) = &self.prioritized_replay {
+            let q = |k: &str| join_path(&p("prioritized_replay"), k);
+            ensure_range(&q("alpha"), per.alpha, Interval::closed(0.0, 10.0))?;
+            ensure_range(&q("beta0"), per.beta0, unit)?;
+            ensure_range(&q("eps"), per.eps, Interval::open_closed(0.0, 1.0))?;
+        }
+        self.policy.validate(&p("policy"))
+    }
+}

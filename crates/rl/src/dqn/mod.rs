@@ -1,0 +1,827 @@
+//! Deep Q-learning with the Rainbow switches: double Q, dueling heads, n-step
+//! returns and prioritised replay, each on its own config key.
+//!
+//! One [`Dqn::iterate`] collects `train_freq` vector steps (uniformly random
+//! actions before `learning_starts` env steps, epsilon-greedy after, with
+//! epsilon falling linearly over `exploration_fraction` of the run), stores
+//! their transitions through the n-step windows, updates the target network
+//! every `target_update_interval` env steps, and then takes `gradient_steps`
+//! gradient steps on minibatches from the replay buffer:
+//!
+//! ```text
+//! a*   = argmax_a Q_target(s', a)          (double Q: argmax_a Q_online(s', a))
+//! y    = R + discount * Q_target(s', a*)   (discount = gamma^m, 0 after termination)
+//! loss = mean_i w_i Huber(Q_online(s_i, a_i) - y_i)     (w = 1 without prioritisation)
+//! ```
+//!
+//! Everything it decides depends on its env-step counter, its generators and
+//! its saved state, so a resumed run continues bit for bit; the replay buffer,
+//! the waiting n-step windows and the target network travel as resume-only
+//! checkpoint files.
+
+pub mod config;
+pub mod nstep;
+pub mod replay;
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+use hlynr_env::{BatchEnv, ObsRef};
+use hlynr_nn::{Adam, AdamConfig, AdamKind, ParamGroup, Tensor, clip_grad_norm};
+use hlynr_rng::{Rng, derive_seed};
+use serde::{Deserialize, Serialize};
+
+use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
+use crate::checkpoint::ResumeFiles;
+use crate::common::episodes::EpisodeWindow;
+use crate::error::{Result, TrainError};
+use crate::metrics::Metrics;
+use crate::policy::{PolicyError, QNetConfig, QNetwork, argmax_rows};
+
+pub use config::{DqnConfig, PrioritizedReplay};
+use nstep::NStep;
+use replay::{Batch, ReplayBuffer, Sample, bytes_per_transition};
+
+const STREAM_INIT: u64 = 0x1D;
+const STREAM_EXPLORE: u64 = 0x2D;
+const STREAM_SAMPLE: u64 = 0x3D;
+const STREAM_ENV: u64 = 3;
+/// The optimiser's one parameter group.
+const GROUP: &str = "q_net";
+/// Resume file of the replay buffer.
+const REPLAY_FILE: &str = "replay.bin";
+/// Resume file of the target network and the waiting n-step windows.
+const TARGET_FILE: &str = "target.json";
+
+impl From<PolicyError> for TrainError {
+    fn from(e: PolicyError) -> Self {
+        TrainError::Algorithm(Box::new(e))
+    }
+}
+
+fn nn(e: hlynr_nn::NnError) -> TrainError {
+    TrainError::Algorithm(Box::new(e))
+}
+
+/// Step and update counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DqnCounters {
+    /// Env steps taken, summed over envs.
+    pub num_timesteps: u64,
+    /// Iterations completed.
+    pub iterations: u64,
+    /// Gradient steps taken (`train/n_updates`).
+    pub n_updates: u64,
+    /// Target-network updates made.
+    pub target_updates: u64,
+    /// Gradient steps abandoned because a loss, gradient or weight was not finite.
+    pub nonfinite_skips: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+}
+
+/// Everything of a [`Dqn`]'s state but its tensors and resume files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DqnMeta {
+    config: DqnConfig,
+    seed: u64,
+    total_timesteps: u64,
+    counters: DqnCounters,
+    explore_rng: Rng,
+    sample_rng: Rng,
+    episodes: EpisodeWindow,
+    lr_scale: f64,
+    env: serde_json::Value,
+}
+
+/// What the target file holds.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    /// Target-network parameters by name, as IEEE bit patterns.
+    target: BTreeMap<String, (Vec<usize>, Vec<u32>)>,
+    nstep: NStep,
+}
+
+/// How a checkpoint describes a DQN policy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkRecord {
+    policy: QNetConfig,
+}
+
+/// The DQN learner over an environment batch `B`.
+pub struct Dqn<B: BatchEnv> {
+    config: DqnConfig,
+    seed: u64,
+    total_timesteps: u64,
+    env: B,
+    q: QNetwork,
+    target: QNetwork,
+    opt: Adam,
+    replay: ReplayBuffer,
+    nstep: NStep,
+    explore_rng: Rng,
+    sample_rng: Rng,
+    counters: DqnCounters,
+    episodes: EpisodeWindow,
+    lr_scale: f64,
+    /// The target is a copy of the online network (no gradient step since
+    /// the last hard update). Derived state: false after a restore.
+    target_synced: bool,
+    scratch: Scratch,
+}
+
+impl<B: BatchEnv> std::fmt::Debug for Dqn<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dqn")
+            .field("counters", &self.counters)
+            .field("replay_len", &self.replay.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Scratch {
+    actions: Vec<f32>,
+    greedy: Vec<usize>,
+    obs: Vec<f32>,
+    bytes: Vec<u8>,
+    sample: Sample,
+    batch: Batch,
+    obs_t: Tensor,
+    next_t: Tensor,
+    next_actions: Vec<usize>,
+    grad_q: Tensor,
+    td_abs: Vec<f32>,
+}
+
+/// Statistics of one learning phase.
+#[derive(Debug, Default)]
+struct LearnStats {
+    steps: u64,
+    loss: f64,
+    q_mean: f64,
+    q_max: f64,
+    target_mean: f64,
+    td_abs: f64,
+    grad_norm: f64,
+}
+
+impl<B: BatchEnv> Dqn<B> {
+    /// A learner for `env` (a `Discrete` action space), resetting it with a
+    /// seed derived from `seed`. A replay buffer that would not fit in the
+    /// memory available is refused before anything is allocated.
+    pub fn new(config: DqnConfig, mut env: B, seed: u64, total_timesteps: u64) -> Result<Self> {
+        use hlynr_env::config::Validate;
+        config.validate("dqn")?;
+        if total_timesteps == 0 {
+            return Err(TrainError::invalid(
+                "Dqn::new",
+                "total_timesteps must be at least 1 (the schedules' horizon)",
+            ));
+        }
+        let space = env.observation_space().clone();
+        let (obs_dim, obs_bytes) = (space.flat_dim(), space.byte_dim());
+        let per = config.prioritized_replay.as_ref();
+        check_memory(config.buffer_size, obs_dim, obs_bytes, per.is_some())?;
+        let mut init = Rng::from_stream(seed, STREAM_INIT);
+        let q = QNetwork::new(&space, env.action_space(), &config.policy, &mut init)?;
+        let mut target = QNetwork::new(&space, env.action_space(), &config.policy, &mut init)?;
+        target.load_state_dict(&q.state_dict())?;
+        let names = q
+            .named_params()
+            .into_iter()
+            .filter(|(_, p)| p.is_trainable())
+            .map(|(n, _)| n);
+        let adam = AdamConfig {
+            eps: config.adam_eps,
+            ..AdamConfig::new(AdamKind::Adam)
+        };
+        let opt = Adam::new(
+            adam,
+            vec![ParamGroup::new(
+                GROUP,
+                names,
+                config.learning_rate.initial(),
+            )],
+        )
+        .map_err(nn)?;
+        env.reset(derive_seed(seed, STREAM_ENV))?;
+        let n = env.num_envs();
+        Ok(Self {
+            replay: ReplayBuffer::new(config.buffer_size, obs_dim, obs_bytes, per.map(|p| p.alpha)),
+            nstep: NStep::new(config.n_step, config.gamma, n, obs_dim, obs_bytes),
+            explore_rng: Rng::from_stream(seed, STREAM_EXPLORE),
+            sample_rng: Rng::from_stream(seed, STREAM_SAMPLE),
+            counters: DqnCounters::default(),
+            episodes: EpisodeWindow::default(),
+            lr_scale: 1.0,
+            target_synced: true,
+            scratch: Scratch::default(),
+            config,
+            seed,
+            total_timesteps,
+            env,
+            q,
+            target,
+            opt,
+        })
+    }
+
+    /// The online network.
+    pub fn q_network(&self) -> &QNetwork {
+        &self.q
+    }
+
+    /// The replay buffer.
+    pub fn replay(&self) -> &ReplayBuffer {
+        &self.replay
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> DqnCounters {
+        self.counters
+    }
+
+    fn progress_remaining(&self) -> f64 {
+        1.0 - self.counters.num_timesteps as f64 / self.total_timesteps as f64
+    }
+
+    /// Epsilon at the current step: linear from the initial to the final
+    /// value over `exploration_fraction` of the run, then constant.
+    pub fn exploration_rate(&self) -> f64 {
+        let c = &self.config;
+        let elapsed = 1.0 - self.progress_remaining();
+        if c.exploration_fraction <= 0.0 || elapsed >= c.exploration_fraction {
+            c.exploration_final_eps
+        } else {
+            c.exploration_initial_eps
+                + elapsed * (c.exploration_final_eps - c.exploration_initial_eps)
+                    / c.exploration_fraction
+        }
+    }
+
+    /// The importance-sampling exponent at the current step (prioritised
+    /// replay): linear from `beta0` to 1 over the run.
+    fn beta(&self) -> f64 {
+        self.config.prioritized_replay.as_ref().map_or(1.0, |p| {
+            p.beta0 + (1.0 - p.beta0) * (1.0 - self.progress_remaining()).clamp(0.0, 1.0)
+        })
+    }
+
+    /// One vector step: choose actions, step, store transitions.
+    fn collect_step(&mut self) -> Result<()> {
+        let n = self.env.num_envs();
+        let n_actions = self.q.n_actions();
+        let random_phase = self.counters.num_timesteps < self.config.learning_starts;
+        let eps = if random_phase {
+            1.0
+        } else {
+            self.exploration_rate()
+        };
+        let sc = &mut self.scratch;
+        sc.actions.resize(n, 0.0);
+        sc.greedy.resize(n, 0);
+        if eps < 1.0 {
+            self.q
+                .greedy(self.env.obs(), self.env.obs_bytes(), n, &mut sc.greedy)?;
+        }
+        for (a, &g) in sc.actions.iter_mut().zip(&sc.greedy) {
+            let explore = eps >= 1.0 || self.explore_rng.uniform() < eps;
+            *a = if explore {
+                self.explore_rng.below(n_actions as u64) as f32
+            } else {
+                g as f32
+            };
+        }
+        // The observations the actions were chosen on.
+        sc.obs.clear();
+        sc.obs.extend_from_slice(self.env.obs());
+        sc.bytes.clear();
+        sc.bytes.extend_from_slice(self.env.obs_bytes());
+        self.env.step(&sc.actions)?;
+        self.counters.num_timesteps += n as u64;
+        let (vd, bd) = (self.env.obs_dim(), self.env.byte_dim());
+        let (rewards, term, trunc) = (
+            self.env.rewards(),
+            self.env.terminated(),
+            self.env.truncated(),
+        );
+        for i in 0..n {
+            let ended = term[i] || trunc[i];
+            let next = if ended {
+                let values = self.env.final_observation(i).ok_or_else(|| {
+                    TrainError::invalid("DQN", format!("env {i} ended without a final observation"))
+                })?;
+                ObsRef::new(
+                    values,
+                    self.env.final_observation_bytes(i).unwrap_or_default(),
+                )
+            } else {
+                ObsRef::new(
+                    &self.env.obs()[i * vd..(i + 1) * vd],
+                    &self.env.obs_bytes()[i * bd..(i + 1) * bd],
+                )
+            };
+            let obs = ObsRef::new(
+                &sc.obs[i * vd..(i + 1) * vd],
+                &sc.bytes[i * bd..(i + 1) * bd],
+            );
+            let replay = &mut self.replay;
+            self.nstep.push(
+                i,
+                obs,
+                sc.actions[i] as usize,
+                rewards[i],
+                term[i],
+                trunc[i],
+                |e| replay.push(e.obs, e.action, e.ret, next, e.discount),
+            );
+        }
+        for (i, info) in self.env.infos().iter().enumerate() {
+            if !(term[i] || trunc[i]) {
+                continue;
+            }
+            self.counters.episodes += 1;
+            if let Some(ep) = info.episode {
+                self.episodes
+                    .push_episode(ep.episode_return, ep.episode_length);
+            }
+            if let Some(s) = info.is_success {
+                self.episodes.push_success(s);
+            }
+        }
+        let interval = self.config.target_update_interval;
+        if self.counters.num_timesteps / interval > self.counters.target_updates {
+            self.counters.target_updates = self.counters.num_timesteps / interval;
+            self.update_target();
+        }
+        Ok(())
+    }
+
+    /// Moves the target network to the online one by `tau` (copies it when
+    /// `tau` is 1; a copy of an online network that has not changed since
+    /// the last one is skipped, having no effect).
+    fn update_target(&mut self) {
+        let tau = self.config.tau as f32;
+        if tau >= 1.0 && self.target_synced {
+            return;
+        }
+        self.target_synced = tau >= 1.0;
+        let online = self.q.named_params();
+        for ((_, t), (_, o)) in self.target.named_params_mut().into_iter().zip(online) {
+            if tau >= 1.0 {
+                t.value.copy_from(&o.value);
+            } else {
+                for (t, &o) in t.value.data_mut().iter_mut().zip(o.value.data()) {
+                    *t += tau * (o - *t);
+                }
+            }
+        }
+    }
+
+    /// One gradient step on a replay minibatch; `false` when a loss,
+    /// gradient or updated weight was not finite (the caller restores the
+    /// parameters of before the learning phase).
+    fn learn_step(&mut self, stats: &mut LearnStats) -> Result<bool> {
+        let c = &self.config;
+        let (b, n_actions) = (c.batch_size, self.q.n_actions());
+        let vd = self.q.obs_dim();
+        let beta = self.beta();
+        let lr = c.learning_rate.value(self.progress_remaining()) * self.lr_scale;
+        let sc = &mut self.scratch;
+        self.replay
+            .sample(b, beta, &mut self.sample_rng, &mut sc.sample);
+        self.replay.gather(&sc.sample.rows, &mut sc.batch);
+        let batch = &sc.batch;
+        sc.next_t.resize(&[b, vd]);
+        sc.next_t.data_mut().copy_from_slice(&batch.next_obs);
+        sc.obs_t.resize(&[b, vd]);
+        sc.obs_t.data_mut().copy_from_slice(&batch.obs);
+        // Targets (no gradient): the online net's argmax under double Q.
+        sc.next_actions.resize(b, 0);
+        if c.double_q {
+            let q_next = self.q.forward(&sc.next_t, &batch.next_bytes)?;
+            argmax_rows(q_next, &mut sc.next_actions);
+        }
+        let q_target = self.target.forward(&sc.next_t, &batch.next_bytes)?;
+        if !c.double_q {
+            argmax_rows(q_target, &mut sc.next_actions);
+        }
+        let mut y = vec![0.0f32; b];
+        for (k, y) in y.iter_mut().enumerate() {
+            let next = q_target.data()[k * n_actions + sc.next_actions[k]];
+            *y = batch.returns[k] + batch.discounts[k] * next;
+        }
+        let q = self.q.forward(&sc.obs_t, &batch.bytes)?;
+        sc.grad_q.resize_zeroed(&[b, n_actions]);
+        sc.td_abs.resize(b, 0.0);
+        let delta = c.huber_delta as f32;
+        let mut loss = 0.0f64;
+        let (mut q_sum, mut q_max, mut y_sum, mut td_sum) = (0.0f64, f64::MIN, 0.0f64, 0.0f64);
+        for k in 0..b {
+            let row = &q.data()[k * n_actions..(k + 1) * n_actions];
+            let q_sa = row[batch.actions[k]];
+            let td = q_sa - y[k];
+            let w = sc.sample.weights[k];
+            let (l, g) = if td.abs() <= delta {
+                (0.5 * td * td, td)
+            } else {
+                (delta * (td.abs() - 0.5 * delta), delta * td.signum())
+            };
+            loss += f64::from(w * l);
+            sc.grad_q.data_mut()[k * n_actions + batch.actions[k]] = w * g / b as f32;
+            sc.td_abs[k] = td.abs();
+            q_sum += f64::from(q_sa);
+            q_max = q_max.max(row.iter().copied().fold(f32::MIN, f32::max).into());
+            y_sum += f64::from(y[k]);
+            td_sum += f64::from(td.abs());
+        }
+        loss /= b as f64;
+        if !loss.is_finite() {
+            return Ok(false);
+        }
+        self.q.zero_grad();
+        self.q.backward(&sc.obs_t, &sc.grad_q)?;
+        let norm = clip_grad_norm(
+            self.q.named_params_mut().into_iter().map(|(_, p)| p),
+            c.max_grad_norm as f32,
+        )
+        .map_err(nn)?;
+        if !norm.is_finite() {
+            return Ok(false);
+        }
+        self.opt.set_group_lr(GROUP, lr).map_err(nn)?;
+        let mut params = self.q.named_params_mut();
+        self.opt.step(&mut params).map_err(nn)?;
+        let finite = params
+            .iter()
+            .all(|(_, p)| p.value.data().iter().all(|v| v.is_finite()));
+        drop(params);
+        if !finite {
+            return Ok(false);
+        }
+        if let Some(per) = &self.config.prioritized_replay {
+            self.replay
+                .update_priorities(&sc.sample.rows, &sc.td_abs, per.eps);
+        }
+        stats.steps += 1;
+        stats.loss += loss;
+        stats.q_mean += q_sum / b as f64;
+        stats.q_max = stats.q_max.max(q_max);
+        stats.target_mean += y_sum / b as f64;
+        stats.td_abs += td_sum / b as f64;
+        stats.grad_norm += f64::from(norm);
+        Ok(true)
+    }
+
+    /// One iteration: `train_freq` vector steps, then `gradient_steps`
+    /// gradient steps once past `learning_starts`.
+    pub fn iterate(&mut self) -> Result<Iteration> {
+        for _ in 0..self.config.train_freq {
+            self.collect_step()?;
+        }
+        let mut stats = LearnStats {
+            q_max: f64::MIN,
+            ..LearnStats::default()
+        };
+        let mut skipped = false;
+        let learning = self.counters.num_timesteps > self.config.learning_starts
+            && self.replay.len() >= self.config.batch_size;
+        if learning {
+            // A non-finite step abandons the whole phase, as PPO abandons an
+            // update: the parameters return to where the phase began.
+            let (before, opt_before) = (self.q.state_dict(), self.opt.clone());
+            let start_updates = self.counters.n_updates;
+            for _ in 0..self.config.gradient_steps {
+                self.target_synced = false;
+                if self.learn_step(&mut stats)? {
+                    self.counters.n_updates += 1;
+                } else {
+                    self.q.load_state_dict(&before)?;
+                    self.opt = opt_before;
+                    self.counters.n_updates = start_updates;
+                    self.counters.nonfinite_skips += 1;
+                    skipped = true;
+                    stats = LearnStats::default();
+                    break;
+                }
+            }
+        }
+        self.counters.iterations += 1;
+        Ok(Iteration {
+            scalars: self.scalars(&stats, skipped),
+            nonfinite_skip: skipped.then_some(self.counters.nonfinite_skips),
+        })
+    }
+
+    fn scalars(&self, s: &LearnStats, skipped: bool) -> Metrics {
+        let per_step = |v: f64| (s.steps > 0).then(|| v / s.steps as f64);
+        let lr = self.config.learning_rate.value(self.progress_remaining()) * self.lr_scale;
+        let c = &self.counters;
+        let rows: Vec<(&str, Option<f64>)> = vec![
+            ("rollout/exploration_rate", Some(self.exploration_rate())),
+            ("rollout/ep_rew_mean", self.episodes.mean_return()),
+            ("rollout/ep_len_mean", self.episodes.mean_length()),
+            ("rollout/success_rate", self.episodes.success_rate()),
+            (
+                "rollout/buffer_fill",
+                Some(self.replay.len() as f64 / self.replay.capacity() as f64),
+            ),
+            ("train/loss", per_step(s.loss)),
+            ("train/q_mean", per_step(s.q_mean)),
+            ("train/q_max", (s.steps > 0).then_some(s.q_max)),
+            ("train/target_q_mean", per_step(s.target_mean)),
+            ("train/td_error_abs", per_step(s.td_abs)),
+            ("train/grad_norm", per_step(s.grad_norm)),
+            ("train/learning_rate", Some(lr)),
+            ("train/n_updates", Some(c.n_updates as f64)),
+            (
+                "train/per_beta",
+                self.config.prioritized_replay.as_ref().map(|_| self.beta()),
+            ),
+            ("train/nonfinite_skip", skipped.then_some(1.0)),
+            ("train/nonfinite_skips", Some(c.nonfinite_skips as f64)),
+            ("time/episodes", Some(c.episodes as f64)),
+            ("time/iterations", Some(c.iterations as f64)),
+            ("time/total_timesteps", Some(c.num_timesteps as f64)),
+        ];
+        rows.into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect()
+    }
+
+    fn meta(&self) -> Result<DqnMeta> {
+        Ok(DqnMeta {
+            config: self.config.clone(),
+            seed: self.seed,
+            total_timesteps: self.total_timesteps,
+            counters: self.counters,
+            explore_rng: self.explore_rng.clone(),
+            sample_rng: self.sample_rng.clone(),
+            episodes: self.episodes.clone(),
+            lr_scale: self.lr_scale,
+            env: self.env.state(),
+        })
+    }
+
+    fn parse_meta(&self, state: &AlgorithmState) -> Result<DqnMeta> {
+        let meta: DqnMeta = serde_json::from_value(state.meta.clone())
+            .map_err(|e| TrainError::invalid("DQN state", e.to_string()))?;
+        if meta.config != self.config {
+            return Err(TrainError::invalid(
+                "DQN state",
+                "the checkpoint was written with a different `dqn` config",
+            ));
+        }
+        Ok(meta)
+    }
+
+    /// The description of the current policy a checkpoint stores.
+    pub fn policy_record(&self) -> Result<PolicyRecord> {
+        let network = serde_json::to_value(NetworkRecord {
+            policy: self.config.policy.clone(),
+        })
+        .map_err(|e| TrainError::invalid("DQN policy record", e.to_string()))?;
+        Ok(PolicyRecord {
+            observation_space: self.env.observation_space().clone(),
+            action_space: self.env.action_space().clone(),
+            frame_stack: None,
+            obs_normalizer: None,
+            network,
+        })
+    }
+}
+
+/// Refuses a buffer larger than the memory the machine has available (read
+/// from `/proc/meminfo` where there is one).
+fn check_memory(
+    capacity: usize,
+    obs_dim: usize,
+    obs_bytes: usize,
+    prioritized: bool,
+) -> Result<()> {
+    let need = capacity as f64 * bytes_per_transition(obs_dim, obs_bytes, prioritized) as f64;
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map(|kib| kib * 1024.0)
+    });
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    match available {
+        Some(avail) if need > avail => Err(TrainError::invalid(
+            "dqn.buffer_size",
+            format!(
+                "a replay buffer of {capacity} transitions of {obs_dim} values and {obs_bytes} bytes needs {:.2} GiB; this machine has {:.2} GiB available",
+                gib(need),
+                gib(avail)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The network of a DQN checkpoint's `record` with `weights`, without any
+/// environment.
+pub fn policy_from_record(
+    record: &PolicyRecord,
+    weights: &BTreeMap<String, Tensor>,
+) -> Result<PolicySnapshot> {
+    record.check()?;
+    let network: NetworkRecord = serde_json::from_value(record.network.clone())
+        .map_err(|e| TrainError::invalid("DQN policy record", e.to_string()))?;
+    let mut q = QNetwork::new(
+        &record.observation_space,
+        &record.action_space,
+        &network.policy,
+        &mut Rng::seed_from_u64(0),
+    )?;
+    q.load_state_dict(weights).map_err(|e| {
+        TrainError::invalid(
+            "DQN policy",
+            format!(
+                "for observations {:?} and actions {:?}: {e}",
+                record.observation_space, record.action_space
+            ),
+        )
+    })?;
+    Ok(PolicySnapshot {
+        net: Box::new(q),
+        obs_dim: record.observation_space.flat_dim(),
+        obs_bytes: record.observation_space.byte_dim(),
+        normalizer: None,
+    })
+}
+
+fn tensor_bits(map: &BTreeMap<String, Tensor>) -> BTreeMap<String, (Vec<usize>, Vec<u32>)> {
+    map.iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                (
+                    t.shape().to_vec(),
+                    t.data().iter().map(|v| v.to_bits()).collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn tensors_from_bits(
+    map: &BTreeMap<String, (Vec<usize>, Vec<u32>)>,
+) -> Result<BTreeMap<String, Tensor>> {
+    map.iter()
+        .map(|(k, (shape, bits))| {
+            let data = bits.iter().map(|&b| f32::from_bits(b)).collect();
+            Ok((k.clone(), Tensor::from_vec(shape, data).map_err(nn)?))
+        })
+        .collect()
+}
+
+impl<B: BatchEnv> ResumeFiles for Dqn<B> {
+    fn names(&self) -> Vec<String> {
+        vec![REPLAY_FILE.into(), TARGET_FILE.into()]
+    }
+
+    fn write(&self, name: &str, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut out = BufWriter::new(out);
+        match name {
+            REPLAY_FILE => self.replay.write(&mut out)?,
+            _ => {
+                let file = TargetFile {
+                    target: tensor_bits(&self.target.state_dict()),
+                    nstep: self.nstep.clone(),
+                };
+                serde_json::to_writer(&mut out, &file)?;
+            }
+        }
+        out.flush()
+    }
+}
+
+impl Algorithm for Dqn<Box<dyn BatchEnv>> {
+    fn name(&self) -> &'static str {
+        "dqn"
+    }
+
+    fn iterate(&mut self) -> Result<Iteration> {
+        Dqn::iterate(self)
+    }
+
+    fn num_timesteps(&self) -> u64 {
+        self.counters.num_timesteps
+    }
+
+    fn nonfinite_skips(&self) -> u64 {
+        self.counters.nonfinite_skips
+    }
+
+    fn export_state(&self) -> Result<AlgorithmState> {
+        Ok(AlgorithmState {
+            weights: self.q.state_dict(),
+            optimizer: self.opt.state().map_err(nn)?,
+            meta: serde_json::to_value(self.meta()?)
+                .map_err(|e| TrainError::invalid("DQN state", e.to_string()))?,
+        })
+    }
+
+    fn import_state(&mut self, state: &AlgorithmState) -> Result<()> {
+        let meta = self.parse_meta(state)?;
+        let opt = Adam::from_state(&state.optimizer).map_err(nn)?;
+        let backup = self.q.state_dict();
+        self.q.load_state_dict(&state.weights)?;
+        if let Err(e) = self.env.set_state(&meta.env) {
+            self.q.load_state_dict(&backup)?;
+            return Err(e.into());
+        }
+        // Until the resume files say otherwise, the target is the online net.
+        self.target.load_state_dict(&state.weights)?;
+        self.opt = opt;
+        self.target_synced = false;
+        self.seed = meta.seed;
+        self.total_timesteps = meta.total_timesteps;
+        self.counters = meta.counters;
+        self.explore_rng = meta.explore_rng;
+        self.sample_rng = meta.sample_rng;
+        self.episodes = meta.episodes;
+        self.lr_scale = meta.lr_scale;
+        Ok(())
+    }
+
+    fn roll_back_to(&mut self, state: &AlgorithmState, lr_factor: f64) -> Result<()> {
+        self.parse_meta(state)?;
+        let opt = Adam::from_state(&state.optimizer).map_err(nn)?;
+        self.q.load_state_dict(&state.weights)?;
+        self.target.load_state_dict(&state.weights)?;
+        self.opt = opt;
+        self.target_synced = true;
+        self.lr_scale *= lr_factor;
+        Ok(())
+    }
+
+    fn lr_scale(&self) -> f64 {
+        self.lr_scale
+    }
+
+    fn replace_env_batch(&mut self, mut batch: Box<dyn BatchEnv>, seed: u64) -> Result<()> {
+        if batch.num_envs() != self.env.num_envs()
+            || batch.observation_space() != self.env.observation_space()
+            || batch.action_space() != self.env.action_space()
+        {
+            return Err(TrainError::invalid(
+                "DQN",
+                "the new env batch differs in size or spaces from the old one",
+            ));
+        }
+        batch.reset(seed)?;
+        self.env = batch;
+        self.nstep.clear();
+        Ok(())
+    }
+
+    fn policy(&self) -> Result<PolicySnapshot> {
+        policy_from_record(&self.policy_record()?, &self.q.state_dict())
+    }
+
+    fn policy_record(&self) -> Result<PolicyRecord> {
+        Dqn::policy_record(self)
+    }
+
+    fn resume_files(&self) -> Option<&dyn ResumeFiles> {
+        Some(self)
+    }
+
+    fn import_resume_files(&mut self, files: &BTreeMap<String, PathBuf>) -> Result<()> {
+        let path = |name: &str| {
+            files.get(name).ok_or_else(|| {
+                TrainError::invalid(
+                    "checkpoint",
+                    format!("lacks the DQN resume file `{name}`: the run cannot continue exactly"),
+                )
+            })
+        };
+        let open = |p: &PathBuf| -> Result<BufReader<std::fs::File>> {
+            std::fs::File::open(p)
+                .map(BufReader::new)
+                .map_err(|e| TrainError::invalid("checkpoint", format!("{}: {e}", p.display())))
+        };
+        let mut replay_in = open(path(REPLAY_FILE)?)?;
+        let mut text = String::new();
+        open(path(TARGET_FILE)?)?
+            .read_to_string(&mut text)
+            .map_err(|e| TrainError::invalid("checkpoint", e.to_string()))?;
+        let file: TargetFile = serde_json::from_str(&text)
+            .map_err(|e| TrainError::invalid(TARGET_FILE, e.to_string()))?;
+        self.target
+            .load_state_dict(&tensors_from_bits(&file.target)?)?;
+        self.nstep = file.nstep;
+        self.replay
+            .read(&mut replay_in)
+            .map_err(|e| TrainError::invalid(REPLAY_FILE, e.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,393 @@
+//! Q-networks for discrete actions: the features extractor, an MLP trunk and
+//! either one linear head (`Q(s, .)`) or dueling heads (Wang et al., 2016):
+//! `Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')`.
+//!
+//! Parameters carry PyTorch names: `features_extractor.*` (see
+//! [`super::features`]), `q_net.0.weight`, ... for the trunk, whose last
+//! `Linear` is the Q head when the network is not dueling (the layout of
+//! Stable-Baselines3's `QNetwork.q_net`), and `value_head.*` and
+//! `advantage_head.*` when it is.
+
+use std::collections::BTreeMap;
+
+use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
+use hlynr_env::{Policy, PolicyInput, Space};
+use hlynr_nn::{Layer, Linear, NamedParam, NamedParamMut, Sequential, Tensor};
+use hlynr_rng::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::PolicyError;
+use super::config::Activation;
+use super::features::{FeaturesConfig, FeaturesExtractor};
+use super::mlp::{MlpStyle, mlp, orthogonal_linear};
+
+fn default_net_arch() -> Vec<usize> {
+    vec![64, 64]
+}
+fn default_activation() -> Activation {
+    Activation::Relu
+}
+
+/// The network section of a value-based algorithm (`dqn.policy`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QNetConfig {
+    /// Hidden widths of the trunk; default `[64, 64]` (SB3's DQN).
+    #[serde(default = "default_net_arch")]
+    pub net_arch: Vec<usize>,
+    /// Hidden nonlinearity; default `relu`.
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    /// A `LayerNorm` after every hidden `Linear`; default off.
+    #[serde(default)]
+    pub layer_norm: bool,
+    /// Orthogonal initialisation; default off (PyTorch's default, as SB3's DQN).
+    #[serde(default)]
+    pub ortho_init: bool,
+    /// Dueling value and advantage heads; default off.
+    #[serde(default)]
+    pub dueling: bool,
+    /// How observations become features; default `flatten`.
+    #[serde(default, skip_serializing_if = "FeaturesConfig::is_flatten")]
+    pub features: FeaturesConfig,
+}
+
+impl Default for QNetConfig {
+    fn default() -> Self {
+        Self {
+            net_arch: default_net_arch(),
+            activation: default_activation(),
+            layer_norm: false,
+            ortho_init: false,
+            dueling: false,
+            features: FeaturesConfig::Flatten,
+        }
+    }
+}
+
+impl Validate for QNetConfig {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        for (i, &w) in self.net_arch.iter().enumerate() {
+            ensure_range(
+                &format!("{}[{i}]", join_path(path, "net_arch")),
+                w as f64,
+                Interval::closed(1.0, 65536.0),
+            )?;
+        }
+        self.features.validate(&join_path(path, "features"))
+    }
+}
+
+/// The dueling heads.
+#[derive(Debug)]
+struct Dueling {
+    value: Linear,
+    advantage: Linear,
+    grad_value: Tensor,
+    grad_advantage: Tensor,
+    grad_trunk: Tensor,
+}
+
+/// A Q-network (see the module docs).
+#[derive(Debug)]
+pub struct QNetwork {
+    config: QNetConfig,
+    obs_dim: usize,
+    n_actions: usize,
+    features: FeaturesExtractor,
+    trunk: Sequential,
+    dueling: Option<Dueling>,
+    q: Tensor,
+    obs_buf: Tensor,
+}
+
+impl QNetwork {
+    /// Builds the network for observations of `observation_space` and
+    /// `Discrete(n)` actions, with weights drawn from `rng`.
+    pub fn new(
+        observation_space: &Space,
+        action_space: &Space,
+        config: &QNetConfig,
+        rng: &mut Rng,
+    ) -> Result<Self, PolicyError> {
+        config.validate("policy")?;
+        let Space::Discrete { n: n_actions } = *action_space else {
+            return Err(PolicyError::invalid(
+                "Q-network",
+                format!(
+                    "value-based algorithms choose among discrete actions; this env's action space is {action_space:?}"
+                ),
+            ));
+        };
+        if n_actions == 0 {
+            return Err(PolicyError::invalid(
+                "Q-network",
+                "Discrete(0) has no action",
+            ));
+        }
+        let features =
+            FeaturesExtractor::new(observation_space, &config.features, config.ortho_init, rng)?;
+        let style = MlpStyle {
+            activation: config.activation,
+            layer_norm: config.layer_norm,
+            ortho_init: config.ortho_init,
+        };
+        let (mut trunk, width) = mlp(features.out_dim(), &config.net_arch, style, rng)?;
+        let head = |out: usize, gain: f32, rng: &mut Rng| -> Result<Linear, PolicyError> {
+            let mut lin = Linear::new(width, out, rng);
+            if config.ortho_init {
+                orthogonal_linear(&mut lin, gain, rng)?;
+            }
+            Ok(lin)
+        };
+        let dueling = if config.dueling {
+            Some(Dueling {
+                value: head(1, 1.0, rng)?,
+                advantage: head(n_actions, 1.0, rng)?,
+                grad_value: Tensor::default(),
+                grad_advantage: Tensor::default(),
+                grad_trunk: Tensor::default(),
+            })
+        } else {
+            trunk.push(head(n_actions, 1.0, rng)?);
+            None
+        };
+        Ok(Self {
+            config: config.clone(),
+            obs_dim: observation_space.flat_dim(),
+            n_actions,
+            features,
+            trunk,
+            dueling,
+            q: Tensor::default(),
+            obs_buf: Tensor::default(),
+        })
+    }
+
+    /// The configuration the network was built from.
+    pub fn config(&self) -> &QNetConfig {
+        &self.config
+    }
+
+    /// Number of actions.
+    pub fn n_actions(&self) -> usize {
+        self.n_actions
+    }
+
+    /// Observation values per row.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Observation bytes per row.
+    pub fn obs_bytes(&self) -> usize {
+        self.features.bytes_dim()
+    }
+
+    /// Q-values `[B, n_actions]` of `B` observations (values `[B, obs_dim]`,
+    /// bytes `[B * obs_bytes]`); kept for [`QNetwork::backward`].
+    pub fn forward(&mut self, values: &Tensor, bytes: &[u8]) -> Result<&Tensor, PolicyError> {
+        values.expect_matrix("Q-network observations", self.obs_dim)?;
+        let x = self.features.extract(values, bytes)?;
+        let h = self.trunk.forward(x)?;
+        let Some(d) = &mut self.dueling else {
+            return Ok(h);
+        };
+        let v = d.value.forward(h)?;
+        let a = d.advantage.forward(h)?;
+        let (b, n) = (a.rows(), self.n_actions);
+        self.q.resize(&[b, n]);
+        for ((q, a), &v) in self
+            .q
+            .data_mut()
+            .chunks_exact_mut(n)
+            .zip(a.data().chunks_exact(n))
+            .zip(v.data())
+        {
+            let mean = a.iter().sum::<f32>() / n as f32;
+            for (q, &a) in q.iter_mut().zip(a) {
+                *q = v + a - mean;
+            }
+        }
+        Ok(&self.q)
+    }
+
+    /// The Q-values of the last [`QNetwork::forward`].
+    pub fn q_values(&self) -> &Tensor {
+        match &self.dueling {
+            Some(_) => &self.q,
+            None => self.trunk.output(),
+        }
+    }
+
+    /// Adds into the parameter gradients the gradient of a loss whose
+    /// gradient with respect to the last forward's Q-values is `grad_q`.
+    pub fn backward(&mut self, values: &Tensor, grad_q: &Tensor) -> Result<(), PolicyError> {
+        let n = self.n_actions;
+        let b = grad_q.expect_matrix("Q-network gradient", n)?;
+        let trains_features = self.features.has_params();
+        let x = self.features.extracted(values);
+        let grad_trunk_out: &Tensor = match &mut self.dueling {
+            None => grad_q,
+            Some(d) => {
+                // dQ/dV = 1; dQ_j/dA_k = [j = k] - 1/n.
+                d.grad_value.resize(&[b, 1]);
+                d.grad_advantage.resize(&[b, n]);
+                for ((gv, ga), gq) in d
+                    .grad_value
+                    .data_mut()
+                    .iter_mut()
+                    .zip(d.grad_advantage.data_mut().chunks_exact_mut(n))
+                    .zip(grad_q.data().chunks_exact(n))
+                {
+                    let sum: f32 = gq.iter().sum();
+                    *gv = sum;
+                    for (ga, &g) in ga.iter_mut().zip(gq) {
+                        *ga = g - sum / n as f32;
+                    }
+                }
+                let h = self.trunk.output();
+                let gv = d.value.backward(h, &d.grad_value, true)?;
+                d.grad_trunk.copy_from(gv);
+                let ga = d.advantage.backward(h, &d.grad_advantage, true)?;
+                for (g, &v) in d.grad_trunk.data_mut().iter_mut().zip(ga.data()) {
+                    *g += v;
+                }
+                &d.grad_trunk
+            }
+        };
+        let g = self.trunk.backward(x, grad_trunk_out, trains_features)?;
+        if trains_features {
+            self.features.backward(g)?;
+        }
+        Ok(())
+    }
+
+    /// The greedy action of each of `n` observations (the first of equal
+    /// Q-values).
+    pub fn greedy(
+        &mut self,
+        values: &[f32],
+        bytes: &[u8],
+        n: usize,
+        actions: &mut [usize],
+    ) -> Result<(), PolicyError> {
+        let mut obs = std::mem::take(&mut self.obs_buf);
+        obs.resize(&[n, self.obs_dim]);
+        obs.data_mut().copy_from_slice(values);
+        let result = self.forward(&obs, bytes).map(|q| argmax_rows(q, actions));
+        self.obs_buf = obs;
+        result
+    }
+
+    /// Every parameter with its PyTorch name, in `state_dict` order.
+    pub fn named_params(&self) -> Vec<NamedParam<'_>> {
+        let mut out = Vec::new();
+        self.features.params(&mut out);
+        self.trunk.params("q_net.", &mut out);
+        if let Some(d) = &self.dueling {
+            d.value.params("value_head.", &mut out);
+            d.advantage.params("advantage_head.", &mut out);
+        }
+        out
+    }
+
+    /// Mutable counterpart of [`QNetwork::named_params`].
+    pub fn named_params_mut(&mut self) -> Vec<NamedParamMut<'_>> {
+        let mut out = Vec::new();
+        self.features.params_mut(&mut out);
+        self.trunk.params_mut("q_net.", &mut out);
+        if let Some(d) = &mut self.dueling {
+            d.value.params_mut("value_head.", &mut out);
+            d.advantage.params_mut("advantage_head.", &mut out);
+        }
+        out
+    }
+
+    /// Copies of every parameter by name.
+    pub fn state_dict(&self) -> BTreeMap<String, Tensor> {
+        self.named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.value.clone()))
+            .collect()
+    }
+
+    /// Loads a `state_dict` strictly (every name with its shape, nothing
+    /// else); nothing changes on error.
+    pub fn load_state_dict(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), PolicyError> {
+        let mut problems = Vec::new();
+        let params = self.named_params();
+        for (name, p) in &params {
+            match state.get(name) {
+                None => problems.push(format!("missing `{name}`")),
+                Some(t) if t.shape() != p.value.shape() => problems.push(format!(
+                    "`{name}` has shape {:?}, the network expects {:?}",
+                    t.shape(),
+                    p.value.shape()
+                )),
+                Some(_) => {}
+            }
+        }
+        for name in state.keys() {
+            if !params.iter().any(|(n, _)| n == name) {
+                problems.push(format!("unexpected `{name}`"));
+            }
+        }
+        drop(params);
+        if !problems.is_empty() {
+            return Err(PolicyError::Weights(problems.join("; ")));
+        }
+        for (name, p) in self.named_params_mut() {
+            if let Some(t) = state.get(&name) {
+                p.value.copy_from(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears every gradient.
+    pub fn zero_grad(&mut self) {
+        for (_, p) in self.named_params_mut() {
+            if p.is_trainable() {
+                p.zero_grad();
+            }
+        }
+    }
+}
+
+/// The index of the largest entry of each row of `q` (the first of ties).
+pub fn argmax_rows(q: &Tensor, out: &mut [usize]) {
+    let n = q.cols();
+    for (o, row) in out.iter_mut().zip(q.data().chunks_exact(n.max(1))) {
+        let mut best = 0;
+        for (j, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = j;
+            }
+        }
+        *o = best;
+    }
+}
+
+/// A trained Q-network as an evaluation [`Policy`]: the greedy action
+/// (exploration is a training matter).
+impl Policy for QNetwork {
+    fn name(&self) -> &str {
+        "dqn"
+    }
+
+    fn act(
+        &mut self,
+        input: &PolicyInput<'_>,
+        _deterministic: bool,
+        actions: &mut [f32],
+    ) -> Result<(), String> {
+        let mut greedy = vec![0usize; input.n];
+        self.greedy(input.obs, input.obs_bytes, input.n, &mut greedy)
+            .map_err(|e| e.to_string())?;
+        for (a, &g) in actions.iter_mut().zip(&greedy) {
+            *a = g as f32;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! DQN: Q-network gradients against finite differences, exact resume with a
+//! full (wrapped) prioritised replay buffer, clear errors for what cannot
+//! work, and learning CartPole.
+
+use std::path::{Path, PathBuf};
+
+use hlynr_env::Space;
+use hlynr_nn::Tensor;
+use hlynr_rl::algorithm::AlgorithmState;
+use hlynr_rl::policy::{CnnConfig, FeaturesConfig, QNetConfig, QNetwork};
+use hlynr_rl::progress::ProgressMode;
+use hlynr_rl::trainer::{
+    ClassicEnvFactory, EnvFactory, Result, RunConfig, RunLocation, TrainStatus, Trainer, Value,
+};
+use hlynr_rng::Rng;
+
+/// `L = sum G * Q` for a fixed random `G`: its gradient with respect to the
+/// parameters is exactly what `backward(G)` adds, so central differences of
+/// `L` check every parameter's gradient.
+fn check_gradients(space: &Space, config: &QNetConfig, seed: u64) -> usize {
+    let mut rng = Rng::seed_from_u64(seed);
+    let action = Space::Discrete { n: 3 };
+    let mut net = QNetwork::new(space, &action, config, &mut rng).unwrap();
+    let b = 4;
+    let obs = Tensor::from_vec(
+        &[b, space.flat_dim()],
+        (0..b * space.flat_dim())
+            .map(|_| rng.normal_f32())
+            .collect(),
+    )
+    .unwrap();
+    let bytes: Vec<u8> = (0..b * space.byte_dim())
+        .map(|_| rng.below(256) as u8)
+        .collect();
+    let g = Tensor::from_vec(&[b, 3], (0..b * 3).map(|_| rng.normal_f32()).collect()).unwrap();
+    let loss = |net: &mut QNetwork| -> f64 {
+        let q = net.forward(&obs, &bytes).unwrap();
+        q.data()
+            .iter()
+            .zip(g.data())
+            .map(|(&q, &g)| f64::from(q) * f64::from(g))
+            .sum()
+    };
+    loss(&mut net);
+    net.zero_grad();
+    net.backward(&obs, &g).unwrap();
+    let grads: Vec<(String, Vec<f32>)> = net
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.grad.data().to_vec()))
+        .collect();
+    let eps = 2e-3f32;
+    let (mut checked, mut kinks) = (0, 0);
+    for (pi, (name, grad)) in grads.iter().enumerate() {
+        for (j, &analytic) in grad.iter().enumerate() {
+            let mut set = |net: &mut QNetwork, d: f32| {
+                net.named_params_mut()[pi].1.value.data_mut()[j] += d;
+            };
+            let base = loss(&mut net);
+            set(&mut net, eps);
+            let up = loss(&mut net);
+            set(&mut net, -2.0 * eps);
+            let down = loss(&mut net);
+            set(&mut net, eps);
+            let numeric = (up - down) / (2.0 * f64::from(eps));
+            let tol = 2e-3 + 2e-2 * numeric.abs().max(f64::from(analytic).abs());
+            // A ReLU kink within eps makes the one-sided slopes disagree.
+            let (fwd, bwd) = ((up - base) / f64::from(eps), (base - down) / f64::from(eps));
+            if (fwd - bwd).abs() > 2.0 * tol {
+                kinks += 1;
+                continue;
+            }
+            assert!(
+                (numeric - f64::from(analytic)).abs() <= tol,
+                "{name}[{j}]: analytic {analytic} vs numeric {numeric} ({config:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(kinks * 10 <= checked, "{kinks} kinks for {checked} entries");
+    checked
+}
+
+#[test]
+fn q_network_gradients_match_finite_differences() {
+    let vector = Space::uniform_box(-1.0, 1.0, &[5]);
+    let camera = Space::Tuple {
+        spaces: vec![
+            Space::byte_box(&[2, 9, 9]),
+            Space::uniform_box(-1.0, 1.0, &[2]),
+        ],
+    };
+    let cnn = FeaturesConfig::Cnn(CnnConfig {
+        channels: vec![3, 2],
+        kernels: vec![3, 2],
+        strides: vec![2, 1],
+        features_dim: 4,
+    });
+    let mut total = 0;
+    for (seed, dueling, layer_norm) in [(1, false, false), (2, true, false), (3, true, true)] {
+        let config = QNetConfig {
+            net_arch: vec![6, 5],
+            dueling,
+            layer_norm,
+            ..QNetConfig::default()
+        };
+        total += check_gradients(&vector, &config, seed);
+        let config = QNetConfig {
+            features: cnn.clone(),
+            ..config
+        };
+        total += check_gradients(&camera, &config, seed + 10);
+    }
+    assert!(total > 600, "{total}");
+}
+
+#[test]
+fn q_network_names_follow_pytorch() {
+    let space = Space::uniform_box(-1.0, 1.0, &[4]);
+    let action = Space::Discrete { n: 2 };
+    let names = |dueling| -> Vec<String> {
+        let config = QNetConfig {
+            net_arch: vec![8, 8],
+            dueling,
+            ..QNetConfig::default()
+        };
+        let net = QNetwork::new(&space, &action, &config, &mut Rng::seed_from_u64(0)).unwrap();
+        net.named_params().into_iter().map(|(n, _)| n).collect()
+    };
+    // SB3's QNetwork.q_net: Linear, ReLU, Linear, ReLU, Linear.
+    assert_eq!(
+        names(false),
+        [
+            "q_net.0.weight",
+            "q_net.0.bias",
+            "q_net.2.weight",
+            "q_net.2.bias",
+            "q_net.4.weight",
+            "q_net.4.bias"
+        ]
+    );
+    assert_eq!(
+        names(true)[4..],
+        [
+            "value_head.weight",
+            "value_head.bias",
+            "advantage_head.weight",
+            "advantage_head.bias"
+        ]
+    );
+}
+
+#[test]
+fn what_cannot_work_is_refused_with_the_reason() {
+    let mut rng = Rng::seed_from_u64(0);
+    let vector = Space::uniform_box(-1.0, 1.0, &[4]);
+    let e = QNetwork::new(
+        &vector,
+        &Space::uniform_box(-1.0, 1.0, &[2]),
+        &QNetConfig::default(),
+        &mut rng,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("discrete actions"), "{e}");
+    // Camera frames given to an MLP without a CNN.
+    let frames = Space::byte_box(&[4, 64, 64]);
+    let e = QNetwork::new(
+        &frames,
+        &Space::Discrete { n: 5 },
+        &QNetConfig::default(),
+        &mut rng,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("images") && e.contains("type: cnn"), "{e}");
+    // A replay buffer larger than the machine's memory, before allocating it.
+    let text = "env: {id: CartPole-v1}\nalgo: dqn\ndqn: {buffer_size: 9000000000}\n";
+    let root = scratch("huge");
+    let e = match create(&root, text) {
+        Ok(_) => panic!("a 9e9-transition buffer was accepted"),
+        Err(e) => e,
+    };
+    assert!(e.contains("GiB") && e.contains("dqn.buffer_size"), "{e}");
+    // A section of another algorithm is not silently ignored.
+    let e = hlynr_env::config::resolve::<RunConfig, &str>(
+        "env: {id: CartPole-v1}\nalgo: dqn\nppo: {n_steps: 64}\n",
+        "test",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`ppo` section") && e.contains("algo: dqn"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hlynr-dqn-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn factory(config: &RunConfig) -> Result<Box<dyn EnvFactory>> {
+    Ok(Box::new(ClassicEnvFactory::new(&config.env)?))
+}
+
+fn create(root: &Path, text: &str) -> std::result::Result<Trainer, String> {
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(text, "test", &[] as &[&str]).map_err(|e| e.to_string())?;
+    let location = RunLocation {
+        runs_dir: root.to_path_buf(),
+        name: "dqn".into(),
+        command_line: vec!["test".into()],
+    };
+    Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet)
+        .map_err(|e| e.to_string())
+}
+
+/// Every Rainbow switch of this issue on, a buffer small enough to wrap.
+const RESUME_CONFIG: &str = "env: {id: CartPole-v1}\nalgo: dqn\nseed: 5\nn_envs: 2\ntotal_timesteps: 2400\n\
+    dqn: {buffer_size: 700, learning_starts: 200, batch_size: 32, train_freq: 8, gradient_steps: 4, \
+    target_update_interval: 100, tau: 0.5, exploration_fraction: 0.5, learning_rate: 1.0e-3, \
+    double_q: true, n_step: 3, prioritized_replay: {alpha: 0.6, beta0: 0.4}, \
+    policy: {net_arch: [16], dueling: true}}\n\
+    run: {checkpoint_every_steps: 800, eval_every_steps: 1200, eval_episodes: 2}\n";
+
+/// The algorithm's full state and the bytes of its resume files.
+fn snapshot(t: &Trainer) -> (AlgorithmState, Vec<Vec<u8>>) {
+    let algorithm = t.algorithm();
+    let files = algorithm.resume_files().expect("DQN has resume files");
+    let bytes = files
+        .names()
+        .iter()
+        .map(|name| {
+            let mut out = Vec::new();
+            files.write(name, &mut out).unwrap();
+            out
+        })
+        .collect();
+    (algorithm.export_state().unwrap(), bytes)
+}
+
+#[test]
+fn dqn_resumes_bitwise_with_a_full_replay_buffer() {
+    let root = scratch("resume");
+    let mut whole = create(&root.join("whole"), RESUME_CONFIG).unwrap();
+    let out = whole.train(None, None).unwrap();
+    assert_eq!(out.status, TrainStatus::Completed);
+    let expected = snapshot(&whole);
+    drop(whole);
+
+    let mut first = create(&root.join("split"), RESUME_CONFIG).unwrap();
+    let run_dir = first.run_dir().to_path_buf();
+    first.train(Some(1600), None).unwrap();
+    // The buffer has wrapped (1600 steps > 700 transitions) by the checkpoint.
+    assert_eq!(first.algorithm().num_timesteps(), 1600);
+    drop(first);
+    let (mut resumed, report) = Trainer::resume(
+        &run_dir,
+        factory,
+        vec!["resume".into()],
+        ProgressMode::Quiet,
+    )
+    .unwrap();
+    assert_eq!(report.env_steps, 1600);
+    resumed.train(None, None).unwrap();
+    let got = snapshot(&resumed);
+    assert_eq!(got.0.weights, expected.0.weights, "online network");
+    assert_eq!(got.0.meta, expected.0.meta, "counters, generators, envs");
+    assert_eq!(
+        got.1, expected.1,
+        "replay buffer, target network, n-step windows"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The shipped RL Zoo config on a budget that fits the default test run:
+/// learning must lift the greedy policy far above a random one (~22).
+#[test]
+fn dqn_learns_cartpole() {
+    let root = scratch("learn");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_dqn.yaml"),
+    )
+    .unwrap()
+    .replace("total_timesteps: 50000", "total_timesteps: 12000")
+    .replace("net_arch: [256, 256]", "net_arch: [64, 64]")
+    .replace("eval_every_steps: 5000", "eval_every_steps: 12000");
+    let mut t = create(&root, &text).unwrap();
+    let out = t.train(None, None).unwrap();
+    let best = out.last_eval.expect("evaluated").mean_reward;
+    println!("DQN CartPole, 12k steps, 64-64: eval mean return {best}");
+    assert!(best >= 150.0, "eval mean return {best}");
+    let _ = std::fs::remove_dir_all(&root);
+}
