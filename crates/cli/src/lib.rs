@@ -40,7 +40,7 @@ enum Command {
         #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u64).range(1..=1000))]
         repeats: u64,
     },
-    /// Trains PPO from a config into a new run directory (see docs/runs.md).
+    /// Trains an agent (PPO or DQN) from a config into a new run directory (see docs/runs.md).
     Train(train_cmd::TrainArgs),
     /// Continues a run from its newest valid checkpoint.
     Resume(resume_cmd::ResumeArgs),

@@ -6,6 +6,7 @@ use hlynr_env::config::ConfigError;
 use thiserror::Error;
 
 use crate::eval::EvalError;
+use crate::policy::PolicyError;
 use crate::run::RunError;
 
 /// Errors of a training run.
@@ -43,3 +44,10 @@ impl TrainError {
 
 /// Result alias of a training run.
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// A network error is the algorithm's.
+impl From<PolicyError> for TrainError {
+    fn from(e: PolicyError) -> Self {
+        TrainError::Algorithm(Box::new(e))
+    }
+}

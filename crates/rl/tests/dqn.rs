@@ -53,7 +53,7 @@ fn check_gradients(space: &Space, config: &QNetConfig, seed: u64) -> usize {
     let (mut checked, mut kinks) = (0, 0);
     for (pi, (name, grad)) in grads.iter().enumerate() {
         for (j, &analytic) in grad.iter().enumerate() {
-            let mut set = |net: &mut QNetwork, d: f32| {
+            let set = |net: &mut QNetwork, d: f32| {
                 net.named_params_mut()[pi].1.value.data_mut()[j] += d;
             };
             let base = loss(&mut net);
@@ -277,22 +277,67 @@ fn dqn_resumes_bitwise_with_a_full_replay_buffer() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// The shipped RL Zoo config on a budget that fits the default test run:
-/// learning must lift the greedy policy far above a random one (~22).
+/// The evaluation returns of a finished run, in order.
+fn eval_returns(run_dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["eval/mean_reward"].as_f64()
+        })
+        .collect()
+}
+
+fn shipped_config(overrides: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_dqn.yaml"),
+    )
+    .unwrap();
+    for (from, to) in overrides {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// The shipped RL Zoo config with a 64-64 network for 30k steps (about 10 s
+/// here): a random policy returns ~22, the greedy one must reach 200.
 #[test]
 fn dqn_learns_cartpole() {
     let root = scratch("learn");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_dqn.yaml"),
-    )
-    .unwrap()
-    .replace("total_timesteps: 50000", "total_timesteps: 12000")
-    .replace("net_arch: [256, 256]", "net_arch: [64, 64]")
-    .replace("eval_every_steps: 5000", "eval_every_steps: 12000");
+    let text = shipped_config(&[
+        ("total_timesteps: 50000", "total_timesteps: 30000"),
+        ("net_arch: [256, 256]", "net_arch: [64, 64]"),
+    ]);
     let mut t = create(&root, &text).unwrap();
-    let out = t.train(None, None).unwrap();
-    let best = out.last_eval.expect("evaluated").mean_reward;
-    println!("DQN CartPole, 12k steps, 64-64: eval mean return {best}");
-    assert!(best >= 150.0, "eval mean return {best}");
+    t.train(None, None).unwrap();
+    let returns = eval_returns(t.run_dir());
+    println!("DQN CartPole, 30k steps, 64-64, seed 0: eval returns {returns:?}");
+    let best = returns.iter().copied().fold(f64::MIN, f64::max);
+    assert!(best >= 200.0, "{returns:?}");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The shipped config as it is (RL Zoo's hyperparameters, untuned here) on
+/// 5 seeds: the best evaluation (what `best/` keeps) reaches 500 on each.
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn dqn_cartpole_reaches_500_on_5_of_5_seeds() {
+    let root = scratch("accept");
+    let mut reached = 0;
+    for seed in 0..5 {
+        let text = shipped_config(&[("seed: 0", &format!("seed: {seed}"))]);
+        let mut t = create(&root.join(seed.to_string()), &text).unwrap();
+        let start = std::time::Instant::now();
+        t.train(None, None).unwrap();
+        let returns = eval_returns(t.run_dir());
+        println!(
+            "DQN CartPole seed {seed}: {:.1} s, eval returns {returns:?}",
+            start.elapsed().as_secs_f64()
+        );
+        reached += usize::from(returns.iter().any(|&r| r >= 500.0));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!(reached, 5, "{reached} of 5 seeds reached 500");
 }

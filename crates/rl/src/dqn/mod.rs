@@ -37,7 +37,7 @@ use crate::checkpoint::ResumeFiles;
 use crate::common::episodes::EpisodeWindow;
 use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
-use crate::policy::{PolicyError, QNetConfig, QNetwork, argmax_rows};
+use crate::policy::{QNetConfig, QNetwork, argmax_rows};
 
 pub use config::{DqnConfig, PrioritizedReplay};
 use nstep::NStep;
@@ -53,12 +53,6 @@ const GROUP: &str = "q_net";
 const REPLAY_FILE: &str = "replay.bin";
 /// Resume file of the target network and the waiting n-step windows.
 const TARGET_FILE: &str = "target.json";
-
-impl From<PolicyError> for TrainError {
-    fn from(e: PolicyError) -> Self {
-        TrainError::Algorithm(Box::new(e))
-    }
-}
 
 fn nn(e: hlynr_nn::NnError) -> TrainError {
     TrainError::Algorithm(Box::new(e))
