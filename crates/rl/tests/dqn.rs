@@ -17,10 +17,10 @@ use hlynr_rng::Rng;
 /// `L = sum G * Q` for a fixed random `G`: its gradient with respect to the
 /// parameters is exactly what `backward(G)` adds, so central differences of
 /// `L` check every parameter's gradient.
-fn check_gradients(space: &Space, config: &QNetConfig, seed: u64) -> usize {
+fn check_gradients(space: &Space, config: &QNetConfig, atoms: usize, seed: u64) -> usize {
     let mut rng = Rng::seed_from_u64(seed);
     let action = Space::Discrete { n: 3 };
-    let mut net = QNetwork::new(space, &action, config, &mut rng).unwrap();
+    let mut net = QNetwork::new(space, &action, config, atoms, &mut rng).unwrap();
     let b = 4;
     let obs = Tensor::from_vec(
         &[b, space.flat_dim()],
@@ -32,7 +32,8 @@ fn check_gradients(space: &Space, config: &QNetConfig, seed: u64) -> usize {
     let bytes: Vec<u8> = (0..b * space.byte_dim())
         .map(|_| rng.below(256) as u8)
         .collect();
-    let g = Tensor::from_vec(&[b, 3], (0..b * 3).map(|_| rng.normal_f32()).collect()).unwrap();
+    let w = 3 * atoms;
+    let g = Tensor::from_vec(&[b, w], (0..b * w).map(|_| rng.normal_f32()).collect()).unwrap();
     let loss = |net: &mut QNetwork| -> f64 {
         let q = net.forward(&obs, &bytes).unwrap();
         q.data()
@@ -97,19 +98,26 @@ fn q_network_gradients_match_finite_differences() {
         features_dim: 4,
     });
     let mut total = 0;
-    for (seed, dueling, layer_norm) in [(1, false, false), (2, true, false), (3, true, true)] {
+    // (seed, dueling, layer norm, atoms): expectation and quantile heads.
+    for (seed, dueling, layer_norm, atoms) in [
+        (1, false, false, 1),
+        (2, true, false, 1),
+        (3, true, true, 1),
+        (4, false, false, 4),
+        (5, true, false, 4),
+    ] {
         let config = QNetConfig {
             net_arch: vec![6, 5],
             dueling,
             layer_norm,
             ..QNetConfig::default()
         };
-        total += check_gradients(&vector, &config, seed);
+        total += check_gradients(&vector, &config, atoms, seed);
         let config = QNetConfig {
             features: cnn.clone(),
             ..config
         };
-        total += check_gradients(&camera, &config, seed + 10);
+        total += check_gradients(&camera, &config, atoms, seed + 10);
     }
     assert!(total > 600, "{total}");
 }
@@ -124,7 +132,7 @@ fn q_network_names_follow_pytorch() {
             dueling,
             ..QNetConfig::default()
         };
-        let net = QNetwork::new(&space, &action, &config, &mut Rng::seed_from_u64(0)).unwrap();
+        let net = QNetwork::new(&space, &action, &config, 1, &mut Rng::seed_from_u64(0)).unwrap();
         net.named_params().into_iter().map(|(n, _)| n).collect()
     };
     // SB3's QNetwork.q_net: Linear, ReLU, Linear, ReLU, Linear.
@@ -158,6 +166,7 @@ fn what_cannot_work_is_refused_with_the_reason() {
         &vector,
         &Space::uniform_box(-1.0, 1.0, &[2]),
         &QNetConfig::default(),
+        1,
         &mut rng,
     )
     .unwrap_err()
@@ -169,6 +178,7 @@ fn what_cannot_work_is_refused_with_the_reason() {
         &frames,
         &Space::Discrete { n: 5 },
         &QNetConfig::default(),
+        1,
         &mut rng,
     )
     .unwrap_err()
@@ -245,14 +255,28 @@ fn snapshot(t: &Trainer) -> (AlgorithmState, Vec<Vec<u8>>) {
 
 #[test]
 fn dqn_resumes_bitwise_with_a_full_replay_buffer() {
-    let root = scratch("resume");
-    let mut whole = create(&root.join("whole"), RESUME_CONFIG).unwrap();
+    resumes_bitwise("resume", RESUME_CONFIG);
+}
+
+#[test]
+fn qr_dqn_resumes_bitwise() {
+    let qr = RESUME_CONFIG.replace(
+        "double_q: true,",
+        "double_q: true, distribution: {type: qr, n_quantiles: 5},",
+    );
+    assert_ne!(qr, RESUME_CONFIG);
+    resumes_bitwise("resume-qr", &qr);
+}
+
+fn resumes_bitwise(tag: &str, config: &str) {
+    let root = scratch(tag);
+    let mut whole = create(&root.join("whole"), config).unwrap();
     let out = whole.train(None, None).unwrap();
     assert_eq!(out.status, TrainStatus::Completed);
     let expected = snapshot(&whole);
     drop(whole);
 
-    let mut first = create(&root.join("split"), RESUME_CONFIG).unwrap();
+    let mut first = create(&root.join("split"), config).unwrap();
     let run_dir = first.run_dir().to_path_buf();
     first.train(Some(1600), None).unwrap();
     // The buffer has wrapped (1600 steps > 700 transitions) by the checkpoint.
@@ -289,9 +313,11 @@ fn eval_returns(run_dir: &Path) -> Vec<f64> {
         .collect()
 }
 
-fn shipped_config(overrides: &[(&str, &str)]) -> String {
+fn shipped_config(file: &str, overrides: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_dqn.yaml"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../configs")
+            .join(file),
     )
     .unwrap();
     for (from, to) in overrides {
@@ -301,43 +327,59 @@ fn shipped_config(overrides: &[(&str, &str)]) -> String {
     text
 }
 
-/// The shipped RL Zoo config with a 64-64 network for 30k steps (about 10 s
-/// here): a random policy returns ~22, the greedy one must reach 200.
+/// The shipped RL Zoo configs with a 64-64 network for 30k steps (a few
+/// seconds each here): a random policy returns ~22, the greedy one must
+/// reach 200.
 #[test]
-fn dqn_learns_cartpole() {
-    let root = scratch("learn");
-    let text = shipped_config(&[
-        ("total_timesteps: 50000", "total_timesteps: 30000"),
-        ("net_arch: [256, 256]", "net_arch: [64, 64]"),
-    ]);
-    let mut t = create(&root, &text).unwrap();
-    t.train(None, None).unwrap();
-    let returns = eval_returns(t.run_dir());
-    println!("DQN CartPole, 30k steps, 64-64, seed 0: eval returns {returns:?}");
-    let best = returns.iter().copied().fold(f64::MIN, f64::max);
-    assert!(best >= 200.0, "{returns:?}");
-    let _ = std::fs::remove_dir_all(&root);
+fn dqn_and_qr_dqn_learn_cartpole() {
+    for file in ["cartpole_dqn.yaml", "cartpole_qrdqn.yaml"] {
+        let root = scratch("learn");
+        let text = shipped_config(
+            file,
+            &[
+                ("total_timesteps: 50000", "total_timesteps: 30000"),
+                ("net_arch: [256, 256]", "net_arch: [64, 64]"),
+            ],
+        );
+        let mut t = create(&root, &text).unwrap();
+        t.train(None, None).unwrap();
+        let returns = eval_returns(t.run_dir());
+        println!("{file}, 30k steps, 64-64, seed 0: eval returns {returns:?}");
+        let best = returns.iter().copied().fold(f64::MIN, f64::max);
+        assert!(best >= 200.0, "{file}: {returns:?}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
 
-/// The shipped config as it is (RL Zoo's hyperparameters, untuned here) on
-/// 5 seeds: the best evaluation (what `best/` keeps) reaches 500 on each.
+/// The shipped configs as they are (RL Zoo's hyperparameters, untuned here)
+/// on 5 seeds: the best evaluation (what `best/` keeps) reaches 500 on each.
 #[test]
 #[ignore = "statistical acceptance; run in release"]
 fn dqn_cartpole_reaches_500_on_5_of_5_seeds() {
-    let root = scratch("accept");
+    reaches_500("cartpole_dqn.yaml");
+}
+
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn qr_dqn_cartpole_reaches_500_on_5_of_5_seeds() {
+    reaches_500("cartpole_qrdqn.yaml");
+}
+
+fn reaches_500(file: &str) {
+    let root = scratch(file);
     let mut reached = 0;
     for seed in 0..5 {
-        let text = shipped_config(&[("seed: 0", &format!("seed: {seed}"))]);
+        let text = shipped_config(file, &[("seed: 0", &format!("seed: {seed}"))]);
         let mut t = create(&root.join(seed.to_string()), &text).unwrap();
         let start = std::time::Instant::now();
         t.train(None, None).unwrap();
         let returns = eval_returns(t.run_dir());
         println!(
-            "DQN CartPole seed {seed}: {:.1} s, eval returns {returns:?}",
+            "{file} seed {seed}: {:.1} s, eval returns {returns:?}",
             start.elapsed().as_secs_f64()
         );
         reached += usize::from(returns.iter().any(|&r| r >= 500.0));
     }
     let _ = std::fs::remove_dir_all(&root);
-    assert_eq!(reached, 5, "{reached} of 5 seeds reached 500");
+    assert_eq!(reached, 5, "{file}: {reached} of 5 seeds reached 500");
 }

@@ -1,6 +1,6 @@
 //! The `dqn` section: Stable-Baselines3's DQN keys (same names, same
 //! defaults) plus the Rainbow switches (double Q, n-step returns, prioritised
-//! replay; dueling heads are `policy.dueling`).
+//! replay, a distributional head; dueling heads are `policy.dueling`).
 
 use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,40 @@ mod d {
         1
     }
     pub fn huber_delta() -> f64 {
+        1.0
+    }
+}
+
+/// What the network learns of the return: its expectation (the default,
+/// `null`) or its distribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Distribution {
+    /// QR-DQN (Dabney et al., 2018): `n_quantiles` fixed quantiles of the
+    /// return per action, at the midpoints `(2i + 1) / 2N`, fitted with the
+    /// quantile Huber loss of threshold `kappa`.
+    Qr {
+        #[serde(default = "dist::n_quantiles")]
+        n_quantiles: usize,
+        #[serde(default = "dist::kappa")]
+        kappa: f64,
+    },
+}
+
+impl Distribution {
+    /// Outputs per action.
+    pub fn atoms(&self) -> usize {
+        match self {
+            Distribution::Qr { n_quantiles, .. } => *n_quantiles,
+        }
+    }
+}
+
+mod dist {
+    pub fn n_quantiles() -> usize {
+        50
+    }
+    pub fn kappa() -> f64 {
         1.0
     }
 }
@@ -148,6 +182,9 @@ pub struct DqnConfig {
     /// Prioritised replay; `null` (default) samples uniformly.
     #[serde(default)]
     pub prioritized_replay: Option<PrioritizedReplay>,
+    /// A distributional network; `null` (default) learns expected returns.
+    #[serde(default)]
+    pub distribution: Option<Distribution>,
     /// The Q-network.
     #[serde(default)]
     pub policy: QNetConfig,
@@ -223,6 +260,15 @@ impl Validate for DqnConfig {
             ensure_range(&q("alpha"), per.alpha, Interval::closed(0.0, 10.0))?;
             ensure_range(&q("beta0"), per.beta0, unit)?;
             ensure_range(&q("eps"), per.eps, Interval::open_closed(0.0, 1.0))?;
+        }
+        if let Some(Distribution::Qr { n_quantiles, kappa }) = &self.distribution {
+            let q = |k: &str| join_path(&p("distribution"), k);
+            ensure_range(
+                &q("n_quantiles"),
+                *n_quantiles as f64,
+                Interval::closed(1.0, 1024.0),
+            )?;
+            ensure_range(&q("kappa"), *kappa, Interval::closed(0.0, 1e6))?;
         }
         self.policy.validate(&p("policy"))
     }

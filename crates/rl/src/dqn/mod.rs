@@ -28,18 +28,21 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 use hlynr_env::{BatchEnv, ObsRef};
-use hlynr_nn::{Adam, AdamConfig, AdamKind, ParamGroup, Tensor, clip_grad_norm};
+use hlynr_nn::{
+    Adam, AdamConfig, AdamKind, ParamGroup, Tensor, clip_grad_norm, quantile_huber_loss,
+};
 use hlynr_rng::{Rng, derive_seed};
 use serde::{Deserialize, Serialize};
 
 use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
 use crate::checkpoint::ResumeFiles;
 use crate::common::episodes::EpisodeWindow;
+use crate::common::nonfinite::all_finite;
 use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
 use crate::policy::{QNetConfig, QNetwork, argmax_rows};
 
-pub use config::{DqnConfig, PrioritizedReplay};
+pub use config::{Distribution, DqnConfig, PrioritizedReplay};
 use nstep::NStep;
 use replay::{Batch, ReplayBuffer, Sample, bytes_per_transition};
 
@@ -104,6 +107,8 @@ struct TargetFile {
 #[serde(deny_unknown_fields)]
 struct NetworkRecord {
     policy: QNetConfig,
+    /// Outputs per action (quantiles of a distributional network).
+    atoms: usize,
 }
 
 /// The DQN learner over an environment batch `B`.
@@ -148,7 +153,13 @@ struct Scratch {
     obs_t: Tensor,
     next_t: Tensor,
     next_actions: Vec<usize>,
+    /// `[B, atoms]` target values and the chosen actions' outputs.
+    target: Tensor,
+    pred: Tensor,
+    grad_pred: Tensor,
+    taus: Tensor,
     grad_q: Tensor,
+    /// Each sample's priority signal: `|TD|`, or its quantile loss.
     td_abs: Vec<f32>,
 }
 
@@ -182,8 +193,10 @@ impl<B: BatchEnv> Dqn<B> {
         let per = config.prioritized_replay.as_ref();
         check_memory(config.buffer_size, obs_dim, obs_bytes, per.is_some())?;
         let mut init = Rng::from_stream(seed, STREAM_INIT);
-        let q = QNetwork::new(&space, env.action_space(), &config.policy, &mut init)?;
-        let mut target = QNetwork::new(&space, env.action_space(), &config.policy, &mut init)?;
+        let atoms = config.distribution.as_ref().map_or(1, Distribution::atoms);
+        let q = QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
+        let mut target =
+            QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
         target.load_state_dict(&q.state_dict())?;
         let names = q
             .named_params()
@@ -395,46 +408,85 @@ impl<B: BatchEnv> Dqn<B> {
         sc.next_t.data_mut().copy_from_slice(&batch.next_obs);
         sc.obs_t.resize(&[b, vd]);
         sc.obs_t.data_mut().copy_from_slice(&batch.obs);
-        // Targets (no gradient): the online net's argmax under double Q.
+        // Targets (no gradient): the next action is the target net's
+        // greedy one, or the online net's under double Q.
         sc.next_actions.resize(b, 0);
         if c.double_q {
-            let q_next = self.q.forward(&sc.next_t, &batch.next_bytes)?;
+            let q_next = self.q.q_values(&sc.next_t, &batch.next_bytes)?;
             argmax_rows(q_next, &mut sc.next_actions);
         }
-        let q_target = self.target.forward(&sc.next_t, &batch.next_bytes)?;
+        let q_next = self.target.q_values(&sc.next_t, &batch.next_bytes)?;
         if !c.double_q {
-            argmax_rows(q_target, &mut sc.next_actions);
+            argmax_rows(q_next, &mut sc.next_actions);
         }
-        let mut y = vec![0.0f32; b];
-        for (k, y) in y.iter_mut().enumerate() {
-            let next = q_target.data()[k * n_actions + sc.next_actions[k]];
-            *y = batch.returns[k] + batch.discounts[k] * next;
+        // Per sample: `atoms` target values (one for expected returns).
+        let atoms = self.q.atoms();
+        let next_out = self.target.outputs();
+        sc.target.resize(&[b, atoms]);
+        for (k, row) in sc.target.data_mut().chunks_exact_mut(atoms).enumerate() {
+            let out = &next_out.data()[k * atoms * n_actions..(k + 1) * atoms * n_actions];
+            for (i, t) in row.iter_mut().enumerate() {
+                let next = out[i * n_actions + sc.next_actions[k]];
+                *t = batch.returns[k] + batch.discounts[k] * next;
+            }
         }
-        let q = self.q.forward(&sc.obs_t, &batch.bytes)?;
-        sc.grad_q.resize_zeroed(&[b, n_actions]);
+        let out = self.q.forward(&sc.obs_t, &batch.bytes)?;
+        sc.pred.resize(&[b, atoms]);
+        for (k, row) in sc.pred.data_mut().chunks_exact_mut(atoms).enumerate() {
+            let out = &out.data()[k * atoms * n_actions..(k + 1) * atoms * n_actions];
+            for (i, p) in row.iter_mut().enumerate() {
+                *p = out[i * n_actions + batch.actions[k]];
+            }
+        }
         sc.td_abs.resize(b, 0.0);
-        let delta = c.huber_delta as f32;
-        let mut loss = 0.0f64;
-        let (mut q_sum, mut q_max, mut y_sum, mut td_sum) = (0.0f64, f64::MIN, 0.0f64, 0.0f64);
-        for k in 0..b {
-            let row = &q.data()[k * n_actions..(k + 1) * n_actions];
-            let q_sa = row[batch.actions[k]];
-            let td = q_sa - y[k];
-            let w = sc.sample.weights[k];
-            let (l, g) = if td.abs() <= delta {
-                (0.5 * td * td, td)
-            } else {
-                (delta * (td.abs() - 0.5 * delta), delta * td.signum())
-            };
-            loss += f64::from(w * l);
-            sc.grad_q.data_mut()[k * n_actions + batch.actions[k]] = w * g / b as f32;
-            sc.td_abs[k] = td.abs();
-            q_sum += f64::from(q_sa);
-            q_max = q_max.max(row.iter().copied().fold(f32::MIN, f32::max).into());
-            y_sum += f64::from(y[k]);
-            td_sum += f64::from(td.abs());
+        let loss = match &c.distribution {
+            None => huber_td(
+                sc.pred.data(),
+                sc.target.data(),
+                c.huber_delta as f32,
+                &sc.sample.weights,
+                &mut sc.td_abs,
+                &mut sc.grad_pred,
+            ),
+            Some(Distribution::Qr { kappa, .. }) => {
+                sc.taus.resize(&[atoms]);
+                for (i, t) in sc.taus.data_mut().iter_mut().enumerate() {
+                    *t = (2 * i + 1) as f32 / (2 * atoms) as f32;
+                }
+                // Prioritised by each sample's own quantile loss.
+                f64::from(
+                    quantile_huber_loss(
+                        &sc.pred,
+                        &sc.taus,
+                        &sc.target,
+                        *kappa as f32,
+                        Some(&sc.sample.weights),
+                        Some(&mut sc.td_abs),
+                        &mut sc.grad_pred,
+                    )
+                    .map_err(nn)?,
+                )
+            }
+        };
+        sc.grad_q.resize_zeroed(&[b, atoms * n_actions]);
+        for (k, g) in sc.grad_pred.data().chunks_exact(atoms).enumerate() {
+            let row = &mut sc.grad_q.data_mut()[k * atoms * n_actions..(k + 1) * atoms * n_actions];
+            for (i, &g) in g.iter().enumerate() {
+                row[i * n_actions + batch.actions[k]] = g;
+            }
         }
-        loss /= b as f64;
+        let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+        let (q_sum, y_sum, td_sum) = (
+            mean(sc.pred.data()) * b as f64,
+            mean(sc.target.data()) * b as f64,
+            sc.pred
+                .data()
+                .chunks_exact(atoms)
+                .zip(sc.target.data().chunks_exact(atoms))
+                .map(|(p, t)| (mean(t) - mean(p)).abs())
+                .sum::<f64>(),
+        );
+        let q_max = out.data().iter().copied().fold(f32::MIN, f32::max) as f64;
         if !loss.is_finite() {
             return Ok(false);
         }
@@ -451,9 +503,7 @@ impl<B: BatchEnv> Dqn<B> {
         self.opt.set_group_lr(GROUP, lr).map_err(nn)?;
         let mut params = self.q.named_params_mut();
         self.opt.step(&mut params).map_err(nn)?;
-        let finite = params
-            .iter()
-            .all(|(_, p)| p.value.data().iter().all(|v| v.is_finite()));
+        let finite = params.iter().all(|(_, p)| all_finite(p.value.data()));
         drop(params);
         if !finite {
             return Ok(false);
@@ -578,6 +628,7 @@ impl<B: BatchEnv> Dqn<B> {
     pub fn policy_record(&self) -> Result<PolicyRecord> {
         let network = serde_json::to_value(NetworkRecord {
             policy: self.config.policy.clone(),
+            atoms: self.q.atoms(),
         })
         .map_err(|e| TrainError::invalid("DQN policy record", e.to_string()))?;
         Ok(PolicyRecord {
@@ -588,6 +639,33 @@ impl<B: BatchEnv> Dqn<B> {
             network,
         })
     }
+}
+
+/// The mean Huber TD loss `(1/B) sum_k w_k L_delta(pred_k - target_k)`;
+/// writes `|TD|` per sample and the gradient with respect to `pred`.
+fn huber_td(
+    pred: &[f32],
+    target: &[f32],
+    delta: f32,
+    weights: &[f32],
+    td_abs: &mut [f32],
+    grad: &mut Tensor,
+) -> f64 {
+    let b = pred.len();
+    grad.resize(&[b, 1]);
+    let mut loss = 0.0f64;
+    for k in 0..b {
+        let td = pred[k] - target[k];
+        let (l, g) = if td.abs() <= delta {
+            (0.5 * td * td, td)
+        } else {
+            (delta * (td.abs() - 0.5 * delta), delta * td.signum())
+        };
+        loss += f64::from(weights[k] * l);
+        grad.data_mut()[k] = weights[k] * g / b as f32;
+        td_abs[k] = td.abs();
+    }
+    loss / b as f64
 }
 
 /// Refuses a buffer larger than the memory the machine has available (read
@@ -632,6 +710,7 @@ pub fn policy_from_record(
         &record.observation_space,
         &record.action_space,
         &network.policy,
+        network.atoms,
         &mut Rng::seed_from_u64(0),
     )?;
     q.load_state_dict(weights).map_err(|e| {

@@ -2,6 +2,11 @@
 //! either one linear head (`Q(s, .)`) or dueling heads (Wang et al., 2016):
 //! `Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')`.
 //!
+//! A distributional network (QR-DQN, Dabney et al., 2018) outputs `atoms`
+//! quantiles of the return per action instead of one value, laid out
+//! `[B, atoms, n_actions]` (dueling per quantile); its Q-value is their mean.
+//! One atom is the expectation network.
+//!
 //! Parameters carry PyTorch names: `features_extractor.*` (see
 //! [`super::features`]), `q_net.0.weight`, ... for the trunk, whose last
 //! `Linear` is the Q head when the network is not dueling (the layout of
@@ -94,6 +99,10 @@ pub struct QNetwork {
     config: QNetConfig,
     obs_dim: usize,
     n_actions: usize,
+    /// Outputs per action (1: the expected return; N: its quantiles).
+    atoms: usize,
+    /// Mean over atoms, `[B, n_actions]` (the quantile networks' Q-values).
+    expected: Tensor,
     features: FeaturesExtractor,
     trunk: Sequential,
     dueling: Option<Dueling>,
@@ -103,13 +112,18 @@ pub struct QNetwork {
 
 impl QNetwork {
     /// Builds the network for observations of `observation_space` and
-    /// `Discrete(n)` actions, with weights drawn from `rng`.
+    /// `Discrete(n)` actions, `atoms` outputs per action (1 for expected
+    /// returns), with weights drawn from `rng`.
     pub fn new(
         observation_space: &Space,
         action_space: &Space,
         config: &QNetConfig,
+        atoms: usize,
         rng: &mut Rng,
     ) -> Result<Self, PolicyError> {
+        if atoms == 0 {
+            return Err(PolicyError::invalid("Q-network", "0 atoms per action"));
+        }
         config.validate("policy")?;
         let Space::Discrete { n: n_actions } = *action_space else {
             return Err(PolicyError::invalid(
@@ -142,20 +156,22 @@ impl QNetwork {
         };
         let dueling = if config.dueling {
             Some(Dueling {
-                value: head(1, 1.0, rng)?,
-                advantage: head(n_actions, 1.0, rng)?,
+                value: head(atoms, 1.0, rng)?,
+                advantage: head(n_actions * atoms, 1.0, rng)?,
                 grad_value: Tensor::default(),
                 grad_advantage: Tensor::default(),
                 grad_trunk: Tensor::default(),
             })
         } else {
-            trunk.push(head(n_actions, 1.0, rng)?);
+            trunk.push(head(n_actions * atoms, 1.0, rng)?);
             None
         };
         Ok(Self {
             config: config.clone(),
             obs_dim: observation_space.flat_dim(),
             n_actions,
+            atoms,
+            expected: Tensor::default(),
             features,
             trunk,
             dueling,
@@ -174,6 +190,11 @@ impl QNetwork {
         self.n_actions
     }
 
+    /// Outputs per action.
+    pub fn atoms(&self) -> usize {
+        self.atoms
+    }
+
     /// Observation values per row.
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
@@ -184,8 +205,9 @@ impl QNetwork {
         self.features.bytes_dim()
     }
 
-    /// Q-values `[B, n_actions]` of `B` observations (values `[B, obs_dim]`,
-    /// bytes `[B * obs_bytes]`); kept for [`QNetwork::backward`].
+    /// Outputs `[B, atoms * n_actions]` (atom-major per row) of `B`
+    /// observations (values `[B, obs_dim]`, bytes `[B * obs_bytes]`); kept
+    /// for [`QNetwork::backward`].
     pub fn forward(&mut self, values: &Tensor, bytes: &[u8]) -> Result<&Tensor, PolicyError> {
         values.expect_matrix("Q-network observations", self.obs_dim)?;
         let x = self.features.extract(values, bytes)?;
@@ -196,7 +218,7 @@ impl QNetwork {
         let v = d.value.forward(h)?;
         let a = d.advantage.forward(h)?;
         let (b, n) = (a.rows(), self.n_actions);
-        self.q.resize(&[b, n]);
+        self.q.resize(&[b, self.atoms * n]);
         for ((q, a), &v) in self
             .q
             .data_mut()
@@ -212,27 +234,43 @@ impl QNetwork {
         Ok(&self.q)
     }
 
-    /// The Q-values of the last [`QNetwork::forward`].
-    pub fn q_values(&self) -> &Tensor {
+    /// The outputs of the last [`QNetwork::forward`].
+    pub fn outputs(&self) -> &Tensor {
         match &self.dueling {
             Some(_) => &self.q,
             None => self.trunk.output(),
         }
     }
 
+    /// Q-values `[B, n_actions]` of `B` observations: the outputs
+    /// themselves with one atom, else their mean over atoms.
+    pub fn q_values(&mut self, values: &Tensor, bytes: &[u8]) -> Result<&Tensor, PolicyError> {
+        self.forward(values, bytes)?;
+        if self.atoms == 1 {
+            return Ok(self.outputs());
+        }
+        let (atoms, n) = (self.atoms, self.n_actions);
+        let out = match &self.dueling {
+            Some(_) => &self.q,
+            None => self.trunk.output(),
+        };
+        mean_over_atoms(out, atoms, n, &mut self.expected);
+        Ok(&self.expected)
+    }
+
     /// Adds into the parameter gradients the gradient of a loss whose
     /// gradient with respect to the last forward's Q-values is `grad_q`.
     pub fn backward(&mut self, values: &Tensor, grad_q: &Tensor) -> Result<(), PolicyError> {
         let n = self.n_actions;
-        let b = grad_q.expect_matrix("Q-network gradient", n)?;
+        let b = grad_q.expect_matrix("Q-network gradient", self.atoms * n)?;
         let trains_features = self.features.has_params();
         let x = self.features.extracted(values);
         let grad_trunk_out: &Tensor = match &mut self.dueling {
             None => grad_q,
             Some(d) => {
                 // dQ/dV = 1; dQ_j/dA_k = [j = k] - 1/n.
-                d.grad_value.resize(&[b, 1]);
-                d.grad_advantage.resize(&[b, n]);
+                d.grad_value.resize(&[b, self.atoms]);
+                d.grad_advantage.resize(&[b, self.atoms * n]);
                 for ((gv, ga), gq) in d
                     .grad_value
                     .data_mut()
@@ -275,7 +313,7 @@ impl QNetwork {
         let mut obs = std::mem::take(&mut self.obs_buf);
         obs.resize(&[n, self.obs_dim]);
         obs.data_mut().copy_from_slice(values);
-        let result = self.forward(&obs, bytes).map(|q| argmax_rows(q, actions));
+        let result = self.q_values(&obs, bytes).map(|q| argmax_rows(q, actions));
         self.obs_buf = obs;
         result
     }
@@ -351,6 +389,26 @@ impl QNetwork {
             if p.is_trainable() {
                 p.zero_grad();
             }
+        }
+    }
+}
+
+/// `out[b, a] = mean_i x[b, i, a]` for `x` laid out `[B, atoms * n]`.
+pub fn mean_over_atoms(x: &Tensor, atoms: usize, n: usize, out: &mut Tensor) {
+    let b = x.rows();
+    out.resize_zeroed(&[b, n]);
+    for (o, row) in out
+        .data_mut()
+        .chunks_exact_mut(n)
+        .zip(x.data().chunks_exact(atoms * n))
+    {
+        for atom in row.chunks_exact(n) {
+            for (o, &v) in o.iter_mut().zip(atom) {
+                *o += v;
+            }
+        }
+        for o in o.iter_mut() {
+            *o /= atoms as f32;
         }
     }
 }

@@ -18,6 +18,7 @@ use hlynr_nn::{Tensor, clip_grad_norm};
 
 use super::config::{AdvantageNorm, KlCheck, ValueClip, ValueClipLoss, ValueLoss};
 use super::{ACTOR_GROUP, CRITIC_GROUP, Ppo, PpoError};
+use crate::common::nonfinite::all_finite;
 use crate::policy::ActorCritic;
 use crate::recurrent::SequenceBatch;
 
@@ -628,9 +629,7 @@ impl<B: BatchEnv> Ppo<B> {
                 sum_gnorm += norm as f64;
                 let mut params = self.net.named_params_mut();
                 self.opt.step(&mut params)?;
-                let finite = params
-                    .iter()
-                    .all(|(_, p)| p.value.data().iter().all(|v| v.is_finite()));
+                let finite = params.iter().all(|(_, p)| all_finite(p.value.data()));
                 drop(params);
                 if !finite {
                     return Ok(self.abort(m, opt_before, return_norm_before));
