@@ -7,6 +7,8 @@
 //! (usually [`crate::Sequential`]) still holds it — so layers never copy their
 //! inputs.
 
+use hlynr_rng::Rng;
+
 use crate::error::Result;
 use crate::param::{NamedParam, NamedParamMut};
 use crate::tensor::Tensor;
@@ -47,4 +49,7 @@ pub trait Layer: Send + std::fmt::Debug {
 
     /// Switches between training and evaluation behaviour (BatchNorm, noise).
     fn set_training(&mut self, _training: bool) {}
+
+    /// Draws fresh parameter noise from `rng` (noisy layers; others ignore it).
+    fn resample_noise(&mut self, _rng: &mut Rng) {}
 }

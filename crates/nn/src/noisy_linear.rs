@@ -306,6 +306,10 @@ impl Layer for NoisyLinear {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+
+    fn resample_noise(&mut self, rng: &mut Rng) {
+        NoisyLinear::resample_noise(self, rng);
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,12 @@ impl Sequential {
         self
     }
 
+    /// Appends a layer that is already boxed (chosen at run time).
+    pub fn push_boxed(&mut self, layer: Box<dyn Layer>) -> &mut Self {
+        self.layers.push(layer);
+        self
+    }
+
     /// Builder form of [`Sequential::push`].
     pub fn with(mut self, layer: impl Layer + 'static) -> Self {
         self.layers.push(Box::new(layer));
@@ -136,6 +142,12 @@ impl Layer for Sequential {
     fn set_training(&mut self, training: bool) {
         for layer in &mut self.layers {
             layer.set_training(training);
+        }
+    }
+
+    fn resample_noise(&mut self, rng: &mut hlynr_rng::Rng) {
+        for layer in &mut self.layers {
+            layer.resample_noise(rng);
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use hlynr_env::Space;
 use hlynr_nn::Tensor;
 use hlynr_rl::algorithm::AlgorithmState;
-use hlynr_rl::policy::{CnnConfig, FeaturesConfig, QNetConfig, QNetwork};
+use hlynr_rl::policy::{CnnConfig, FeaturesConfig, NoisyConfig, QNetConfig, QNetwork};
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::trainer::{
     ClassicEnvFactory, EnvFactory, Result, RunConfig, RunLocation, TrainStatus, Trainer, Value,
@@ -21,6 +21,7 @@ fn check_gradients(space: &Space, config: &QNetConfig, atoms: usize, seed: u64) 
     let mut rng = Rng::seed_from_u64(seed);
     let action = Space::Discrete { n: 3 };
     let mut net = QNetwork::new(space, &action, config, atoms, &mut rng).unwrap();
+    net.resample_noise(&mut rng);
     let b = 4;
     let obs = Tensor::from_vec(
         &[b, space.flat_dim()],
@@ -45,17 +46,20 @@ fn check_gradients(space: &Space, config: &QNetConfig, atoms: usize, seed: u64) 
     loss(&mut net);
     net.zero_grad();
     net.backward(&obs, &g).unwrap();
-    let grads: Vec<(String, Vec<f32>)> = net
+    // Buffers (the noisy layers' noise) are not trained.
+    let grads: Vec<(usize, String, Vec<f32>)> = net
         .named_params()
         .into_iter()
-        .map(|(n, p)| (n, p.grad.data().to_vec()))
+        .enumerate()
+        .filter(|(_, (_, p))| p.is_trainable())
+        .map(|(i, (n, p))| (i, n, p.grad.data().to_vec()))
         .collect();
     let eps = 2e-3f32;
     let (mut checked, mut kinks) = (0, 0);
-    for (pi, (name, grad)) in grads.iter().enumerate() {
+    for (pi, name, grad) in &grads {
         for (j, &analytic) in grad.iter().enumerate() {
             let set = |net: &mut QNetwork, d: f32| {
-                net.named_params_mut()[pi].1.value.data_mut()[j] += d;
+                net.named_params_mut()[*pi].1.value.data_mut()[j] += d;
             };
             let base = loss(&mut net);
             set(&mut net, eps);
@@ -98,18 +102,22 @@ fn q_network_gradients_match_finite_differences() {
         features_dim: 4,
     });
     let mut total = 0;
-    // (seed, dueling, layer norm, atoms): expectation and quantile heads.
-    for (seed, dueling, layer_norm, atoms) in [
-        (1, false, false, 1),
-        (2, true, false, 1),
-        (3, true, true, 1),
-        (4, false, false, 4),
-        (5, true, false, 4),
+    // (seed, dueling, layer norm, atoms, noisy): expectation and quantile
+    // heads, plain and noisy layers (with fixed noise).
+    for (seed, dueling, layer_norm, atoms, noisy) in [
+        (1, false, false, 1, false),
+        (2, true, false, 1, false),
+        (3, true, true, 1, false),
+        (4, false, false, 4, false),
+        (5, true, false, 4, false),
+        (6, true, false, 4, true),
+        (7, false, false, 1, true),
     ] {
         let config = QNetConfig {
             net_arch: vec![6, 5],
             dueling,
             layer_norm,
+            noisy: noisy.then(|| NoisyConfig { sigma0: 0.5 }),
             ..QNetConfig::default()
         };
         total += check_gradients(&vector, &config, atoms, seed);
@@ -258,12 +266,16 @@ fn dqn_resumes_bitwise_with_a_full_replay_buffer() {
     resumes_bitwise("resume", RESUME_CONFIG);
 }
 
+/// QR-DQN with noisy layers: the noise generator and the target's noise
+/// resume too.
 #[test]
-fn qr_dqn_resumes_bitwise() {
-    let qr = RESUME_CONFIG.replace(
-        "double_q: true,",
-        "double_q: true, distribution: {type: qr, n_quantiles: 5},",
-    );
+fn qr_dqn_with_noisy_layers_resumes_bitwise() {
+    let qr = RESUME_CONFIG
+        .replace(
+            "double_q: true,",
+            "double_q: true, distribution: {type: qr, n_quantiles: 5},",
+        )
+        .replace("dueling: true}", "dueling: true, noisy: {sigma0: 0.5}}");
     assert_ne!(qr, RESUME_CONFIG);
     resumes_bitwise("resume-qr", &qr);
 }

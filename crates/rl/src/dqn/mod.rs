@@ -49,6 +49,7 @@ use replay::{Batch, ReplayBuffer, Sample, bytes_per_transition};
 const STREAM_INIT: u64 = 0x1D;
 const STREAM_EXPLORE: u64 = 0x2D;
 const STREAM_SAMPLE: u64 = 0x3D;
+const STREAM_NOISE: u64 = 0x4D;
 const STREAM_ENV: u64 = 3;
 /// The optimiser's one parameter group.
 const GROUP: &str = "q_net";
@@ -88,6 +89,7 @@ struct DqnMeta {
     counters: DqnCounters,
     explore_rng: Rng,
     sample_rng: Rng,
+    noise_rng: Rng,
     episodes: EpisodeWindow,
     lr_scale: f64,
     env: serde_json::Value,
@@ -124,6 +126,8 @@ pub struct Dqn<B: BatchEnv> {
     nstep: NStep,
     explore_rng: Rng,
     sample_rng: Rng,
+    /// Draws the noisy layers' noise (noisy networks only).
+    noise_rng: Rng,
     counters: DqnCounters,
     episodes: EpisodeWindow,
     lr_scale: f64,
@@ -194,10 +198,15 @@ impl<B: BatchEnv> Dqn<B> {
         check_memory(config.buffer_size, obs_dim, obs_bytes, per.is_some())?;
         let mut init = Rng::from_stream(seed, STREAM_INIT);
         let atoms = config.distribution.as_ref().map_or(1, Distribution::atoms);
-        let q = QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
+        let mut q = QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
         let mut target =
             QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
         target.load_state_dict(&q.state_dict())?;
+        let mut noise_rng = Rng::from_stream(seed, STREAM_NOISE);
+        if q.is_noisy() {
+            q.resample_noise(&mut noise_rng);
+            target.resample_noise(&mut noise_rng);
+        }
         let names = q
             .named_params()
             .into_iter()
@@ -223,6 +232,7 @@ impl<B: BatchEnv> Dqn<B> {
             nstep: NStep::new(config.n_step, config.gamma, n, obs_dim, obs_bytes),
             explore_rng: Rng::from_stream(seed, STREAM_EXPLORE),
             sample_rng: Rng::from_stream(seed, STREAM_SAMPLE),
+            noise_rng,
             counters: DqnCounters::default(),
             episodes: EpisodeWindow::default(),
             lr_scale: 1.0,
@@ -293,6 +303,10 @@ impl<B: BatchEnv> Dqn<B> {
         sc.actions.resize(n, 0.0);
         sc.greedy.resize(n, 0);
         if eps < 1.0 {
+            // Noisy networks explore through fresh noise at every step.
+            if self.q.is_noisy() {
+                self.q.resample_noise(&mut self.noise_rng);
+            }
             self.q
                 .greedy(self.env.obs(), self.env.obs_bytes(), n, &mut sc.greedy)?;
         }
@@ -399,6 +413,10 @@ impl<B: BatchEnv> Dqn<B> {
         let vd = self.q.obs_dim();
         let beta = self.beta();
         let lr = c.learning_rate.value(self.progress_remaining()) * self.lr_scale;
+        if self.q.is_noisy() {
+            self.q.resample_noise(&mut self.noise_rng);
+            self.target.resample_noise(&mut self.noise_rng);
+        }
         let sc = &mut self.scratch;
         self.replay
             .sample(b, beta, &mut self.sample_rng, &mut sc.sample);
@@ -606,6 +624,7 @@ impl<B: BatchEnv> Dqn<B> {
             counters: self.counters,
             explore_rng: self.explore_rng.clone(),
             sample_rng: self.sample_rng.clone(),
+            noise_rng: self.noise_rng.clone(),
             episodes: self.episodes.clone(),
             lr_scale: self.lr_scale,
             env: self.env.state(),
@@ -713,6 +732,8 @@ pub fn policy_from_record(
         network.atoms,
         &mut Rng::seed_from_u64(0),
     )?;
+    // Evaluation acts on the noisy layers' means.
+    q.set_training(false);
     q.load_state_dict(weights).map_err(|e| {
         TrainError::invalid(
             "DQN policy",
@@ -820,6 +841,7 @@ impl Algorithm for Dqn<Box<dyn BatchEnv>> {
         self.counters = meta.counters;
         self.explore_rng = meta.explore_rng;
         self.sample_rng = meta.sample_rng;
+        self.noise_rng = meta.noise_rng;
         self.episodes = meta.episodes;
         self.lr_scale = meta.lr_scale;
         Ok(())

@@ -1,7 +1,7 @@
 //! Multi-layer perceptron trunks, shared by the actor-critics and the
 //! Q-networks.
 
-use hlynr_nn::{LayerNorm, LeakyReLU, Linear, ReLU, Sequential, Tanh, init};
+use hlynr_nn::{Layer, LayerNorm, LeakyReLU, Linear, NoisyLinear, ReLU, Sequential, Tanh, init};
 use hlynr_rng::Rng;
 
 use super::PolicyError;
@@ -16,6 +16,8 @@ pub(crate) struct MlpStyle {
     /// Orthogonal weights of gain `sqrt(2)` and zero biases (else PyTorch's
     /// default initialisation).
     pub ortho_init: bool,
+    /// Factorised noisy layers of this `sigma0` instead of `Linear`s.
+    pub noisy_sigma0: Option<f32>,
 }
 
 impl From<&PolicyConfig> for MlpStyle {
@@ -24,6 +26,7 @@ impl From<&PolicyConfig> for MlpStyle {
             activation: c.activation,
             layer_norm: c.layer_norm,
             ortho_init: c.ortho_init,
+            noisy_sigma0: None,
         }
     }
 }
@@ -40,11 +43,7 @@ pub(crate) fn mlp(
     let mut seq = Sequential::new();
     let mut width = input;
     for &w in widths {
-        let mut lin = Linear::new(width, w, rng);
-        if config.ortho_init {
-            orthogonal_linear(&mut lin, std::f32::consts::SQRT_2, rng)?;
-        }
-        seq.push(lin);
+        seq.push_boxed(dense(width, w, std::f32::consts::SQRT_2, config, rng)?);
         if config.layer_norm {
             seq.push(LayerNorm::new(w));
         }
@@ -56,6 +55,27 @@ pub(crate) fn mlp(
         width = w;
     }
     Ok((seq, width))
+}
+
+/// One dense layer of the style: noisy, or a `Linear` (orthogonal with
+/// `gain` under `ortho_init`).
+pub(crate) fn dense(
+    input: usize,
+    output: usize,
+    gain: f32,
+    style: MlpStyle,
+    rng: &mut Rng,
+) -> Result<Box<dyn Layer>, PolicyError> {
+    if let Some(sigma0) = style.noisy_sigma0 {
+        return Ok(Box::new(NoisyLinear::with_sigma0(
+            input, output, sigma0, rng,
+        )?));
+    }
+    let mut lin = Linear::new(input, output, rng);
+    if style.ortho_init {
+        orthogonal_linear(&mut lin, gain, rng)?;
+    }
+    Ok(Box::new(lin))
 }
 
 pub(crate) fn orthogonal_linear(

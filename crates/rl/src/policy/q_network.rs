@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 
 use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
 use hlynr_env::{Policy, PolicyInput, Space};
-use hlynr_nn::{Layer, Linear, NamedParam, NamedParamMut, Sequential, Tensor};
+use hlynr_nn::{Layer, NamedParam, NamedParamMut, Sequential, Tensor};
 use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
 use super::config::Activation;
 use super::features::{FeaturesConfig, FeaturesExtractor};
-use super::mlp::{MlpStyle, mlp, orthogonal_linear};
+use super::mlp::{MlpStyle, dense, mlp};
 
 fn default_net_arch() -> Vec<usize> {
     vec![64, 64]
@@ -52,9 +52,27 @@ pub struct QNetConfig {
     /// Dueling value and advantage heads; default off.
     #[serde(default)]
     pub dueling: bool,
+    /// Factorised noisy layers (Fortunato et al., 2018) in the trunk and
+    /// heads, for exploration by learned parameter noise; `null` (default)
+    /// uses plain `Linear` layers.
+    #[serde(default)]
+    pub noisy: Option<NoisyConfig>,
     /// How observations become features; default `flatten`.
-    #[serde(default, skip_serializing_if = "FeaturesConfig::is_flatten")]
+    #[serde(default)]
     pub features: FeaturesConfig,
+}
+
+/// The noisy layers' initial noise scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoisyConfig {
+    /// `sigma = sigma0 / sqrt(fan_in)` at initialisation; default 0.5.
+    #[serde(default = "default_sigma0")]
+    pub sigma0: f64,
+}
+
+fn default_sigma0() -> f64 {
+    0.5
 }
 
 impl Default for QNetConfig {
@@ -65,6 +83,7 @@ impl Default for QNetConfig {
             layer_norm: false,
             ortho_init: false,
             dueling: false,
+            noisy: None,
             features: FeaturesConfig::Flatten,
         }
     }
@@ -79,6 +98,13 @@ impl Validate for QNetConfig {
                 Interval::closed(1.0, 65536.0),
             )?;
         }
+        if let Some(n) = &self.noisy {
+            ensure_range(
+                &join_path(&join_path(path, "noisy"), "sigma0"),
+                n.sigma0,
+                Interval::closed(0.0, 100.0),
+            )?;
+        }
         self.features.validate(&join_path(path, "features"))
     }
 }
@@ -86,8 +112,8 @@ impl Validate for QNetConfig {
 /// The dueling heads.
 #[derive(Debug)]
 struct Dueling {
-    value: Linear,
-    advantage: Linear,
+    value: Box<dyn Layer>,
+    advantage: Box<dyn Layer>,
     grad_value: Tensor,
     grad_advantage: Tensor,
     grad_trunk: Tensor,
@@ -145,15 +171,10 @@ impl QNetwork {
             activation: config.activation,
             layer_norm: config.layer_norm,
             ortho_init: config.ortho_init,
+            noisy_sigma0: config.noisy.as_ref().map(|n| n.sigma0 as f32),
         };
         let (mut trunk, width) = mlp(features.out_dim(), &config.net_arch, style, rng)?;
-        let head = |out: usize, gain: f32, rng: &mut Rng| -> Result<Linear, PolicyError> {
-            let mut lin = Linear::new(width, out, rng);
-            if config.ortho_init {
-                orthogonal_linear(&mut lin, gain, rng)?;
-            }
-            Ok(lin)
-        };
+        let head = |out: usize, gain: f32, rng: &mut Rng| dense(width, out, gain, style, rng);
         let dueling = if config.dueling {
             Some(Dueling {
                 value: head(atoms, 1.0, rng)?,
@@ -163,7 +184,7 @@ impl QNetwork {
                 grad_trunk: Tensor::default(),
             })
         } else {
-            trunk.push(head(n_actions * atoms, 1.0, rng)?);
+            trunk.push_boxed(head(n_actions * atoms, 1.0, rng)?);
             None
         };
         Ok(Self {
@@ -381,6 +402,29 @@ impl QNetwork {
             }
         }
         Ok(())
+    }
+
+    /// True when the network has noisy layers.
+    pub fn is_noisy(&self) -> bool {
+        self.config.noisy.is_some()
+    }
+
+    /// Draws fresh noise for every noisy layer.
+    pub fn resample_noise(&mut self, rng: &mut Rng) {
+        self.trunk.resample_noise(rng);
+        if let Some(d) = &mut self.dueling {
+            d.value.resample_noise(rng);
+            d.advantage.resample_noise(rng);
+        }
+    }
+
+    /// Training mode (noisy weights) or evaluation mode (their means).
+    pub fn set_training(&mut self, training: bool) {
+        self.trunk.set_training(training);
+        if let Some(d) = &mut self.dueling {
+            d.value.set_training(training);
+            d.advantage.set_training(training);
+        }
     }
 
     /// Clears every gradient.
