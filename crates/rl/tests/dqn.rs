@@ -395,3 +395,47 @@ fn reaches_500(file: &str) {
     let _ = std::fs::remove_dir_all(&root);
     assert_eq!(reached, 5, "{file}: {reached} of 5 seeds reached 500");
 }
+
+#[test]
+fn epsilon_decays_linearly_in_steps_or_exponentially_in_steps_or_episodes() {
+    use hlynr_rl::dqn::{Dqn, DqnConfig};
+    use hlynr_rl::env_factory::make_classic_vec_env;
+    let env_config: RunConfig =
+        hlynr_env::config::from_yaml_str("env: {id: CartPole-v1}\n", "t").unwrap();
+    let build = |extra: &str| {
+        let config: DqnConfig = hlynr_env::config::from_yaml_str(
+            &format!(
+                "learning_starts: 0\nbuffer_size: 1000\ntrain_freq: 10\ngradient_steps: 1\n\
+                 exploration_final_eps: 0.05\nexploration_fraction: 0.5\n{extra}"
+            ),
+            "t",
+        )
+        .unwrap();
+        let env = make_classic_vec_env(&env_config.env, 2).unwrap();
+        Dqn::new(config, env, 1, 1000).unwrap()
+    };
+    let mut linear = build("");
+    let mut steps = build("exploration_decay: {type: exponential, rate: 0.99}\n");
+    let mut episodes = build("exploration_decay: {type: exponential, rate: 0.5, unit: episodes}\n");
+    for _ in 0..30 {
+        for (kind, dqn) in [(0, &mut linear), (1, &mut steps), (2, &mut episodes)] {
+            dqn.iterate().unwrap();
+            let t = dqn.counters().num_timesteps as f64;
+            let n = dqn.counters().episodes as f64;
+            let expected = if t >= 500.0 {
+                0.05
+            } else {
+                match kind {
+                    0 => 1.0 + t / 500.0 * (0.05 - 1.0),
+                    1 => 0.99f64.powf(t).max(0.05),
+                    _ => 0.5f64.powf(n).max(0.05),
+                }
+            };
+            assert!(
+                (dqn.exploration_rate() - expected).abs() < 1e-12,
+                "{kind} at {t}"
+            );
+        }
+    }
+    assert!(episodes.counters().episodes > 3, "episodes ended");
+}

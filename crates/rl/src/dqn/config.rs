@@ -85,6 +85,17 @@ impl Distribution {
     }
 }
 
+/// The optimiser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// Adam (weight decay as an L2 term).
+    #[default]
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+}
+
 mod dist {
     pub fn n_quantiles() -> usize {
         50
@@ -92,6 +103,35 @@ mod dist {
     pub fn kappa() -> f64 {
         1.0
     }
+}
+
+/// How epsilon falls from `exploration_initial_eps` to
+/// `exploration_final_eps`. Either way it is `exploration_final_eps` from
+/// `exploration_fraction` of the run on (the cut-off).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExplorationDecay {
+    /// Linearly over `exploration_fraction` of the run's env steps (SB3).
+    #[default]
+    Linear,
+    /// `max(final, initial * rate^n)`, `n` counting env steps or finished
+    /// episodes (`unit`).
+    Exponential {
+        rate: f64,
+        #[serde(default)]
+        unit: DecayUnit,
+    },
+}
+
+/// What an exponential epsilon decay counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecayUnit {
+    /// Env steps, summed over envs.
+    #[default]
+    Steps,
+    /// Finished episodes (the rate then depends on how long episodes last).
+    Episodes,
 }
 
 /// Prioritised experience replay (Schaul et al., 2016), proportional variant.
@@ -163,6 +203,15 @@ pub struct DqnConfig {
     /// Epsilon from `exploration_fraction` on.
     #[serde(default = "d::exploration_final_eps")]
     pub exploration_final_eps: f64,
+    /// How epsilon falls; default linear.
+    #[serde(default)]
+    pub exploration_decay: ExplorationDecay,
+    /// `adam` (default) or `adamw`.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Weight decay (L2 for Adam, decoupled for AdamW); default 0.
+    #[serde(default)]
+    pub weight_decay: f64,
     /// Global gradient-norm clip.
     #[serde(default = "d::max_grad_norm")]
     pub max_grad_norm: f64,
@@ -261,6 +310,18 @@ impl Validate for DqnConfig {
             ensure_range(&q("beta0"), per.beta0, unit)?;
             ensure_range(&q("eps"), per.eps, Interval::open_closed(0.0, 1.0))?;
         }
+        if let ExplorationDecay::Exponential { rate, .. } = &self.exploration_decay {
+            ensure_range(
+                &join_path(&p("exploration_decay"), "rate"),
+                *rate,
+                Interval::open_closed(0.0, 1.0),
+            )?;
+        }
+        ensure_range(
+            &p("weight_decay"),
+            self.weight_decay,
+            Interval::closed(0.0, 10.0),
+        )?;
         if let Some(Distribution::Qr { n_quantiles, kappa }) = &self.distribution {
             let q = |k: &str| join_path(&p("distribution"), k);
             ensure_range(

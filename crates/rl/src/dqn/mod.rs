@@ -42,7 +42,9 @@ use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
 use crate::policy::{QNetConfig, QNetwork, argmax_rows};
 
-pub use config::{Distribution, DqnConfig, PrioritizedReplay};
+pub use config::{
+    DecayUnit, Distribution, DqnConfig, ExplorationDecay, Optimizer, PrioritizedReplay,
+};
 use nstep::NStep;
 use replay::{Batch, ReplayBuffer, Sample, bytes_per_transition};
 
@@ -212,19 +214,17 @@ impl<B: BatchEnv> Dqn<B> {
             .into_iter()
             .filter(|(_, p)| p.is_trainable())
             .map(|(n, _)| n);
+        let kind = match config.optimizer {
+            Optimizer::Adam => AdamKind::Adam,
+            Optimizer::Adamw => AdamKind::AdamW,
+        };
         let adam = AdamConfig {
             eps: config.adam_eps,
-            ..AdamConfig::new(AdamKind::Adam)
+            ..AdamConfig::new(kind)
         };
-        let opt = Adam::new(
-            adam,
-            vec![ParamGroup::new(
-                GROUP,
-                names,
-                config.learning_rate.initial(),
-            )],
-        )
-        .map_err(nn)?;
+        let group = ParamGroup::new(GROUP, names, config.learning_rate.initial())
+            .with_weight_decay(config.weight_decay);
+        let opt = Adam::new(adam, vec![group]).map_err(nn)?;
         env.reset(derive_seed(seed, STREAM_ENV))?;
         let n = env.num_envs();
         Ok(Self {
@@ -267,17 +267,27 @@ impl<B: BatchEnv> Dqn<B> {
         1.0 - self.counters.num_timesteps as f64 / self.total_timesteps as f64
     }
 
-    /// Epsilon at the current step: linear from the initial to the final
-    /// value over `exploration_fraction` of the run, then constant.
+    /// Epsilon now (see [`ExplorationDecay`]): the final value from
+    /// `exploration_fraction` of the run on, before that linear in env
+    /// steps or exponential in env steps or episodes.
     pub fn exploration_rate(&self) -> f64 {
         let c = &self.config;
         let elapsed = 1.0 - self.progress_remaining();
+        let (initial, fin) = (c.exploration_initial_eps, c.exploration_final_eps);
         if c.exploration_fraction <= 0.0 || elapsed >= c.exploration_fraction {
-            c.exploration_final_eps
-        } else {
-            c.exploration_initial_eps
-                + elapsed * (c.exploration_final_eps - c.exploration_initial_eps)
-                    / c.exploration_fraction
+            return fin;
+        }
+        match &c.exploration_decay {
+            ExplorationDecay::Linear => {
+                initial + elapsed * (fin - initial) / c.exploration_fraction
+            }
+            ExplorationDecay::Exponential { rate, unit } => {
+                let n = match unit {
+                    DecayUnit::Steps => self.counters.num_timesteps,
+                    DecayUnit::Episodes => self.counters.episodes,
+                };
+                (initial * rate.powf(n as f64)).max(fin)
+            }
         }
     }
 
