@@ -117,7 +117,7 @@ fn q_network_gradients_match_finite_differences() {
             net_arch: vec![6, 5],
             dueling,
             layer_norm,
-            noisy: noisy.then(|| NoisyConfig { sigma0: 0.5 }),
+            noisy: noisy.then_some(NoisyConfig { sigma0: 0.5 }),
             ..QNetConfig::default()
         };
         total += check_gradients(&vector, &config, atoms, seed);
