@@ -129,10 +129,13 @@ pub struct OptimizerState {
 /// Metadata key under which the JSON scalars are stored in a safetensors file.
 pub const OPTIMIZER_METADATA_KEY: &str = "hlynr.optimizer";
 
-/// `x`, or 0 when it is subnormal (below `f32::MIN_POSITIVE` in magnitude).
+/// `x`, or a zero of its sign when it is subnormal (all exponent bits 0).
+/// Written on the bits, without a branch, so the update loop stays vectorised.
 #[inline(always)]
 fn flush_subnormal(x: f32) -> f32 {
-    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+    let bits = x.to_bits();
+    let normal = u32::from(bits & 0x7f80_0000 != 0);
+    f32::from_bits(bits & (0x8000_0000 | normal.wrapping_neg()))
 }
 
 /// Adam / AdamW over named parameters in groups.
