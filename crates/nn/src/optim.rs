@@ -558,6 +558,32 @@ mod tests {
     }
 
     #[test]
+    fn moments_of_a_gradient_gone_quiet_become_zero_not_subnormal() {
+        // A tiny gradient, then none: the moments decay towards 0 through
+        // the subnormal range, where they are flushed.
+        let mut w = param(&[1.0, 1.0], &[1e-19, 1.0]);
+        let mut opt = Adam::single_group(AdamKind::Adam, ["w"], 1e-3, 0.0).unwrap();
+        opt.step(&mut [("w".into(), &mut w)]).unwrap();
+        w.grad.data_mut().fill(0.0);
+        let mut flushed = false;
+        for _ in 0..2000 {
+            opt.step(&mut [("w".into(), &mut w)]).unwrap();
+            let state = opt.state().unwrap();
+            for t in state.tensors.values() {
+                for &v in t.data() {
+                    assert!(
+                        v == 0.0 || v.abs() >= f32::MIN_POSITIVE,
+                        "subnormal moment {v:e}"
+                    );
+                }
+            }
+            flushed |= state.tensors["state.w.exp_avg_sq"].data()[0] == 0.0;
+        }
+        assert!(flushed, "the quiet moment reached 0");
+        assert!(w.value.data().iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
     fn groups_have_their_own_learning_rates() {
         let mut a = param(&[1.0], &[1.0]);
         let mut b = param(&[1.0], &[1.0]);
