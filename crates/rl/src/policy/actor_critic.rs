@@ -7,7 +7,7 @@ use hlynr_env::{ObsRef, Policy, PolicyInput, Space};
 use hlynr_nn::{DiagGaussian, Layer, Linear, NamedParam, NamedParamMut, Param, Sequential, Tensor};
 use hlynr_rng::Rng;
 
-use super::PolicyError;
+use super::{PolicyError, load_state_dict_into, state_dict_of, zero_grads};
 use hlynr_env::config::Validate;
 
 use super::config::{PolicyConfig, Squash};
@@ -214,53 +214,18 @@ impl ActorCritic {
 
     /// Copies of every parameter and buffer by name (the `state_dict`).
     pub fn state_dict(&self) -> BTreeMap<String, Tensor> {
-        self.named_params()
-            .into_iter()
-            .map(|(n, p)| (n, p.value.clone()))
-            .collect()
+        state_dict_of(self.named_params())
     }
 
     /// Loads a `state_dict` strictly: every name must be present with its
     /// shape, and no extra names are allowed. Nothing changes on error.
     pub fn load_state_dict(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), PolicyError> {
-        let mut problems = Vec::new();
-        {
-            let params = self.named_params();
-            for (name, p) in &params {
-                match state.get(name) {
-                    None => problems.push(format!("missing `{name}`")),
-                    Some(t) if t.shape() != p.value.shape() => problems.push(format!(
-                        "`{name}` has shape {:?}, the network expects {:?}",
-                        t.shape(),
-                        p.value.shape()
-                    )),
-                    Some(_) => {}
-                }
-            }
-            for name in state.keys() {
-                if !params.iter().any(|(n, _)| n == name) {
-                    problems.push(format!("unexpected `{name}`"));
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(PolicyError::Weights(problems.join("; ")));
-        }
-        for (name, p) in self.named_params_mut() {
-            if let Some(t) = state.get(&name) {
-                p.value.copy_from(t);
-            }
-        }
-        Ok(())
+        load_state_dict_into(self.named_params_mut(), state)
     }
 
     /// Clears every gradient.
     pub fn zero_grad(&mut self) {
-        for (_, p) in self.named_params_mut() {
-            if p.is_trainable() {
-                p.zero_grad();
-            }
-        }
+        zero_grads(self.named_params_mut());
     }
 
     fn check_obs(&self, context: &str, obs: &Tensor) -> Result<usize, PolicyError> {

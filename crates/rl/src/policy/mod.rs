@@ -59,8 +59,10 @@ mod heads;
 mod mlp;
 mod q_network;
 
+use std::collections::BTreeMap;
+
 use hlynr_env::config::ConfigError;
-use hlynr_nn::NnError;
+use hlynr_nn::{NamedParam, NamedParamMut, NnError, Tensor};
 use thiserror::Error;
 
 pub use actor_critic::ActorCritic;
@@ -91,6 +93,57 @@ impl PolicyError {
         PolicyError::Invalid {
             context: context.into(),
             message: message.into(),
+        }
+    }
+}
+
+/// Copies of every parameter and buffer by name (a `state_dict`).
+pub(crate) fn state_dict_of(params: Vec<NamedParam<'_>>) -> BTreeMap<String, Tensor> {
+    params
+        .into_iter()
+        .map(|(n, p)| (n, p.value.clone()))
+        .collect()
+}
+
+/// Loads `state` into `params` strictly: every name present with its shape,
+/// no extra names. Nothing changes on error, which lists every misfit.
+pub(crate) fn load_state_dict_into(
+    mut params: Vec<NamedParamMut<'_>>,
+    state: &BTreeMap<String, Tensor>,
+) -> Result<(), PolicyError> {
+    let mut problems = Vec::new();
+    for (name, p) in &params {
+        match state.get(name) {
+            None => problems.push(format!("missing `{name}`")),
+            Some(t) if t.shape() != p.value.shape() => problems.push(format!(
+                "`{name}` has shape {:?}, the network expects {:?}",
+                t.shape(),
+                p.value.shape()
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in state.keys() {
+        if !params.iter().any(|(n, _)| n == name) {
+            problems.push(format!("unexpected `{name}`"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(PolicyError::Weights(problems.join("; ")));
+    }
+    for (name, p) in &mut params {
+        if let Some(t) = state.get(name.as_str()) {
+            p.value.copy_from(t);
+        }
+    }
+    Ok(())
+}
+
+/// Clears the gradient of every trainable parameter.
+pub(crate) fn zero_grads(params: Vec<NamedParamMut<'_>>) {
+    for (_, p) in params {
+        if p.is_trainable() {
+            p.zero_grad();
         }
     }
 }

@@ -21,10 +21,10 @@ use hlynr_nn::{Layer, NamedParam, NamedParamMut, Sequential, Tensor};
 use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
 use super::config::Activation;
 use super::features::{FeaturesConfig, FeaturesExtractor};
 use super::mlp::{MlpStyle, dense, mlp};
+use super::{PolicyError, load_state_dict_into, state_dict_of, zero_grads};
 
 fn default_net_arch() -> Vec<usize> {
     vec![64, 64]
@@ -363,45 +363,20 @@ impl QNetwork {
         out
     }
 
-    /// Copies of every parameter by name.
+    /// Copies of every parameter and buffer by name (the `state_dict`).
     pub fn state_dict(&self) -> BTreeMap<String, Tensor> {
-        self.named_params()
-            .into_iter()
-            .map(|(n, p)| (n, p.value.clone()))
-            .collect()
+        state_dict_of(self.named_params())
     }
 
-    /// Loads a `state_dict` strictly (every name with its shape, nothing
-    /// else); nothing changes on error.
+    /// Loads a `state_dict` strictly: every name must be present with its
+    /// shape, and no extra names are allowed. Nothing changes on error.
     pub fn load_state_dict(&mut self, state: &BTreeMap<String, Tensor>) -> Result<(), PolicyError> {
-        let mut problems = Vec::new();
-        let params = self.named_params();
-        for (name, p) in &params {
-            match state.get(name) {
-                None => problems.push(format!("missing `{name}`")),
-                Some(t) if t.shape() != p.value.shape() => problems.push(format!(
-                    "`{name}` has shape {:?}, the network expects {:?}",
-                    t.shape(),
-                    p.value.shape()
-                )),
-                Some(_) => {}
-            }
-        }
-        for name in state.keys() {
-            if !params.iter().any(|(n, _)| n == name) {
-                problems.push(format!("unexpected `{name}`"));
-            }
-        }
-        drop(params);
-        if !problems.is_empty() {
-            return Err(PolicyError::Weights(problems.join("; ")));
-        }
-        for (name, p) in self.named_params_mut() {
-            if let Some(t) = state.get(&name) {
-                p.value.copy_from(t);
-            }
-        }
-        Ok(())
+        load_state_dict_into(self.named_params_mut(), state)
+    }
+
+    /// Clears every gradient.
+    pub fn zero_grad(&mut self) {
+        zero_grads(self.named_params_mut());
     }
 
     /// True when the network has noisy layers.
@@ -424,15 +399,6 @@ impl QNetwork {
         if let Some(d) = &mut self.dueling {
             d.value.set_training(training);
             d.advantage.set_training(training);
-        }
-    }
-
-    /// Clears every gradient.
-    pub fn zero_grad(&mut self) {
-        for (_, p) in self.named_params_mut() {
-            if p.is_trainable() {
-                p.zero_grad();
-            }
         }
     }
 }
