@@ -248,16 +248,6 @@ impl<B: BatchEnv> Dqn<B> {
         })
     }
 
-    /// The online network.
-    pub fn q_network(&self) -> &QNetwork {
-        &self.q
-    }
-
-    /// The replay buffer.
-    pub fn replay(&self) -> &ReplayBuffer {
-        &self.replay
-    }
-
     /// Counters.
     pub fn counters(&self) -> DqnCounters {
         self.counters

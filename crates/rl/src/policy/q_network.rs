@@ -280,7 +280,8 @@ impl QNetwork {
     }
 
     /// Adds into the parameter gradients the gradient of a loss whose
-    /// gradient with respect to the last forward's Q-values is `grad_q`.
+    /// gradient with respect to the last forward's outputs
+    /// (`[B, atoms * n_actions]`) is `grad_q`.
     pub fn backward(&mut self, values: &Tensor, grad_q: &Tensor) -> Result<(), PolicyError> {
         let n = self.n_actions;
         let b = grad_q.expect_matrix("Q-network gradient", self.atoms * n)?;
@@ -404,7 +405,7 @@ impl QNetwork {
 }
 
 /// `out[b, a] = mean_i x[b, i, a]` for `x` laid out `[B, atoms * n]`.
-pub fn mean_over_atoms(x: &Tensor, atoms: usize, n: usize, out: &mut Tensor) {
+fn mean_over_atoms(x: &Tensor, atoms: usize, n: usize, out: &mut Tensor) {
     let b = x.rows();
     out.resize_zeroed(&[b, n]);
     for (o, row) in out
