@@ -28,16 +28,6 @@ pub struct PolicyInput<'a> {
 }
 
 impl<'a> PolicyInput<'a> {
-    /// A batch of value-only observations.
-    pub fn values(n: usize, obs: &'a [f32], controller_view: &'a [f64]) -> Self {
-        Self {
-            n,
-            obs,
-            obs_bytes: &[],
-            controller_view,
-        }
-    }
-
     /// Both lanes of the observations.
     pub fn observations(&self) -> ObsRef<'a> {
         ObsRef::new(self.obs, self.obs_bytes)
