@@ -4,9 +4,9 @@
 //! metrics, progress, signals, checkpoints, evaluation, curriculum and the
 //! doctor with its rollbacks. An [`Algorithm`] owns collection and learning
 //! over the environment batch it was given: PPO collects a rollout and updates
-//! on it; an off-policy learner would step the envs, fill its replay buffer and
-//! take gradient steps at its own train frequency, counting learning starts,
-//! target updates and exploration schedules in env steps. Either way one call
+//! on it; DQN steps the envs, fills its replay buffer and takes gradient steps
+//! at its own train frequency, counting learning starts, target updates and
+//! exploration schedules in env steps. Either way one call
 //! of [`Algorithm::iterate`] is one unit of work after which the trainer logs,
 //! evaluates and checkpoints, and everything the algorithm decides depends on
 //! its env-step counter and its saved state only, so a resumed run continues
