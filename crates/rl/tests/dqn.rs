@@ -439,3 +439,84 @@ fn epsilon_decays_linearly_in_steps_or_exponentially_in_steps_or_episodes() {
     }
     assert!(episodes.counters().episodes > 3, "episodes ended");
 }
+
+/// CartPole whose env 0 returns a NaN observation on its 300th step and a
+/// NaN reward on its 400th.
+#[derive(Debug)]
+struct Corrupted;
+
+impl EnvFactory for Corrupted {
+    fn make_train(&self, n_envs: usize) -> Result<Box<dyn hlynr_env::BatchEnv>> {
+        use hlynr_testkit::tampered::Tampered;
+        let cartpole = || {
+            hlynr_env::EpisodeStatistics::new(
+                hlynr_env::TimeLimit::new(hlynr_env::classic::make("CartPole-v1").unwrap(), 500)
+                    .unwrap(),
+            )
+        };
+        let env = hlynr_env::VecEnv::from_fn(n_envs, |i| {
+            Tampered::new(
+                cartpole(),
+                Box::new(move |step, obs: &mut [f32], s: &mut hlynr_env::Step| {
+                    if i == 0 && step == 300 {
+                        obs[1] = f32::NAN;
+                    }
+                    if i == 0 && step == 400 {
+                        s.reward = f64::NAN;
+                    }
+                    Ok(())
+                }),
+            )
+        })?;
+        Ok(Box::new(env))
+    }
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
+        Ok(Box::new(hlynr_env::TimeLimit::new(
+            hlynr_env::classic::make("CartPole-v1")?,
+            500,
+        )?))
+    }
+}
+
+#[test]
+fn nan_from_the_env_is_acted_around_and_never_stored() {
+    let root = scratch("nan");
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(RESUME_CONFIG, "test", &[] as &[&str]).unwrap();
+    let location = RunLocation {
+        runs_dir: root.clone(),
+        name: "nan".into(),
+        command_line: vec!["test".into()],
+    };
+    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(Box::new(Corrupted)) };
+    let mut t =
+        Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap();
+    let out = t.train(None, None).unwrap();
+    assert_eq!(out.status, TrainStatus::Completed);
+    let metrics = hlynr_rl::metrics::read_metrics(&t.run_dir().join("metrics.jsonl")).unwrap();
+    // Env 0's 300th step is run step ~600 (2 envs, 16 env steps an iteration).
+    let nan_obs = metrics.series("rollout/nonfinite_obs");
+    assert_eq!(nan_obs.len(), 1, "{nan_obs:?}");
+    assert!((592..=608).contains(&nan_obs[0].0), "{nan_obs:?}");
+    // The two transitions into and out of the NaN observation were dropped,
+    // and the 1 to 3 n-step windows (n = 3; fewer right after an episode
+    // start) that hold the NaN reward.
+    let dropped: f64 = metrics
+        .series("rollout/dropped_transitions")
+        .iter()
+        .map(|&(_, v)| v)
+        .sum();
+    let series = metrics.series("rollout/dropped_transitions");
+    assert_eq!(series[0], (nan_obs[0].0, 2.0), "{series:?}");
+    assert!((3.0..=5.0).contains(&dropped), "{series:?}");
+    // Nothing non-finite was learned from; the network is finite.
+    assert!(metrics.series("train/nonfinite_skip").is_empty());
+    let weights = t.algorithm().export_state().unwrap().weights;
+    assert!(
+        weights
+            .values()
+            .all(|w| w.data().iter().all(|v| v.is_finite()))
+    );
+    drop(t);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
 use crate::checkpoint::ResumeFiles;
 use crate::common::episodes::EpisodeWindow;
-use crate::common::nonfinite::all_finite;
+use crate::common::nonfinite::{all_finite, zero_nonfinite};
 use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
 use crate::policy::{QNetConfig, QNetwork, argmax_rows};
@@ -131,6 +131,10 @@ pub struct Dqn<B: BatchEnv> {
     /// Draws the noisy layers' noise (noisy networks only).
     noise_rng: Rng,
     counters: DqnCounters,
+    /// NaN or infinite observation values seen, and transitions not stored
+    /// because of them, in the current iteration.
+    nonfinite_obs: u64,
+    dropped_transitions: u64,
     episodes: EpisodeWindow,
     lr_scale: f64,
     /// The target is a copy of the online network (no gradient step since
@@ -153,6 +157,7 @@ struct Scratch {
     actions: Vec<f32>,
     greedy: Vec<usize>,
     obs: Vec<f32>,
+    act_obs: Vec<f32>,
     bytes: Vec<u8>,
     sample: Sample,
     batch: Batch,
@@ -233,6 +238,8 @@ impl<B: BatchEnv> Dqn<B> {
             explore_rng: Rng::from_stream(seed, STREAM_EXPLORE),
             sample_rng: Rng::from_stream(seed, STREAM_SAMPLE),
             noise_rng,
+            nonfinite_obs: 0,
+            dropped_transitions: 0,
             counters: DqnCounters::default(),
             episodes: EpisodeWindow::default(),
             lr_scale: 1.0,
@@ -302,13 +309,21 @@ impl<B: BatchEnv> Dqn<B> {
         let sc = &mut self.scratch;
         sc.actions.resize(n, 0.0);
         sc.greedy.resize(n, 0);
+        // The observations the actions are chosen on, as the env gave them
+        // (for storage) and with NaN and infinities replaced by 0 (to act on).
+        sc.obs.clear();
+        sc.obs.extend_from_slice(self.env.obs());
+        sc.bytes.clear();
+        sc.bytes.extend_from_slice(self.env.obs_bytes());
+        sc.act_obs.clear();
+        sc.act_obs.extend_from_slice(&sc.obs);
+        self.nonfinite_obs += zero_nonfinite(&mut sc.act_obs);
         if eps < 1.0 {
             // Noisy networks explore through fresh noise at every step.
             if self.q.is_noisy() {
                 self.q.resample_noise(&mut self.noise_rng);
             }
-            self.q
-                .greedy(self.env.obs(), self.env.obs_bytes(), n, &mut sc.greedy)?;
+            self.q.greedy(&sc.act_obs, &sc.bytes, n, &mut sc.greedy)?;
         }
         for (a, &g) in sc.actions.iter_mut().zip(&sc.greedy) {
             let explore = eps >= 1.0 || self.explore_rng.uniform() < eps;
@@ -318,11 +333,6 @@ impl<B: BatchEnv> Dqn<B> {
                 g as f32
             };
         }
-        // The observations the actions were chosen on.
-        sc.obs.clear();
-        sc.obs.extend_from_slice(self.env.obs());
-        sc.bytes.clear();
-        sc.bytes.extend_from_slice(self.env.obs_bytes());
         self.env.step(&sc.actions)?;
         self.counters.num_timesteps += n as u64;
         let (vd, bd) = (self.env.obs_dim(), self.env.byte_dim());
@@ -351,7 +361,8 @@ impl<B: BatchEnv> Dqn<B> {
                 &sc.obs[i * vd..(i + 1) * vd],
                 &sc.bytes[i * bd..(i + 1) * bd],
             );
-            let replay = &mut self.replay;
+            let (replay, dropped) = (&mut self.replay, &mut self.dropped_transitions);
+            let next_finite = all_finite(next.values);
             self.nstep.push(
                 i,
                 obs,
@@ -359,7 +370,15 @@ impl<B: BatchEnv> Dqn<B> {
                 rewards[i],
                 term[i],
                 trunc[i],
-                |e| replay.push(e.obs, e.action, e.ret, next, e.discount),
+                |e| {
+                    // A transition with a NaN or infinity in it would poison
+                    // every target it is sampled for: it is not stored.
+                    if next_finite && e.ret.is_finite() && all_finite(e.obs.values) {
+                        replay.push(e.obs, e.action, e.ret, next, e.discount);
+                    } else {
+                        *dropped += 1;
+                    }
+                },
             );
         }
         for (i, info) in self.env.infos().iter().enumerate() {
@@ -543,6 +562,8 @@ impl<B: BatchEnv> Dqn<B> {
     /// One iteration: `train_freq` vector steps, then `gradient_steps`
     /// gradient steps once past `learning_starts`.
     pub fn iterate(&mut self) -> Result<Iteration> {
+        self.nonfinite_obs = 0;
+        self.dropped_transitions = 0;
         for _ in 0..self.config.train_freq {
             self.collect_step()?;
         }
@@ -606,6 +627,14 @@ impl<B: BatchEnv> Dqn<B> {
                 self.config.prioritized_replay.as_ref().map(|_| self.beta()),
             ),
             ("train/nonfinite_skip", skipped.then_some(1.0)),
+            (
+                "rollout/nonfinite_obs",
+                (self.nonfinite_obs > 0).then_some(self.nonfinite_obs as f64),
+            ),
+            (
+                "rollout/dropped_transitions",
+                (self.dropped_transitions > 0).then_some(self.dropped_transitions as f64),
+            ),
             ("train/nonfinite_skips", Some(c.nonfinite_skips as f64)),
             ("time/episodes", Some(c.episodes as f64)),
             ("time/iterations", Some(c.iterations as f64)),
