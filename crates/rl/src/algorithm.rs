@@ -100,6 +100,26 @@ impl PolicyRecord {
         }
         Ok(())
     }
+
+    /// The algorithm's network description, checked and parsed; `label`
+    /// (`PPO`, `DQN`) names it in errors.
+    pub fn network_as<T: serde::de::DeserializeOwned>(&self, label: &str) -> Result<T> {
+        self.check()?;
+        serde_json::from_value(self.network.clone())
+            .map_err(|e| TrainError::invalid(format!("{label} policy record"), e.to_string()))
+    }
+
+    /// The error for weights that do not fit the network this record
+    /// describes, naming its spaces.
+    pub fn misfit(&self, label: &str, e: impl std::fmt::Display) -> TrainError {
+        TrainError::invalid(
+            format!("{label} policy"),
+            format!(
+                "for observations {:?} and actions {:?}: {e}",
+                self.observation_space, self.action_space
+            ),
+        )
+    }
 }
 
 /// A copy of an algorithm's current policy for evaluation: the network and

@@ -751,9 +751,7 @@ pub fn policy_from_record(
     record: &PolicyRecord,
     weights: &BTreeMap<String, Tensor>,
 ) -> Result<PolicySnapshot> {
-    record.check()?;
-    let network: NetworkRecord = serde_json::from_value(record.network.clone())
-        .map_err(|e| TrainError::invalid("DQN policy record", e.to_string()))?;
+    let network: NetworkRecord = record.network_as("DQN")?;
     let mut q = QNetwork::new(
         &record.observation_space,
         &record.action_space,
@@ -763,15 +761,8 @@ pub fn policy_from_record(
     )?;
     // Evaluation acts on the noisy layers' means.
     q.set_training(false);
-    q.load_state_dict(weights).map_err(|e| {
-        TrainError::invalid(
-            "DQN policy",
-            format!(
-                "for observations {:?} and actions {:?}: {e}",
-                record.observation_space, record.action_space
-            ),
-        )
-    })?;
+    q.load_state_dict(weights)
+        .map_err(|e| record.misfit("DQN", e))?;
     Ok(PolicySnapshot {
         net: Box::new(q),
         obs_dim: record.observation_space.flat_dim(),

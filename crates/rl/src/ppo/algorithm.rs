@@ -59,9 +59,7 @@ pub fn policy_from_record(
     record: &PolicyRecord,
     weights: &BTreeMap<String, Tensor>,
 ) -> Result<PolicySnapshot> {
-    record.check()?;
-    let network: NetworkRecord = serde_json::from_value(record.network.clone())
-        .map_err(|e| TrainError::invalid("PPO policy record", e.to_string()))?;
+    let network: NetworkRecord = record.network_as("PPO")?;
     // The initialisation draw is overwritten by the weights.
     let mut net = ActorCritic::new(
         &record.observation_space,
@@ -70,15 +68,8 @@ pub fn policy_from_record(
         &mut Rng::seed_from_u64(0),
     )
     .map_err(PpoError::from)?;
-    net.load_state_dict(weights).map_err(|e| {
-        TrainError::invalid(
-            "PPO policy",
-            format!(
-                "for observations {:?} and actions {:?}: {e}",
-                record.observation_space, record.action_space
-            ),
-        )
-    })?;
+    net.load_state_dict(weights)
+        .map_err(|e| record.misfit("PPO", e))?;
     net.set_policy_rng(network.policy_rng);
     Ok(PolicySnapshot {
         net: Box::new(net),
