@@ -321,11 +321,26 @@ where
     check_moved(&value, T::moved_keys())?;
     let first: T = from_value(&value)?;
     let mut resolved = to_value(&first)?;
+    // Keys an override added (an optional section the resolved config leaves
+    // out), with the error to give if the config type does not take them.
+    let mut added: Vec<(String, ConfigError)> = Vec::new();
     for spec in overrides {
-        check_moved_override(spec.as_ref(), T::moved_keys())?;
-        apply_override(&mut resolved, spec.as_ref())?;
+        let spec = spec.as_ref();
+        check_moved_override(spec, T::moved_keys())?;
+        if let Err(e) = apply_override(&mut resolved, spec) {
+            match add_missing_leaf(&mut resolved, spec) {
+                Some(path) => added.push((path, e)),
+                None => return Err(e),
+            }
+        }
     }
-    let config: T = from_value(&resolved)?;
+    let config: T = match from_value(&resolved) {
+        Err(ConfigError::UnknownKey { path, .. }) if added.iter().any(|(p, _)| *p == path) => {
+            let at = added.iter().position(|(p, _)| *p == path).unwrap_or(0);
+            return Err(added.swap_remove(at).1);
+        }
+        parsed => parsed?,
+    };
     config.validate("")?;
     // Re-serialise so the returned value is canonical (e.g. `1` -> `1.0`).
     let resolved = to_value(&config)?;
@@ -498,6 +513,31 @@ pub fn apply_override(config: &mut Value, spec: &str) -> Result<(), ConfigError>
     }
     *node = new_value;
     Ok(())
+}
+
+/// For an override `a.b.c=v` whose parents exist as sections but whose last
+/// key is absent (an optional section the resolved config does not write
+/// out), adds it and returns its path; `None` when the spec does not have
+/// that shape. The typed parse that follows decides whether the key exists.
+fn add_missing_leaf(config: &mut Value, spec: &str) -> Option<String> {
+    let (key_path, raw_value) = spec.split_once('=')?;
+    let key_path = key_path.trim();
+    let yaml: serde_norway::Value = serde_norway::from_str(raw_value.trim()).ok()?;
+    let value = yaml_to_json(&yaml, key_path).ok()?;
+    let (parents, leaf) = match key_path.rsplit_once('.') {
+        Some((parents, leaf)) => (Some(parents), leaf),
+        None => (None, key_path),
+    };
+    let mut node = config;
+    for segment in parents.into_iter().flat_map(|p| p.split('.')) {
+        node = node.as_object_mut()?.get_mut(segment)?;
+    }
+    let map = node.as_object_mut()?;
+    if leaf.is_empty() || map.contains_key(leaf) {
+        return None;
+    }
+    map.insert(leaf.to_string(), value);
+    Some(key_path.to_string())
 }
 
 /// An interval of allowed values, with each end open or closed (either end may

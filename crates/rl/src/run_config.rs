@@ -410,6 +410,24 @@ mod tests {
     }
 
     #[test]
+    fn overrides_reach_sections_the_resolved_config_leaves_out() {
+        let base = "env: {id: CartPole-v1}\n";
+        // `features` is not written out while it is the default.
+        let (c, _): (RunConfig, Value) =
+            hlynr_env::config::resolve(base, "t", &["ppo.policy.features={type: cnn}"]).unwrap();
+        let features = &c.ppo_config().unwrap().policy.features;
+        assert!(!features.is_flatten(), "{features:?}");
+        // A key the config does not take is still refused as before.
+        let e = hlynr_env::config::resolve::<RunConfig, _>(base, "t", &["ppo.policy.featurez=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--set ppo.policy.featurez=1") && e.contains("no key"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn shipped_train_configs_load() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let mut seen = 0;
