@@ -277,6 +277,39 @@ pub fn from_buffered<T: DeserializeOwned, E: serde::de::Error>(value: Value) -> 
     })
 }
 
+/// Deserialises a mapping with a `type` key (`{type: cnn, channels: [..]}`)
+/// as the externally tagged `T` it mirrors (`{cnn: {channels: [..]}}`), so
+/// that errors inside it name their key, which serde's internally tagged
+/// enums cannot do. `types` are the valid `type` values, for the message.
+pub fn from_typed_mapping<T: DeserializeOwned, E: serde::de::Error>(
+    value: Value,
+    what: &str,
+    types: &[&str],
+) -> Result<T, E> {
+    let shape_error = || {
+        E::custom(format!(
+            "{what} is a mapping with `type` ({}), got {value}",
+            types.join(", ")
+        ))
+    };
+    let mut fields = value.as_object().cloned().ok_or_else(shape_error)?;
+    let kind = match fields.remove("type") {
+        Some(Value::String(kind)) => kind,
+        _ => return Err(shape_error()),
+    };
+    if !types.contains(&kind.as_str()) {
+        let hint = suggest(&kind, types.iter().copied())
+            .map_or(String::new(), |best| format!("; did you mean `{best}`?"));
+        return Err(E::custom(format!(
+            "`type: {kind}` is not {what}{hint} (valid: {})",
+            types.join(", ")
+        )));
+    }
+    let mut tagged = serde_json::Map::new();
+    tagged.insert(kind, Value::Object(fields));
+    from_buffered(Value::Object(tagged))
+}
+
 /// Deserialises a `Value` into `T` strictly, with the full key path in every
 /// error and a nearest-key suggestion for unknown keys.
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ConfigError> {

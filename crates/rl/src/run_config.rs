@@ -428,6 +428,24 @@ mod tests {
     }
 
     #[test]
+    fn typed_sections_name_the_key_at_fault() {
+        let error = |text: &str| {
+            hlynr_env::config::resolve::<RunConfig, &str>(text, "t", &[])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = error(
+            "env: {id: CartPole-v1}\nalgo: dqn\ndqn: {distribution: {type: qr, n_quantiles: x}}\n",
+        );
+        assert!(e.contains("n_quantiles"), "{e}");
+        let e = error("env: {id: CartPole-v1}\nalgo: dqn\ndqn: {distribution: {type: qrr}}\n");
+        assert!(e.contains("did you mean `qr`"), "{e}");
+        let e =
+            error("env: {id: CartPole-v1}\nppo: {policy: {features: {type: cnn, chanels: [8]}}}\n");
+        assert!(e.contains("chanels") && e.contains("channels"), "{e}");
+    }
+
+    #[test]
     fn shipped_train_configs_load() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let mut seen = 0;

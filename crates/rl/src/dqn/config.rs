@@ -62,18 +62,36 @@ mod d {
 
 /// What the network learns of the return: its expectation (the default,
 /// `null`) or its distribution.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Distribution {
     /// QR-DQN (Dabney et al., 2018): `n_quantiles` fixed quantiles of the
     /// return per action, at the midpoints `(2i + 1) / 2N`, fitted with the
     /// quantile Huber loss of threshold `kappa`.
+    Qr { n_quantiles: usize, kappa: f64 },
+}
+
+/// [`Distribution`] as read, keyed by its `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum DistributionSpec {
     Qr {
         #[serde(default = "dist::n_quantiles")]
         n_quantiles: usize,
         #[serde(default = "dist::kappa")]
         kappa: f64,
     },
+}
+
+impl<'de> Deserialize<'de> for Distribution {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let spec: DistributionSpec =
+            hlynr_env::config::from_typed_mapping(value, "a return distribution", &["qr"])?;
+        Ok(match spec {
+            DistributionSpec::Qr { n_quantiles, kappa } => Distribution::Qr { n_quantiles, kappa },
+        })
+    }
 }
 
 impl Distribution {
@@ -108,19 +126,44 @@ mod dist {
 /// How epsilon falls from `exploration_initial_eps` to
 /// `exploration_final_eps`. Either way it is `exploration_final_eps` from
 /// `exploration_fraction` of the run on (the cut-off).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExplorationDecay {
     /// Linearly over `exploration_fraction` of the run's env steps (SB3).
     #[default]
     Linear,
     /// `max(final, initial * rate^n)`, `n` counting env steps or finished
     /// episodes (`unit`).
+    Exponential { rate: f64, unit: DecayUnit },
+}
+
+/// [`ExplorationDecay`] as read, keyed by its `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum ExplorationDecaySpec {
+    Linear {},
     Exponential {
         rate: f64,
         #[serde(default)]
         unit: DecayUnit,
     },
+}
+
+impl<'de> Deserialize<'de> for ExplorationDecay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let spec: ExplorationDecaySpec = hlynr_env::config::from_typed_mapping(
+            value,
+            "an epsilon decay",
+            &["linear", "exponential"],
+        )?;
+        Ok(match spec {
+            ExplorationDecaySpec::Linear {} => ExplorationDecay::Linear,
+            ExplorationDecaySpec::Exponential { rate, unit } => {
+                ExplorationDecay::Exponential { rate, unit }
+            }
+        })
+    }
 }
 
 /// What an exponential epsilon decay counts.

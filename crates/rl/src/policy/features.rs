@@ -37,15 +37,38 @@ use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
 
-/// The `policy.features` section.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+/// The `policy.features` section: `{type: flatten}` or `{type: cnn, ...}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum FeaturesConfig {
     /// Values as they are, bytes scaled to `[0, 1]` and appended.
     #[default]
     Flatten,
     /// A convolutional network over the byte box.
     Cnn(CnnConfig),
+}
+
+/// [`FeaturesConfig`] as read, keyed by its `type`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum FeaturesSpec {
+    Flatten {},
+    Cnn(CnnConfig),
+}
+
+impl<'de> Deserialize<'de> for FeaturesConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let spec: FeaturesSpec = hlynr_env::config::from_typed_mapping(
+            value,
+            "a features extractor",
+            &["flatten", "cnn"],
+        )?;
+        Ok(match spec {
+            FeaturesSpec::Flatten {} => FeaturesConfig::Flatten,
+            FeaturesSpec::Cnn(c) => FeaturesConfig::Cnn(c),
+        })
+    }
 }
 
 impl FeaturesConfig {
