@@ -24,10 +24,11 @@ pub mod nstep;
 pub mod replay;
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use hlynr_env::{BatchEnv, ObsRef};
+use hlynr_nn::io::TensorEntry;
 use hlynr_nn::{
     Adam, AdamConfig, AdamKind, ParamGroup, Tensor, clip_grad_norm, quantile_huber_loss,
 };
@@ -57,8 +58,10 @@ const STREAM_ENV: u64 = 3;
 const GROUP: &str = "q_net";
 /// Resume file of the replay buffer.
 const REPLAY_FILE: &str = "replay.bin";
-/// Resume file of the target network and the waiting n-step windows.
-const TARGET_FILE: &str = "target.json";
+/// Resume file of the target network (safetensors, as `model.safetensors`).
+const TARGET_FILE: &str = "target.safetensors";
+/// Resume file of the waiting n-step windows.
+const NSTEP_FILE: &str = "nstep.json";
 
 fn nn(e: hlynr_nn::NnError) -> TrainError {
     TrainError::Algorithm(Box::new(e))
@@ -95,15 +98,6 @@ struct DqnMeta {
     episodes: EpisodeWindow,
     lr_scale: f64,
     env: serde_json::Value,
-}
-
-/// What the target file holds.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetFile {
-    /// Target-network parameters by name, as IEEE bit patterns.
-    target: BTreeMap<String, (Vec<usize>, Vec<u32>)>,
-    nstep: NStep,
 }
 
 /// How a checkpoint describes a DQN policy.
@@ -771,47 +765,26 @@ pub fn policy_from_record(
     })
 }
 
-fn tensor_bits(map: &BTreeMap<String, Tensor>) -> BTreeMap<String, (Vec<usize>, Vec<u32>)> {
-    map.iter()
-        .map(|(k, t)| {
-            (
-                k.clone(),
-                (
-                    t.shape().to_vec(),
-                    t.data().iter().map(|v| v.to_bits()).collect(),
-                ),
-            )
-        })
-        .collect()
-}
-
-fn tensors_from_bits(
-    map: &BTreeMap<String, (Vec<usize>, Vec<u32>)>,
-) -> Result<BTreeMap<String, Tensor>> {
-    map.iter()
-        .map(|(k, (shape, bits))| {
-            let data = bits.iter().map(|&b| f32::from_bits(b)).collect();
-            Ok((k.clone(), Tensor::from_vec(shape, data).map_err(nn)?))
-        })
-        .collect()
-}
-
 impl<B: BatchEnv> ResumeFiles for Dqn<B> {
     fn names(&self) -> Vec<String> {
-        vec![REPLAY_FILE.into(), TARGET_FILE.into()]
+        vec![REPLAY_FILE.into(), TARGET_FILE.into(), NSTEP_FILE.into()]
     }
 
     fn write(&self, name: &str, out: &mut dyn Write) -> std::io::Result<()> {
         let mut out = BufWriter::new(out);
         match name {
             REPLAY_FILE => self.replay.write(&mut out)?,
-            _ => {
-                let file = TargetFile {
-                    target: tensor_bits(&self.target.state_dict()),
-                    nstep: self.nstep.clone(),
-                };
-                serde_json::to_writer(&mut out, &file)?;
+            TARGET_FILE => {
+                let params = self.target.named_params();
+                let entries: Vec<(String, TensorEntry<'_>)> = params
+                    .iter()
+                    .map(|(name, p)| (name.clone(), TensorEntry::F32(&p.value)))
+                    .collect();
+                let bytes = hlynr_nn::io::serialize(&entries, &BTreeMap::new())
+                    .map_err(std::io::Error::other)?;
+                out.write_all(&bytes)?;
             }
+            _ => serde_json::to_writer(&mut out, &self.nstep)?,
         }
         out.flush()
     }
@@ -925,15 +898,15 @@ impl Algorithm for Dqn<Box<dyn BatchEnv>> {
                 .map_err(|e| TrainError::invalid("checkpoint", format!("{}: {e}", p.display())))
         };
         let mut replay_in = open(path(REPLAY_FILE)?)?;
-        let mut text = String::new();
-        open(path(TARGET_FILE)?)?
-            .read_to_string(&mut text)
-            .map_err(|e| TrainError::invalid("checkpoint", e.to_string()))?;
-        let file: TargetFile = serde_json::from_str(&text)
-            .map_err(|e| TrainError::invalid(TARGET_FILE, e.to_string()))?;
-        self.target
-            .load_state_dict(&tensors_from_bits(&file.target)?)?;
-        self.nstep = file.nstep;
+        let nstep: NStep = serde_json::from_reader(open(path(NSTEP_FILE)?)?)
+            .map_err(|e| TrainError::invalid(NSTEP_FILE, e.to_string()))?;
+        hlynr_nn::io::load_into(
+            &mut self.target.named_params_mut(),
+            path(TARGET_FILE)?,
+            true,
+        )
+        .map_err(nn)?;
+        self.nstep = nstep;
         self.replay
             .read(&mut replay_in)
             .map_err(|e| TrainError::invalid(REPLAY_FILE, e.to_string()))?;
