@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use hlynr_env::Space;
 use hlynr_nn::Tensor;
 use hlynr_rl::algorithm::AlgorithmState;
-use hlynr_rl::policy::{CnnConfig, FeaturesConfig, NoisyConfig, QNetConfig, QNetwork};
+use hlynr_rl::policy::{
+    CnnConfig, FeaturesConfig, ImplicitQuantiles, NoisyConfig, QNetConfig, QNetwork, QOutputs,
+};
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::trainer::{
     ClassicEnvFactory, EnvFactory, Result, RunConfig, RunLocation, TrainStatus, Trainer, Value,
@@ -17,10 +19,16 @@ use hlynr_rng::Rng;
 /// `L = sum G * Q` for a fixed random `G`: its gradient with respect to the
 /// parameters is exactly what `backward(G)` adds, so central differences of
 /// `L` check every parameter's gradient.
-fn check_gradients(space: &Space, config: &QNetConfig, atoms: usize, seed: u64) -> usize {
+/// Implicit networks are checked at fixed random fractions, `atoms` per
+/// observation.
+fn check_gradients(space: &Space, config: &QNetConfig, outputs: &QOutputs, seed: u64) -> usize {
     let mut rng = Rng::seed_from_u64(seed);
     let action = Space::Discrete { n: 3 };
-    let mut net = QNetwork::new(space, &action, config, atoms, &mut rng).unwrap();
+    let mut net = QNetwork::new(space, &action, config, outputs, &mut rng).unwrap();
+    let atoms = match outputs {
+        QOutputs::Implicit(_) => 3,
+        o => o.atoms(),
+    };
     net.resample_noise(&mut rng);
     let b = 4;
     let obs = Tensor::from_vec(
@@ -33,10 +41,15 @@ fn check_gradients(space: &Space, config: &QNetConfig, atoms: usize, seed: u64) 
     let bytes: Vec<u8> = (0..b * space.byte_dim())
         .map(|_| rng.below(256) as u8)
         .collect();
+    let taus: Vec<f32> = (0..b * atoms).map(|_| rng.uniform_f32()).collect();
     let w = 3 * atoms;
     let g = Tensor::from_vec(&[b, w], (0..b * w).map(|_| rng.normal_f32()).collect()).unwrap();
     let loss = |net: &mut QNetwork| -> f64 {
-        let q = net.forward(&obs, &bytes).unwrap();
+        let q = if net.is_implicit() {
+            net.forward_at(&obs, &bytes, &taus, atoms).unwrap()
+        } else {
+            net.forward(&obs, &bytes).unwrap()
+        };
         q.data()
             .iter()
             .zip(g.data())
@@ -102,16 +115,26 @@ fn q_network_gradients_match_finite_differences() {
         features_dim: 4,
     });
     let mut total = 0;
-    // (seed, dueling, layer norm, atoms, noisy): expectation and quantile
-    // heads, plain and noisy layers (with fixed noise).
-    for (seed, dueling, layer_norm, atoms, noisy) in [
-        (1, false, false, 1, false),
-        (2, true, false, 1, false),
-        (3, true, true, 1, false),
-        (4, false, false, 4, false),
-        (5, true, false, 4, false),
-        (6, true, false, 4, true),
-        (7, false, false, 1, true),
+    let iqn = |head_arch: Vec<usize>| {
+        QOutputs::Implicit(ImplicitQuantiles {
+            cosine_dim: 5,
+            head_arch,
+            policy_quantiles: 4,
+        })
+    };
+    // (seed, dueling, layer norm, outputs, noisy): expectation, quantile and
+    // implicit quantile heads, plain and noisy layers (with fixed noise).
+    for (seed, dueling, layer_norm, outputs, noisy) in [
+        (1, false, false, QOutputs::Expected, false),
+        (2, true, false, QOutputs::Expected, false),
+        (3, true, true, QOutputs::Expected, false),
+        (4, false, false, QOutputs::Quantiles(4), false),
+        (5, true, false, QOutputs::Quantiles(4), false),
+        (6, true, false, QOutputs::Quantiles(4), true),
+        (7, false, false, QOutputs::Expected, true),
+        (8, false, false, iqn(vec![]), false),
+        (9, false, false, iqn(vec![4]), false),
+        (10, true, false, iqn(vec![4]), true),
     ] {
         let config = QNetConfig {
             net_arch: vec![6, 5],
@@ -120,14 +143,14 @@ fn q_network_gradients_match_finite_differences() {
             noisy: noisy.then_some(NoisyConfig { sigma0: 0.5 }),
             ..QNetConfig::default()
         };
-        total += check_gradients(&vector, &config, atoms, seed);
+        total += check_gradients(&vector, &config, &outputs, seed);
         let config = QNetConfig {
             features: cnn.clone(),
             ..config
         };
-        total += check_gradients(&camera, &config, atoms, seed + 10);
+        total += check_gradients(&camera, &config, &outputs, seed + 100);
     }
-    assert!(total > 600, "{total}");
+    assert!(total > 900, "{total}");
 }
 
 #[test]
@@ -140,7 +163,14 @@ fn q_network_names_follow_pytorch() {
             dueling,
             ..QNetConfig::default()
         };
-        let net = QNetwork::new(&space, &action, &config, 1, &mut Rng::seed_from_u64(0)).unwrap();
+        let net = QNetwork::new(
+            &space,
+            &action,
+            &config,
+            &QOutputs::Expected,
+            &mut Rng::seed_from_u64(0),
+        )
+        .unwrap();
         net.named_params().into_iter().map(|(n, _)| n).collect()
     };
     // SB3's QNetwork.q_net: Linear, ReLU, Linear, ReLU, Linear.
@@ -174,7 +204,7 @@ fn what_cannot_work_is_refused_with_the_reason() {
         &vector,
         &Space::uniform_box(-1.0, 1.0, &[2]),
         &QNetConfig::default(),
-        1,
+        &QOutputs::Expected,
         &mut rng,
     )
     .unwrap_err()
@@ -186,7 +216,7 @@ fn what_cannot_work_is_refused_with_the_reason() {
         &frames,
         &Space::Discrete { n: 5 },
         &QNetConfig::default(),
-        1,
+        &QOutputs::Expected,
         &mut rng,
     )
     .unwrap_err()
@@ -280,6 +310,21 @@ fn qr_dqn_with_noisy_layers_resumes_bitwise() {
     resumes_bitwise("resume-qr", &qr);
 }
 
+/// IQN with dueling, noisy layers and prioritised replay (the racing
+/// config's switches): the fractions drawn for every sample resume too.
+#[test]
+fn iqn_resumes_bitwise() {
+    let iqn = RESUME_CONFIG
+        .replace(
+            "double_q: true,",
+            "double_q: true, distribution: {type: iqn, n_quantiles: 4, n_target_quantiles: 5, \
+             n_policy_quantiles: 6, cosine_dim: 8, head_arch: [8]},",
+        )
+        .replace("dueling: true}", "dueling: true, noisy: {sigma0: 0.5}}");
+    assert_ne!(iqn, RESUME_CONFIG);
+    resumes_bitwise("resume-iqn", &iqn);
+}
+
 fn resumes_bitwise(tag: &str, config: &str) {
     let root = scratch(tag);
     let mut whole = create(&root.join("whole"), config).unwrap();
@@ -339,24 +384,35 @@ fn shipped_config(file: &str, overrides: &[(&str, &str)]) -> String {
     text
 }
 
-/// The shipped RL Zoo configs with a 64-64 network for 30k steps (a few
+/// The shipped RL Zoo configs with 64-wide layers for 30k steps (a few
 /// seconds each here): a random policy returns ~22, the greedy one must
 /// reach 200.
 #[test]
-fn dqn_and_qr_dqn_learn_cartpole() {
-    for file in ["cartpole_dqn.yaml", "cartpole_qrdqn.yaml"] {
+fn dqn_qr_dqn_and_iqn_learn_cartpole() {
+    let narrow = |from: &'static str, to: &'static str| {
+        [
+            ("total_timesteps: 50000", "total_timesteps: 30000"),
+            (from, to),
+        ]
+    };
+    for (file, overrides) in [
+        (
+            "cartpole_dqn.yaml",
+            narrow("net_arch: [256, 256]", "net_arch: [64, 64]"),
+        ),
+        (
+            "cartpole_qrdqn.yaml",
+            narrow("net_arch: [256, 256]", "net_arch: [64, 64]"),
+        ),
+        // Both the trunk and the layer after the embedding.
+        ("cartpole_iqn.yaml", narrow("[128]", "[64]")),
+    ] {
         let root = scratch("learn");
-        let text = shipped_config(
-            file,
-            &[
-                ("total_timesteps: 50000", "total_timesteps: 30000"),
-                ("net_arch: [256, 256]", "net_arch: [64, 64]"),
-            ],
-        );
+        let text = shipped_config(file, &overrides);
         let mut t = create(&root, &text).unwrap();
         t.train(None, None).unwrap();
         let returns = eval_returns(t.run_dir());
-        println!("{file}, 30k steps, 64-64, seed 0: eval returns {returns:?}");
+        println!("{file}, 30k steps, 64 wide, seed 0: eval returns {returns:?}");
         let best = returns.iter().copied().fold(f64::MIN, f64::max);
         assert!(best >= 200.0, "{file}: {returns:?}");
         let _ = std::fs::remove_dir_all(&root);
@@ -375,6 +431,12 @@ fn dqn_cartpole_reaches_500_on_5_of_5_seeds() {
 #[ignore = "statistical acceptance; run in release"]
 fn qr_dqn_cartpole_reaches_500_on_5_of_5_seeds() {
     reaches_500("cartpole_qrdqn.yaml");
+}
+
+#[test]
+#[ignore = "statistical acceptance; run in release"]
+fn iqn_cartpole_reaches_500_on_5_of_5_seeds() {
+    reaches_500("cartpole_iqn.yaml");
 }
 
 fn reaches_500(file: &str) {

@@ -6,7 +6,7 @@ use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path
 use serde::{Deserialize, Serialize};
 
 use crate::common::schedule::Schedule;
-use crate::policy::QNetConfig;
+use crate::policy::{ImplicitQuantiles, QNetConfig, QOutputs};
 
 mod d {
     use crate::common::schedule::Schedule;
@@ -69,6 +69,20 @@ pub enum Distribution {
     /// return per action, at the midpoints `(2i + 1) / 2N`, fitted with the
     /// quantile Huber loss of threshold `kappa`.
     Qr { n_quantiles: usize, kappa: f64 },
+    /// IQN (Dabney et al., 2018): quantiles at fractions sampled uniformly
+    /// for every sample, `n_quantiles` (N) for the online network and
+    /// `n_target_quantiles` (N') for the target; actions are chosen on the
+    /// mean of `n_policy_quantiles` (K) midpoint fractions. The fractions
+    /// enter through a cosine embedding of `cosine_dim` functions after the
+    /// trunk, followed by `head_arch` hidden layers.
+    Iqn {
+        n_quantiles: usize,
+        n_target_quantiles: usize,
+        n_policy_quantiles: usize,
+        cosine_dim: usize,
+        head_arch: Vec<usize>,
+        kappa: f64,
+    },
 }
 
 /// [`Distribution`] as read, keyed by its `type`.
@@ -81,24 +95,70 @@ enum DistributionSpec {
         #[serde(default = "dist::kappa")]
         kappa: f64,
     },
+    Iqn {
+        #[serde(default = "dist::iqn_quantiles")]
+        n_quantiles: usize,
+        #[serde(default = "dist::iqn_quantiles")]
+        n_target_quantiles: usize,
+        #[serde(default = "dist::iqn_policy_quantiles")]
+        n_policy_quantiles: usize,
+        #[serde(default = "dist::cosine_dim")]
+        cosine_dim: usize,
+        #[serde(default)]
+        head_arch: Vec<usize>,
+        #[serde(default = "dist::kappa")]
+        kappa: f64,
+    },
 }
 
 impl<'de> Deserialize<'de> for Distribution {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;
         let spec: DistributionSpec =
-            hlynr_env::config::from_typed_mapping(value, "a return distribution", &["qr"])?;
+            hlynr_env::config::from_typed_mapping(value, "a return distribution", &["qr", "iqn"])?;
         Ok(match spec {
             DistributionSpec::Qr { n_quantiles, kappa } => Distribution::Qr { n_quantiles, kappa },
+            DistributionSpec::Iqn {
+                n_quantiles,
+                n_target_quantiles,
+                n_policy_quantiles,
+                cosine_dim,
+                head_arch,
+                kappa,
+            } => Distribution::Iqn {
+                n_quantiles,
+                n_target_quantiles,
+                n_policy_quantiles,
+                cosine_dim,
+                head_arch,
+                kappa,
+            },
         })
     }
 }
 
 impl Distribution {
-    /// Outputs per action.
-    pub fn atoms(&self) -> usize {
+    /// What the network outputs per action.
+    pub fn outputs(&self) -> QOutputs {
         match self {
-            Distribution::Qr { n_quantiles, .. } => *n_quantiles,
+            Distribution::Qr { n_quantiles, .. } => QOutputs::Quantiles(*n_quantiles),
+            Distribution::Iqn {
+                n_policy_quantiles,
+                cosine_dim,
+                head_arch,
+                ..
+            } => QOutputs::Implicit(ImplicitQuantiles {
+                cosine_dim: *cosine_dim,
+                head_arch: head_arch.clone(),
+                policy_quantiles: *n_policy_quantiles,
+            }),
+        }
+    }
+
+    /// The quantile Huber loss threshold.
+    pub fn kappa(&self) -> f64 {
+        match self {
+            Distribution::Qr { kappa, .. } | Distribution::Iqn { kappa, .. } => *kappa,
         }
     }
 }
@@ -120,6 +180,16 @@ mod dist {
     }
     pub fn kappa() -> f64 {
         1.0
+    }
+    /// Dopamine's IQN: N = N' = 64, K = 32, 64 cosine functions.
+    pub fn iqn_quantiles() -> usize {
+        64
+    }
+    pub fn iqn_policy_quantiles() -> usize {
+        32
+    }
+    pub fn cosine_dim() -> usize {
+        64
     }
 }
 
@@ -365,14 +435,37 @@ impl Validate for DqnConfig {
             self.weight_decay,
             Interval::closed(0.0, 10.0),
         )?;
-        if let Some(Distribution::Qr { n_quantiles, kappa }) = &self.distribution {
+        if let Some(dist) = &self.distribution {
             let q = |k: &str| join_path(&p("distribution"), k);
-            ensure_range(
-                &q("n_quantiles"),
-                *n_quantiles as f64,
-                Interval::closed(1.0, 1024.0),
-            )?;
-            ensure_range(&q("kappa"), *kappa, Interval::closed(0.0, 1e6))?;
+            let counts = match dist {
+                Distribution::Qr { n_quantiles, .. } => vec![("n_quantiles", *n_quantiles)],
+                Distribution::Iqn {
+                    n_quantiles,
+                    n_target_quantiles,
+                    n_policy_quantiles,
+                    cosine_dim,
+                    head_arch,
+                    ..
+                } => {
+                    for (i, &w) in head_arch.iter().enumerate() {
+                        ensure_range(
+                            &format!("{}[{i}]", q("head_arch")),
+                            w as f64,
+                            Interval::closed(1.0, 65536.0),
+                        )?;
+                    }
+                    vec![
+                        ("n_quantiles", *n_quantiles),
+                        ("n_target_quantiles", *n_target_quantiles),
+                        ("n_policy_quantiles", *n_policy_quantiles),
+                        ("cosine_dim", *cosine_dim),
+                    ]
+                }
+            };
+            for (key, v) in counts {
+                ensure_range(&q(key), v as f64, Interval::closed(1.0, 1024.0))?;
+            }
+            ensure_range(&q("kappa"), dist.kappa(), Interval::closed(0.0, 1e6))?;
         }
         self.policy.validate(&p("policy"))
     }

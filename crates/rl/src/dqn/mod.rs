@@ -41,7 +41,7 @@ use crate::common::episodes::EpisodeWindow;
 use crate::common::nonfinite::{all_finite, zero_nonfinite};
 use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
-use crate::policy::{QNetConfig, QNetwork, argmax_rows};
+use crate::policy::{ImplicitQuantiles, QNetConfig, QNetwork, QOutputs, argmax_rows};
 
 pub use config::{
     DecayUnit, Distribution, DqnConfig, ExplorationDecay, Optimizer, PrioritizedReplay,
@@ -107,6 +107,19 @@ struct NetworkRecord {
     policy: QNetConfig,
     /// Outputs per action (quantiles of a distributional network).
     atoms: usize,
+    /// The layers of an implicit quantile network past its trunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    implicit: Option<ImplicitQuantiles>,
+}
+
+impl NetworkRecord {
+    fn outputs(&self) -> QOutputs {
+        match (&self.implicit, self.atoms) {
+            (Some(i), _) => QOutputs::Implicit(i.clone()),
+            (None, 1) => QOutputs::Expected,
+            (None, n) => QOutputs::Quantiles(n),
+        }
+    }
 }
 
 /// The DQN learner over an environment batch `B`.
@@ -162,7 +175,10 @@ struct Scratch {
     target: Tensor,
     pred: Tensor,
     grad_pred: Tensor,
+    /// Quantile fractions of the prediction (`[atoms]`, or `[B, N]` sampled).
     taus: Tensor,
+    /// Fractions of the target (implicit networks), `[B * N']`.
+    target_taus: Vec<f32>,
     grad_q: Tensor,
     /// Each sample's priority signal: `|TD|`, or its quantile loss.
     td_abs: Vec<f32>,
@@ -198,10 +214,24 @@ impl<B: BatchEnv> Dqn<B> {
         let per = config.prioritized_replay.as_ref();
         check_memory(config.buffer_size, obs_dim, obs_bytes, per.is_some())?;
         let mut init = Rng::from_stream(seed, STREAM_INIT);
-        let atoms = config.distribution.as_ref().map_or(1, Distribution::atoms);
-        let mut q = QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
-        let mut target =
-            QNetwork::new(&space, env.action_space(), &config.policy, atoms, &mut init)?;
+        let outputs = config
+            .distribution
+            .as_ref()
+            .map_or(QOutputs::Expected, Distribution::outputs);
+        let mut q = QNetwork::new(
+            &space,
+            env.action_space(),
+            &config.policy,
+            &outputs,
+            &mut init,
+        )?;
+        let mut target = QNetwork::new(
+            &space,
+            env.action_space(),
+            &config.policy,
+            &outputs,
+            &mut init,
+        )?;
         target.load_state_dict(&q.state_dict())?;
         let mut noise_rng = Rng::from_stream(seed, STREAM_NOISE);
         if q.is_noisy() {
@@ -445,26 +475,54 @@ impl<B: BatchEnv> Dqn<B> {
         if c.double_q {
             let q_next = self.q.q_values(&sc.next_t, &batch.next_bytes)?;
             argmax_rows(q_next, &mut sc.next_actions);
-        }
-        let q_next = self.target.q_values(&sc.next_t, &batch.next_bytes)?;
-        if !c.double_q {
+        } else {
+            let q_next = self.target.q_values(&sc.next_t, &batch.next_bytes)?;
             argmax_rows(q_next, &mut sc.next_actions);
         }
-        // Per sample: `atoms` target values (one for expected returns).
-        let atoms = self.q.atoms();
-        let next_out = self.target.outputs();
-        sc.target.resize(&[b, atoms]);
-        for (k, row) in sc.target.data_mut().chunks_exact_mut(atoms).enumerate() {
-            let out = &next_out.data()[k * atoms * n_actions..(k + 1) * atoms * n_actions];
+        // Outputs per action of the prediction and of the target (an
+        // implicit network's at fractions drawn for every sample).
+        let (n_pred, n_target) = match &c.distribution {
+            Some(Distribution::Iqn {
+                n_quantiles,
+                n_target_quantiles,
+                ..
+            }) => (*n_quantiles, *n_target_quantiles),
+            _ => (self.q.atoms(), self.q.atoms()),
+        };
+        let implicit = self.q.is_implicit();
+        let next_out = if implicit {
+            sc.target_taus.clear();
+            sc.target_taus
+                .extend((0..b * n_target).map(|_| self.sample_rng.uniform_f32()));
+            self.target
+                .forward_at(&sc.next_t, &batch.next_bytes, &sc.target_taus, n_target)?
+        } else {
+            if c.double_q {
+                self.target.forward(&sc.next_t, &batch.next_bytes)?;
+            }
+            self.target.outputs()
+        };
+        sc.target.resize(&[b, n_target]);
+        for (k, row) in sc.target.data_mut().chunks_exact_mut(n_target).enumerate() {
+            let out = &next_out.data()[k * n_target * n_actions..(k + 1) * n_target * n_actions];
             for (i, t) in row.iter_mut().enumerate() {
                 let next = out[i * n_actions + sc.next_actions[k]];
                 *t = batch.returns[k] + batch.discounts[k] * next;
             }
         }
-        let out = self.q.forward(&sc.obs_t, &batch.bytes)?;
-        sc.pred.resize(&[b, atoms]);
-        for (k, row) in sc.pred.data_mut().chunks_exact_mut(atoms).enumerate() {
-            let out = &out.data()[k * atoms * n_actions..(k + 1) * atoms * n_actions];
+        let out = if implicit {
+            sc.taus.resize(&[b, n_pred]);
+            for t in sc.taus.data_mut() {
+                *t = self.sample_rng.uniform_f32();
+            }
+            self.q
+                .forward_at(&sc.obs_t, &batch.bytes, sc.taus.data(), n_pred)?
+        } else {
+            self.q.forward(&sc.obs_t, &batch.bytes)?
+        };
+        sc.pred.resize(&[b, n_pred]);
+        for (k, row) in sc.pred.data_mut().chunks_exact_mut(n_pred).enumerate() {
+            let out = &out.data()[k * n_pred * n_actions..(k + 1) * n_pred * n_actions];
             for (i, p) in row.iter_mut().enumerate() {
                 *p = out[i * n_actions + batch.actions[k]];
             }
@@ -479,10 +537,12 @@ impl<B: BatchEnv> Dqn<B> {
                 &mut sc.td_abs,
                 &mut sc.grad_pred,
             ),
-            Some(Distribution::Qr { kappa, .. }) => {
-                sc.taus.resize(&[atoms]);
-                for (i, t) in sc.taus.data_mut().iter_mut().enumerate() {
-                    *t = (2 * i + 1) as f32 / (2 * atoms) as f32;
+            Some(dist) => {
+                if !implicit {
+                    sc.taus.resize(&[n_pred]);
+                    for (i, t) in sc.taus.data_mut().iter_mut().enumerate() {
+                        *t = (2 * i + 1) as f32 / (2 * n_pred) as f32;
+                    }
                 }
                 // Prioritised by each sample's own quantile loss.
                 f64::from(
@@ -490,7 +550,7 @@ impl<B: BatchEnv> Dqn<B> {
                         &sc.pred,
                         &sc.taus,
                         &sc.target,
-                        *kappa as f32,
+                        dist.kappa() as f32,
                         Some(&sc.sample.weights),
                         Some(&mut sc.td_abs),
                         &mut sc.grad_pred,
@@ -499,9 +559,10 @@ impl<B: BatchEnv> Dqn<B> {
                 )
             }
         };
-        sc.grad_q.resize_zeroed(&[b, atoms * n_actions]);
-        for (k, g) in sc.grad_pred.data().chunks_exact(atoms).enumerate() {
-            let row = &mut sc.grad_q.data_mut()[k * atoms * n_actions..(k + 1) * atoms * n_actions];
+        sc.grad_q.resize_zeroed(&[b, n_pred * n_actions]);
+        for (k, g) in sc.grad_pred.data().chunks_exact(n_pred).enumerate() {
+            let row =
+                &mut sc.grad_q.data_mut()[k * n_pred * n_actions..(k + 1) * n_pred * n_actions];
             for (i, &g) in g.iter().enumerate() {
                 row[i * n_actions + batch.actions[k]] = g;
             }
@@ -512,8 +573,8 @@ impl<B: BatchEnv> Dqn<B> {
             mean(sc.target.data()) * b as f64,
             sc.pred
                 .data()
-                .chunks_exact(atoms)
-                .zip(sc.target.data().chunks_exact(atoms))
+                .chunks_exact(n_pred)
+                .zip(sc.target.data().chunks_exact(n_target))
                 .map(|(p, t)| (mean(t) - mean(p)).abs())
                 .sum::<f64>(),
         );
@@ -671,6 +732,10 @@ impl<B: BatchEnv> Dqn<B> {
         let network = serde_json::to_value(NetworkRecord {
             policy: self.config.policy.clone(),
             atoms: self.q.atoms(),
+            implicit: match self.config.distribution.as_ref().map(Distribution::outputs) {
+                Some(QOutputs::Implicit(i)) => Some(i),
+                _ => None,
+            },
         })
         .map_err(|e| TrainError::invalid("DQN policy record", e.to_string()))?;
         Ok(PolicyRecord {
@@ -750,7 +815,7 @@ pub fn policy_from_record(
         &record.observation_space,
         &record.action_space,
         &network.policy,
-        network.atoms,
+        &network.outputs(),
         &mut Rng::seed_from_u64(0),
     )?;
     // Evaluation acts on the noisy layers' means.

@@ -68,7 +68,7 @@ use thiserror::Error;
 pub use actor_critic::ActorCritic;
 pub use config::{Activation, DEFAULT_LSTM_HIDDEN_SIZE, NetArch, PolicyConfig, PolicyKind, Squash};
 pub use features::{CnnConfig, FeaturesConfig, FeaturesExtractor};
-pub use q_network::{NoisyConfig, QNetConfig, QNetwork, argmax_rows};
+pub use q_network::{ImplicitQuantiles, NoisyConfig, QNetConfig, QNetwork, QOutputs, argmax_rows};
 
 /// Errors of building and running a policy network.
 #[derive(Debug, Error)]

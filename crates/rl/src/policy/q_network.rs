@@ -7,6 +7,16 @@
 //! `[B, atoms, n_actions]` (dueling per quantile); its Q-value is their mean.
 //! One atom is the expectation network.
 //!
+//! An implicit quantile network (IQN, Dabney et al., 2018) instead takes
+//! quantile fractions `tau` as input: the trunk's output `psi(s)` is
+//! multiplied element-wise by a cosine embedding `phi(tau)`
+//! (`quantile_embedding.*`), and the product passes through its own hidden
+//! layers (`quantile_net.*`, which end in the Q head when the network is not
+//! dueling) to the heads. Rows are laid out as the quantile network's,
+//! `[B, n_taus, n_actions]`; its Q-values are the mean over the midpoints
+//! `(2k + 1) / 2K` of `K` policy fractions, a deterministic quadrature of
+//! the mean that the policy acts on.
+//!
 //! Parameters carry PyTorch names: `features_extractor.*` (see
 //! [`super::features`]), `q_net.0.weight`, ... for the trunk, whose last
 //! `Linear` is the Q head when the network is not dueling (the layout of
@@ -17,7 +27,7 @@ use std::collections::BTreeMap;
 
 use hlynr_env::config::{ConfigError, Interval, Validate, ensure_range, join_path};
 use hlynr_env::{Policy, PolicyInput, Space};
-use hlynr_nn::{Layer, NamedParam, NamedParamMut, Sequential, Tensor};
+use hlynr_nn::{CosineEmbedding, Layer, NamedParam, NamedParamMut, Sequential, Tensor};
 use hlynr_rng::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +85,61 @@ fn default_sigma0() -> f64 {
     0.5
 }
 
+/// What a Q-network outputs per action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QOutputs {
+    /// One expected return.
+    Expected,
+    /// This many fixed quantiles of the return (QR-DQN).
+    Quantiles(usize),
+    /// Quantiles at fractions given with each forward pass (IQN).
+    Implicit(ImplicitQuantiles),
+}
+
+impl QOutputs {
+    /// Outputs per action of [`QNetwork::forward`].
+    pub fn atoms(&self) -> usize {
+        match self {
+            QOutputs::Expected => 1,
+            QOutputs::Quantiles(n) => *n,
+            QOutputs::Implicit(i) => i.policy_quantiles,
+        }
+    }
+}
+
+/// The shape of an implicit quantile network past its trunk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImplicitQuantiles {
+    /// Cosine basis functions of the quantile embedding.
+    pub cosine_dim: usize,
+    /// Hidden widths between the embedding product and the heads.
+    pub head_arch: Vec<usize>,
+    /// Fractions `K` whose mean is the Q-value the policy acts on.
+    pub policy_quantiles: usize,
+}
+
+/// The layers of an implicit quantile network past its trunk, and the
+/// buffers of its last pass.
+#[derive(Debug)]
+struct Implicit {
+    embedding: CosineEmbedding,
+    /// Hidden layers on the product (and the Q head when not dueling).
+    net: Sequential,
+    /// Fractions of the last forward pass, `[B * n, 1]`.
+    taus: Tensor,
+    /// Fractions per observation in the last forward pass.
+    n: usize,
+    /// `psi(s_b) * phi(tau_r)`, `[B * n, H]`.
+    product: Tensor,
+    /// The policy's midpoint fractions.
+    policy_taus: Vec<f32>,
+    /// Them repeated for a batch.
+    repeated_taus: Vec<f32>,
+    grad_phi: Tensor,
+    grad_psi: Tensor,
+}
+
 impl Default for QNetConfig {
     fn default() -> Self {
         Self {
@@ -116,7 +181,7 @@ struct Dueling {
     advantage: Box<dyn Layer>,
     grad_value: Tensor,
     grad_advantage: Tensor,
-    grad_trunk: Tensor,
+    grad_in: Tensor,
 }
 
 /// A Q-network (see the module docs).
@@ -125,28 +190,35 @@ pub struct QNetwork {
     config: QNetConfig,
     obs_dim: usize,
     n_actions: usize,
-    /// Outputs per action (1: the expected return; N: its quantiles).
+    /// Outputs per action of [`QNetwork::forward`] (1: the expected return;
+    /// N: its quantiles; K policy fractions of an implicit network).
     atoms: usize,
+    /// Outputs per action of the last forward pass.
+    last_atoms: usize,
     /// Mean over atoms, `[B, n_actions]` (the quantile networks' Q-values).
     expected: Tensor,
     features: FeaturesExtractor,
     trunk: Sequential,
+    implicit: Option<Implicit>,
     dueling: Option<Dueling>,
     q: Tensor,
+    /// The gradient at an implicit network's rows, `[B * n, A]`.
+    grad_rows: Tensor,
     obs_buf: Tensor,
 }
 
 impl QNetwork {
     /// Builds the network for observations of `observation_space` and
-    /// `Discrete(n)` actions, `atoms` outputs per action (1 for expected
-    /// returns), with weights drawn from `rng`.
+    /// `Discrete(n)` actions, with `outputs` per action, and weights drawn
+    /// from `rng`.
     pub fn new(
         observation_space: &Space,
         action_space: &Space,
         config: &QNetConfig,
-        atoms: usize,
+        outputs: &QOutputs,
         rng: &mut Rng,
     ) -> Result<Self, PolicyError> {
+        let atoms = outputs.atoms();
         if atoms == 0 {
             return Err(PolicyError::invalid("Q-network", "0 atoms per action"));
         }
@@ -173,18 +245,53 @@ impl QNetwork {
             ortho_init: config.ortho_init,
             noisy_sigma0: config.noisy.as_ref().map(|n| n.sigma0 as f32),
         };
-        let (mut trunk, width) = mlp(features.out_dim(), &config.net_arch, style, rng)?;
+        let (mut trunk, mut width) = mlp(features.out_dim(), &config.net_arch, style, rng)?;
+        let mut implicit = match outputs {
+            QOutputs::Implicit(i) => {
+                if i.cosine_dim == 0 {
+                    return Err(PolicyError::invalid(
+                        "Q-network",
+                        "an implicit quantile network needs cosine_dim >= 1",
+                    ));
+                }
+                let embedding = CosineEmbedding::new(i.cosine_dim, width, rng)?;
+                let (net, w) = mlp(width, &i.head_arch, style, rng)?;
+                width = w;
+                let k = i.policy_quantiles;
+                Some(Implicit {
+                    embedding,
+                    net,
+                    taus: Tensor::default(),
+                    n: 0,
+                    product: Tensor::default(),
+                    policy_taus: (0..k)
+                        .map(|j| (2 * j + 1) as f32 / (2 * k) as f32)
+                        .collect(),
+                    repeated_taus: Vec::new(),
+                    grad_phi: Tensor::default(),
+                    grad_psi: Tensor::default(),
+                })
+            }
+            _ => None,
+        };
+        // An implicit network's rows are single fractions: one output per
+        // action and row.
+        let per_row = if implicit.is_some() { 1 } else { atoms };
         let head = |out: usize, gain: f32, rng: &mut Rng| dense(width, out, gain, style, rng);
         let dueling = if config.dueling {
             Some(Dueling {
-                value: head(atoms, 1.0, rng)?,
-                advantage: head(n_actions * atoms, 1.0, rng)?,
+                value: head(per_row, 1.0, rng)?,
+                advantage: head(n_actions * per_row, 1.0, rng)?,
                 grad_value: Tensor::default(),
                 grad_advantage: Tensor::default(),
-                grad_trunk: Tensor::default(),
+                grad_in: Tensor::default(),
             })
         } else {
-            trunk.push_boxed(head(n_actions * atoms, 1.0, rng)?);
+            let layer = head(n_actions * per_row, 1.0, rng)?;
+            match &mut implicit {
+                Some(i) => i.net.push_boxed(layer),
+                None => trunk.push_boxed(layer),
+            };
             None
         };
         Ok(Self {
@@ -192,11 +299,14 @@ impl QNetwork {
             obs_dim: observation_space.flat_dim(),
             n_actions,
             atoms,
+            last_atoms: atoms,
             expected: Tensor::default(),
             features,
             trunk,
+            implicit,
             dueling,
             q: Tensor::default(),
+            grad_rows: Tensor::default(),
             obs_buf: Tensor::default(),
         })
     }
@@ -211,9 +321,14 @@ impl QNetwork {
         self.n_actions
     }
 
-    /// Outputs per action.
+    /// Outputs per action of [`QNetwork::forward`].
     pub fn atoms(&self) -> usize {
         self.atoms
+    }
+
+    /// True for an implicit quantile network.
+    pub fn is_implicit(&self) -> bool {
+        self.implicit.is_some()
     }
 
     /// Observation values per row.
@@ -228,38 +343,126 @@ impl QNetwork {
 
     /// Outputs `[B, atoms * n_actions]` (atom-major per row) of `B`
     /// observations (values `[B, obs_dim]`, bytes `[B * obs_bytes]`); kept
-    /// for [`QNetwork::backward`].
+    /// for [`QNetwork::backward`]. An implicit network evaluates its policy
+    /// fractions.
     pub fn forward(&mut self, values: &Tensor, bytes: &[u8]) -> Result<&Tensor, PolicyError> {
+        let Some(im) = &mut self.implicit else {
+            return self.run(values, bytes, None);
+        };
+        let k = im.policy_taus.len();
+        let mut taus = std::mem::take(&mut im.repeated_taus);
+        taus.clear();
+        taus.extend(im.policy_taus.iter().cycle().take(values.rows() * k));
+        let result = self.run(values, bytes, Some((&taus, k))).map(|_| ());
+        if let Some(im) = &mut self.implicit {
+            im.repeated_taus = taus;
+        }
+        result?;
+        Ok(&self.q)
+    }
+
+    /// Outputs `[B, n * n_actions]` of an implicit network at the fractions
+    /// `taus` (`[B * n]`, `n` per observation, each in `[0, 1]`).
+    pub fn forward_at(
+        &mut self,
+        values: &Tensor,
+        bytes: &[u8],
+        taus: &[f32],
+        n: usize,
+    ) -> Result<&Tensor, PolicyError> {
+        if self.implicit.is_none() {
+            return Err(PolicyError::invalid(
+                "Q-network",
+                "quantile fractions are an input of implicit quantile networks only",
+            ));
+        }
+        if n == 0 || taus.len() != values.rows() * n {
+            return Err(PolicyError::invalid(
+                "Q-network",
+                format!(
+                    "{} fractions for {} observations at {n} each",
+                    taus.len(),
+                    values.rows()
+                ),
+            ));
+        }
+        self.run(values, bytes, Some((taus, n)))
+    }
+
+    fn run(
+        &mut self,
+        values: &Tensor,
+        bytes: &[u8],
+        taus: Option<(&[f32], usize)>,
+    ) -> Result<&Tensor, PolicyError> {
         values.expect_matrix("Q-network observations", self.obs_dim)?;
         let x = self.features.extract(values, bytes)?;
-        let h = self.trunk.forward(x)?;
-        let Some(d) = &mut self.dueling else {
-            return Ok(h);
+        let psi = self.trunk.forward(x)?;
+        let implicit = self.implicit.is_some();
+        let heads_in = match (&mut self.implicit, taus) {
+            (Some(im), Some((taus, n))) => {
+                let width = psi.cols();
+                im.n = n;
+                im.taus.resize(&[taus.len(), 1]);
+                im.taus.data_mut().copy_from_slice(taus);
+                let phi = im.embedding.forward(&im.taus)?;
+                im.product.resize(&[taus.len(), width]);
+                for (r, (z, phi)) in im
+                    .product
+                    .data_mut()
+                    .chunks_exact_mut(width)
+                    .zip(phi.data().chunks_exact(width))
+                    .enumerate()
+                {
+                    let psi = &psi.data()[r / n * width..(r / n + 1) * width];
+                    for ((z, &a), &b) in z.iter_mut().zip(psi).zip(phi) {
+                        *z = a * b;
+                    }
+                }
+                self.last_atoms = n;
+                im.net.forward(&im.product)?
+            }
+            _ => {
+                self.last_atoms = self.atoms;
+                psi
+            }
         };
-        let v = d.value.forward(h)?;
-        let a = d.advantage.forward(h)?;
-        let (b, n) = (a.rows(), self.n_actions);
-        self.q.resize(&[b, self.atoms * n]);
-        for ((q, a), &v) in self
-            .q
-            .data_mut()
-            .chunks_exact_mut(n)
-            .zip(a.data().chunks_exact(n))
-            .zip(v.data())
-        {
-            let mean = a.iter().sum::<f32>() / n as f32;
-            for (q, &a) in q.iter_mut().zip(a) {
-                *q = v + a - mean;
+        let b = values.rows();
+        let (n, atoms) = (self.n_actions, self.last_atoms);
+        match &mut self.dueling {
+            None if !implicit => return Ok(self.trunk.output()),
+            None => {
+                // `[B * n, A]` rows are `[B, n * A]` in memory.
+                self.q.resize(&[b, atoms * n]);
+                self.q.data_mut().copy_from_slice(heads_in.data());
+            }
+            Some(d) => {
+                let v = d.value.forward(heads_in)?;
+                let a = d.advantage.forward(heads_in)?;
+                self.q.resize(&[b, atoms * n]);
+                for ((q, a), &v) in self
+                    .q
+                    .data_mut()
+                    .chunks_exact_mut(n)
+                    .zip(a.data().chunks_exact(n))
+                    .zip(v.data())
+                {
+                    let mean = a.iter().sum::<f32>() / n as f32;
+                    for (q, &a) in q.iter_mut().zip(a) {
+                        *q = v + a - mean;
+                    }
+                }
             }
         }
         Ok(&self.q)
     }
 
-    /// The outputs of the last [`QNetwork::forward`].
+    /// The outputs of the last forward pass.
     pub fn outputs(&self) -> &Tensor {
-        match &self.dueling {
-            Some(_) => &self.q,
-            None => self.trunk.output(),
+        if self.dueling.is_none() && self.implicit.is_none() {
+            self.trunk.output()
+        } else {
+            &self.q
         }
     }
 
@@ -267,13 +470,14 @@ impl QNetwork {
     /// themselves with one atom, else their mean over atoms.
     pub fn q_values(&mut self, values: &Tensor, bytes: &[u8]) -> Result<&Tensor, PolicyError> {
         self.forward(values, bytes)?;
-        if self.atoms == 1 {
+        if self.atoms == 1 && self.implicit.is_none() {
             return Ok(self.outputs());
         }
-        let (atoms, n) = (self.atoms, self.n_actions);
-        let out = match &self.dueling {
-            Some(_) => &self.q,
-            None => self.trunk.output(),
+        let (atoms, n) = (self.last_atoms, self.n_actions);
+        let out = if self.dueling.is_none() && self.implicit.is_none() {
+            self.trunk.output()
+        } else {
+            &self.q
         };
         mean_over_atoms(out, atoms, n, &mut self.expected);
         Ok(&self.expected)
@@ -284,15 +488,27 @@ impl QNetwork {
     /// (`[B, atoms * n_actions]`) is `grad_q`.
     pub fn backward(&mut self, values: &Tensor, grad_q: &Tensor) -> Result<(), PolicyError> {
         let n = self.n_actions;
-        let b = grad_q.expect_matrix("Q-network gradient", self.atoms * n)?;
+        grad_q.expect_matrix("Q-network gradient", self.last_atoms * n)?;
         let trains_features = self.features.has_params();
         let x = self.features.extracted(values);
-        let grad_trunk_out: &Tensor = match &mut self.dueling {
-            None => grad_q,
+        let heads_in = match &self.implicit {
+            Some(im) => im.net.output(),
+            None => self.trunk.output(),
+        };
+        // The gradient at the heads' input (the trunk's output, or the
+        // implicit layers' output).
+        let grad_heads_in: &Tensor = match &mut self.dueling {
+            None if self.implicit.is_none() => grad_q,
+            None => {
+                // `[B, n * A]` as the `[B * n, A]` rows of the heads.
+                self.grad_rows.resize(&[grad_q.len() / n, n]);
+                self.grad_rows.data_mut().copy_from_slice(grad_q.data());
+                &self.grad_rows
+            }
             Some(d) => {
                 // dQ/dV = 1; dQ_j/dA_k = [j = k] - 1/n.
-                d.grad_value.resize(&[b, self.atoms]);
-                d.grad_advantage.resize(&[b, self.atoms * n]);
+                d.grad_value.resize(d.value.output().shape());
+                d.grad_advantage.resize(d.advantage.output().shape());
                 for ((gv, ga), gq) in d
                     .grad_value
                     .data_mut()
@@ -306,17 +522,44 @@ impl QNetwork {
                         *ga = g - sum / n as f32;
                     }
                 }
-                let h = self.trunk.output();
-                let gv = d.value.backward(h, &d.grad_value, true)?;
-                d.grad_trunk.copy_from(gv);
-                let ga = d.advantage.backward(h, &d.grad_advantage, true)?;
-                for (g, &v) in d.grad_trunk.data_mut().iter_mut().zip(ga.data()) {
+                let gv = d.value.backward(heads_in, &d.grad_value, true)?;
+                d.grad_in.copy_from(gv);
+                let ga = d.advantage.backward(heads_in, &d.grad_advantage, true)?;
+                for (g, &v) in d.grad_in.data_mut().iter_mut().zip(ga.data()) {
                     *g += v;
                 }
-                &d.grad_trunk
+                &d.grad_in
             }
         };
-        let g = self.trunk.backward(x, grad_trunk_out, trains_features)?;
+        let grad_psi = match &mut self.implicit {
+            None => grad_heads_in,
+            Some(im) => {
+                let gz = im.net.backward(&im.product, grad_heads_in, true)?;
+                let psi = self.trunk.output();
+                let width = psi.cols();
+                im.grad_phi.resize(gz.shape());
+                im.grad_psi.resize_zeroed(psi.shape());
+                let phi = im.embedding.output();
+                for (r, ((gz, gphi), phi)) in gz
+                    .data()
+                    .chunks_exact(width)
+                    .zip(im.grad_phi.data_mut().chunks_exact_mut(width))
+                    .zip(phi.data().chunks_exact(width))
+                    .enumerate()
+                {
+                    let b = r / im.n;
+                    let psi = &psi.data()[b * width..(b + 1) * width];
+                    let gpsi = &mut im.grad_psi.data_mut()[b * width..(b + 1) * width];
+                    for j in 0..width {
+                        gpsi[j] += gz[j] * phi[j];
+                        gphi[j] = gz[j] * psi[j];
+                    }
+                }
+                im.embedding.backward(&im.taus, &im.grad_phi, false)?;
+                &im.grad_psi
+            }
+        };
+        let g = self.trunk.backward(x, grad_psi, trains_features)?;
         if trains_features {
             self.features.backward(g)?;
         }
@@ -339,12 +582,15 @@ impl QNetwork {
         self.obs_buf = obs;
         result
     }
-
     /// Every parameter with its PyTorch name, in `state_dict` order.
     pub fn named_params(&self) -> Vec<NamedParam<'_>> {
         let mut out = Vec::new();
         self.features.params(&mut out);
         self.trunk.params("q_net.", &mut out);
+        if let Some(im) = &self.implicit {
+            im.embedding.params("quantile_embedding.", &mut out);
+            im.net.params("quantile_net.", &mut out);
+        }
         if let Some(d) = &self.dueling {
             d.value.params("value_head.", &mut out);
             d.advantage.params("advantage_head.", &mut out);
@@ -357,6 +603,10 @@ impl QNetwork {
         let mut out = Vec::new();
         self.features.params_mut(&mut out);
         self.trunk.params_mut("q_net.", &mut out);
+        if let Some(im) = &mut self.implicit {
+            im.embedding.params_mut("quantile_embedding.", &mut out);
+            im.net.params_mut("quantile_net.", &mut out);
+        }
         if let Some(d) = &mut self.dueling {
             d.value.params_mut("value_head.", &mut out);
             d.advantage.params_mut("advantage_head.", &mut out);
@@ -388,6 +638,9 @@ impl QNetwork {
     /// Draws fresh noise for every noisy layer.
     pub fn resample_noise(&mut self, rng: &mut Rng) {
         self.trunk.resample_noise(rng);
+        if let Some(im) = &mut self.implicit {
+            im.net.resample_noise(rng);
+        }
         if let Some(d) = &mut self.dueling {
             d.value.resample_noise(rng);
             d.advantage.resample_noise(rng);
@@ -397,6 +650,9 @@ impl QNetwork {
     /// Training mode (noisy weights) or evaluation mode (their means).
     pub fn set_training(&mut self, training: bool) {
         self.trunk.set_training(training);
+        if let Some(im) = &mut self.implicit {
+            im.net.set_training(training);
+        }
         if let Some(d) = &mut self.dueling {
             d.value.set_training(training);
             d.advantage.set_training(training);
