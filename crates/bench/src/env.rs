@@ -42,3 +42,71 @@ impl CartPoleVec {
         self.envs.step(&self.actions).expect("valid actions");
     }
 }
+
+/// The racing env alone, single-threaded, on the `technical` track with the
+/// 64x64 camera (rendered every step) or the LIDAR, stepped with uniformly
+/// random discrete actions, resets included.
+#[derive(Debug)]
+pub struct RacingSteps {
+    env: hlynr_racing::RacingEnv,
+    values: Vec<f32>,
+    bytes: Vec<u8>,
+    info: hlynr_env::Info,
+    rng: Rng,
+}
+
+impl RacingSteps {
+    /// The workload with the camera (`true`) or the LIDAR.
+    pub fn new(camera: bool) -> Self {
+        use hlynr_env::Env;
+        use hlynr_racing::{ObservationMode, RacingConfig, RacingEnv};
+        let config = RacingConfig {
+            observation: if camera {
+                ObservationMode::Camera
+            } else {
+                ObservationMode::Lidar
+            },
+            ..RacingConfig::default()
+        };
+        let mut env = RacingEnv::new(&config).expect("the default racing config is valid");
+        let space = env.observation_space().clone();
+        let mut values = vec![0.0; space.flat_dim()];
+        let mut bytes = vec![0; space.byte_dim()];
+        let mut info = hlynr_env::Info::default();
+        env.reset(
+            Some(0),
+            hlynr_env::ObsMut::new(&mut values, &mut bytes),
+            &mut info,
+        )
+        .expect("reset succeeds");
+        Self {
+            env,
+            values,
+            bytes,
+            info,
+            rng: Rng::seed_from_u64(2),
+        }
+    }
+
+    /// One decision (and a reset when the episode ends).
+    pub fn step(&mut self) {
+        use hlynr_env::{Env, ObsMut};
+        // Mostly gas, so that the car covers the track.
+        let a = if self.rng.below(4) == 0 {
+            self.rng.below(11)
+        } else {
+            1
+        } as f32;
+        let obs = ObsMut::new(&mut self.values, &mut self.bytes);
+        let step = self
+            .env
+            .step(&[a], obs, &mut self.info)
+            .expect("valid action");
+        if step.terminated || step.truncated {
+            let obs = ObsMut::new(&mut self.values, &mut self.bytes);
+            self.env
+                .reset(None, obs, &mut self.info)
+                .expect("reset succeeds");
+        }
+    }
+}

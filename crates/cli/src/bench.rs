@@ -5,7 +5,7 @@
 //! the targets in `docs/benchmarks.md`. Criterion remains the reference for
 //! published numbers; this command is for a fast check on a new machine.
 
-use hlynr_bench::env::CartPoleVec;
+use hlynr_bench::env::{CartPoleVec, RacingSteps};
 use hlynr_bench::median_secs;
 use hlynr_bench::nn::{ConvUpdate, LstmUpdate, PolicyForward, PpoUpdate};
 use hlynr_env::Parallelism;
@@ -82,6 +82,23 @@ pub fn run(repeats: usize) -> anyhow::Result<()> {
             name: label,
             value: n / secs / 1e6,
             unit: "M steps/s",
+            target,
+        });
+    }
+    for (label, camera, target) in [
+        (
+            "racing env, 64x64 camera, 1 thread",
+            true,
+            ">= 50 k steps/s",
+        ),
+        ("racing env, 19-beam LIDAR, 1 thread", false, ""),
+    ] {
+        let mut env = RacingSteps::new(camera);
+        let secs = median_secs(|| env.step(), 2_000, repeats);
+        rows.push(Row {
+            name: label,
+            value: 1.0 / secs / 1e3,
+            unit: "k steps/s",
             target,
         });
     }

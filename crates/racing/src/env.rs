@@ -630,7 +630,7 @@ impl Env for RacingEnv {
         ]);
         let (s, co) = c.heading_rad.sin_cos();
         let m = self.track.points().len();
-        let spacing = self.track.length_m() / m as f64;
+        let spacing = self.track.spacing_m();
         let per_window = (PREVIEW_SPACING_M / spacing).ceil() as usize;
         let curvature = self.track.curvature();
         for (k, chunk) in out[7..].chunks_exact_mut(3).enumerate() {

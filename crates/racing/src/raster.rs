@@ -66,7 +66,7 @@ impl TrackRaster {
         let mut best = vec![(f32::INFINITY, 0.0f32, 0.0f32); width * height];
         let points = track.points();
         let m = points.len();
-        let spacing = track.length_m() / m as f64;
+        let spacing = track.spacing_m();
         let reach = track.half_width_m() + KERB_M + 1.0;
         let r_cells = (reach / CELL_M).ceil() as isize + 2;
         for i in 0..m {
@@ -175,22 +175,25 @@ impl TrackRaster {
     }
 
     /// Fills one image row: `n` shades sampled from `(x, y)` in steps of
-    /// `(dx, dy)` (m), nearest cell, grass off the grid.
+    /// `(dx, dy)` (m), nearest cell, grass off the grid. The walk through the
+    /// grid is in 32.32 fixed point: integer adds and shifts per pixel.
     #[inline]
-    pub fn sample_row(&self, mut x: f64, mut y: f64, dx: f64, dy: f64, out: &mut [u8]) {
-        let inv = 1.0 / CELL_M;
-        x = (x - self.origin[0]) * inv;
-        y = (y - self.origin[1]) * inv;
-        let (dx, dy) = (dx * inv, dy * inv);
-        let (w, h) = (self.width as f64, self.height as f64);
+    pub fn sample_row(&self, x: f64, y: f64, dx: f64, dy: f64, out: &mut [u8]) {
+        const ONE: f64 = (1u64 << 32) as f64;
+        let to_fixed = |v: f64| (v / CELL_M * ONE) as i64;
+        let (mut fx, mut fy) = (to_fixed(x - self.origin[0]), to_fixed(y - self.origin[1]));
+        let (sx, sy) = (to_fixed(dx), to_fixed(dy));
+        let (w, h) = (self.width as u64, self.height as u64);
         for o in out {
-            *o = if x >= 0.0 && y >= 0.0 && x < w && y < h {
-                self.shade[y as usize * self.width + x as usize]
+            // Negative coordinates wrap to huge unsigned ones: one compare each.
+            let (ix, iy) = ((fx >> 32) as u64, (fy >> 32) as u64);
+            *o = if ix < w && iy < h {
+                self.shade[(iy * w + ix) as usize]
             } else {
                 shade::GRASS_DARK
             };
-            x += dx;
-            y += dy;
+            fx += sx;
+            fy += sy;
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct Track {
     /// Signed curvature (1/m, positive turning left).
     curvature: Vec<f64>,
     half_width_m: f64,
+    /// Mean distance between consecutive samples (m).
+    spacing_m: f64,
 }
 
 /// Where a point lies relative to the reference line.
@@ -95,12 +97,17 @@ impl Track {
                 cross.atan2(dot) / (2.0 * SAMPLE_SPACING_M * total / samples as f64)
             })
             .collect();
+        let spacing_m = (0..m)
+            .map(|i| dist(points[i], points[(i + 1) % m]))
+            .sum::<f64>()
+            / m as f64;
         let track = Self {
             name: name.to_string(),
             points,
             tangents,
             curvature,
             half_width_m: width_m / 2.0,
+            spacing_m,
         };
         track.check_drivable()?;
         Ok(track)
@@ -155,11 +162,7 @@ impl Track {
     /// Exact spacing of the samples (m), within a fraction of a percent of
     /// [`SAMPLE_SPACING_M`].
     pub fn spacing_m(&self) -> f64 {
-        let m = self.points.len();
-        (0..m)
-            .map(|i| dist(self.points[i], self.points[(i + 1) % m]))
-            .sum::<f64>()
-            / m as f64
+        self.spacing_m
     }
 
     /// Half the road width (m): the walls stand this far from the line.
@@ -210,7 +213,7 @@ impl Track {
         }
         // The nearest sample's segment before or after it.
         let i = best.1;
-        let spacing = self.length_m() / m as f64;
+        let spacing = self.spacing_m;
         let t = self.tangents[i];
         let rel = [p[0] - self.points[i][0], p[1] - self.points[i][1]];
         let along = rel[0] * t[0] + rel[1] * t[1];
@@ -228,7 +231,7 @@ impl Track {
     /// interpolated, with the tangent of the sample before it.
     pub fn at(&self, s_m: f64) -> (P2, P2) {
         let m = self.points.len();
-        let spacing = self.length_m() / m as f64;
+        let spacing = self.spacing_m;
         let x = s_m.rem_euclid(self.length_m()) / spacing;
         let i = (x.floor() as usize).min(m - 1);
         let f = x - i as f64;
