@@ -4,7 +4,9 @@
 //! Interception (`--env intercept`) evaluates the guidance baselines of
 //! `hlynr-intercept` (and `random`) on a scenario; classic-control ids
 //! (`--env CartPole-v1`, ...) evaluate `random`, with the registered time
-//! limit. The engine, statistics and report format live in `hlynr_rl::eval`.
+//! limit; `--env racing` evaluates its scripted driver (and `random`), with
+//! `--set` changing its settings. The engine, statistics and report format
+//! live in `hlynr_rl::eval`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,18 +39,21 @@ const RANDOM_POLICY_STREAM: u64 = u64::MAX;
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Environment: `intercept`, or a classic-control id (`CartPole-v1`,
-    /// `Pendulum-v1`, `MountainCarContinuous-v0`, `CartPoleNoVel-v1`).
+    /// `Pendulum-v1`, `MountainCarContinuous-v0`, `CartPoleNoVel-v1`) or
+    /// `racing`.
     #[arg(long, default_value = INTERCEPT)]
     pub env: String,
     /// Interception scenario: a shipped name (easy, medium, hard, extreme,
     /// legacy) or a YAML file. Default: medium.
     #[arg(long)]
     pub scenario: Option<String>,
-    /// Scenario override `key=value` (repeatable), e.g. `--set kill_radius_m=5`.
+    /// Scenario override `key=value` (repeatable), e.g. `--set kill_radius_m=5`;
+    /// for racing, a setting, e.g. `--set track=oval`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Comma-separated policies. Interception: zero, pursuit, ppn, tpn,
-    /// zem-pn, apn, ogl, random. Classic envs: random.
+    /// zem-pn, apn, ogl, random. Racing: pure-pursuit, random. Classic
+    /// envs: random.
     #[arg(long, value_delimiter = ',', required_unless_present = "model")]
     pub policy: Vec<String>,
     /// A trained model: a run directory (its `best` checkpoint, else `last`)
@@ -152,12 +157,8 @@ pub fn evaluate_args(args: &EvalArgs, registry: &Registry) -> Result<Evaluation>
     }
 
     let env_id = args.env.as_str();
-    let env_config: hlynr_rl::trainer::RunConfig =
-        hlynr_env::config::from_value(&serde_json::json!({ "env": { "id": env_id } }))?;
-    let factory = registry.factory_for(&env_config)?;
     for (flag, given) in [
         ("--scenario", args.scenario.is_some()),
-        ("--set", !args.overrides.is_empty()),
         ("--plots", args.plots.is_some()),
         ("--oracle", args.oracle),
     ] {
@@ -165,18 +166,14 @@ pub fn evaluate_args(args: &EvalArgs, registry: &Registry) -> Result<Evaluation>
             bail!("{flag} applies only to --env {INTERCEPT}, not to {env_id}");
         }
     }
+    let settings = hlynr_envs::eval_settings(env_id, &args.overrides)?;
+    let env_config: hlynr_rl::trainer::RunConfig = hlynr_env::config::from_value(
+        &serde_json::json!({ "env": { "id": env_id, "settings": settings } }),
+    )?;
+    let factory = registry.factory_for(&env_config)?;
     let make_env = || factory.make_eval();
     let probe_env = make_env()?;
-    let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len());
-    for name in &names {
-        if name != RANDOM_POLICY {
-            bail!(unknown_policy_message(name, &[RANDOM_POLICY], env_id));
-        }
-        policies.push(Box::new(RandomPolicy::new(
-            probe_env.action_space().clone(),
-            hlynr_rng::derive_seed(args.seed, RANDOM_POLICY_STREAM),
-        )));
-    }
+    let mut policies = env_policies(&names, &env_config, probe_env.action_space(), args.seed)?;
     let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
     let context = ReportContext {
         env: env_id.to_string(),
@@ -264,16 +261,7 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
     let factory = registry.factory_for(&loaded.config)?;
     let make_env = || factory.make_eval();
     let probe_env = make_env()?;
-    let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len() + 1);
-    for name in &names {
-        if name != RANDOM_POLICY {
-            bail!(unknown_policy_message(name, &[RANDOM_POLICY], &env_id));
-        }
-        policies.push(Box::new(RandomPolicy::new(
-            probe_env.action_space().clone(),
-            hlynr_rng::derive_seed(args.seed, RANDOM_POLICY_STREAM),
-        )));
-    }
+    let mut policies = env_policies(&names, &loaded.config, probe_env.action_space(), args.seed)?;
     policies.push(Box::new(model_policy));
     let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
     let context = ReportContext {
@@ -290,6 +278,34 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
         plots: None,
         model_out,
     })
+}
+
+/// The `--policy` baselines of an environment other than interception:
+/// `random` and the environment's own scripted ones.
+fn env_policies(
+    names: &[String],
+    config: &hlynr_rl::trainer::RunConfig,
+    action_space: &hlynr_env::Space,
+    seed: u64,
+) -> Result<Vec<Box<dyn Policy>>> {
+    let id = config.env.id.as_str();
+    let mut available = vec![RANDOM_POLICY];
+    available.extend(hlynr_envs::baselines(id));
+    names
+        .iter()
+        .map(|name| -> Result<Box<dyn Policy>> {
+            if name == RANDOM_POLICY {
+                return Ok(Box::new(RandomPolicy::new(
+                    action_space.clone(),
+                    hlynr_rng::derive_seed(seed, RANDOM_POLICY_STREAM),
+                )));
+            }
+            match hlynr_envs::make_baseline(config, name)? {
+                Some(policy) => Ok(policy),
+                None => bail!(unknown_policy_message(name, &available, id)),
+            }
+        })
+        .collect()
 }
 
 /// Trims and lower-cases `--policy` values; empty or repeated names are errors.

@@ -1,10 +1,12 @@
 //! The environments hlynr knows by id, built from a run config: the
-//! classic-control tasks (`CartPole-v1`, ...) and the interception simulator
-//! (`intercept`), and those a program registers in its [`Registry`]. The
+//! classic-control tasks (`CartPole-v1`, ...), the interception simulator
+//! (`intercept`) and the racing simulator (`racing`), and those a program
+//! registers in its [`Registry`]. The
 //! command, the Python package and the servers all build environments here,
 //! so an id means the same environment everywhere.
 
 pub mod intercept;
+pub mod racing;
 
 use std::path::Path;
 
@@ -12,15 +14,48 @@ use hlynr_rl::trainer::{ClassicEnvFactory, EnvFactory, Result, RunConfig, TrainE
 use serde_json::Value;
 
 pub use intercept::{INTERCEPT, InterceptFactory, ScenarioSettings, resolve_scenario};
+pub use racing::{RACING, RacingFactory};
 
 /// What environment `id` adds to its evaluation reports (nothing for the
 /// classic-control tasks and registered envs).
 pub fn report_spec(id: &str) -> hlynr_rl::eval::report::ReportSpec {
-    if id == INTERCEPT {
-        intercept::report_spec()
-    } else {
-        Default::default()
+    match id {
+        INTERCEPT => intercept::report_spec(),
+        RACING => racing::report_spec(),
+        _ => Default::default(),
     }
+}
+
+/// The scripted baselines an environment offers to `hlynr eval --policy`
+/// beside `random` (interception's guidance laws are listed by
+/// `hlynr_intercept`).
+pub fn baselines(id: &str) -> &'static [&'static str] {
+    match id {
+        RACING => &racing::BASELINES,
+        _ => &[],
+    }
+}
+
+/// `env.settings` for evaluating environment `id` without a run config:
+/// its defaults with `overrides` (`key=value`) applied. Environments without
+/// settings refuse overrides.
+pub fn eval_settings(id: &str, overrides: &[String]) -> Result<serde_json::Value> {
+    match id {
+        RACING => racing::settings_with(overrides),
+        _ if overrides.is_empty() => Ok(serde_json::json!({})),
+        _ => Err(TrainError::invalid(
+            "--set",
+            format!("{id} takes no settings to override"),
+        )),
+    }
+}
+
+/// The baseline `name` of the environment of `config` (see [`baselines`]).
+pub fn make_baseline(config: &RunConfig, name: &str) -> Result<Option<Box<dyn hlynr_env::Policy>>> {
+    Ok(match config.env.id.as_str() {
+        RACING => RacingFactory::new(config)?.baseline(name),
+        _ => None,
+    })
 }
 
 /// Builds the environment factory of a run config.
@@ -48,7 +83,7 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// The classic-control tasks and the interception simulator.
+    /// The classic-control tasks and the simulators.
     pub fn builtin() -> Self {
         Self {
             registered: Vec::new(),
@@ -80,7 +115,7 @@ impl Registry {
         hlynr_env::classic::SPECS
             .iter()
             .map(|s| s.id)
-            .chain([INTERCEPT])
+            .chain([INTERCEPT, RACING])
             .chain(self.registered.iter().map(|(id, _)| id.as_str()))
             .collect()
     }
@@ -91,6 +126,9 @@ impl Registry {
         let id = config.env.id.as_str();
         if id == INTERCEPT {
             return Ok(Box::new(InterceptFactory::new(config)?));
+        }
+        if id == RACING {
+            return Ok(Box::new(RacingFactory::new(config)?));
         }
         if let Some((_, make)) = self.registered.iter().find(|(known, _)| known == id) {
             return make(config);

@@ -127,7 +127,9 @@ pub struct RacingConfig {
     pub lidar_beams: usize,
     pub lidar_range_m: f64,
     pub reward: RewardConfig,
-    /// Time limit in decisions (120 s at 20 Hz by default).
+    /// Time limit in decisions (120 s at 20 Hz by default). Not a setting:
+    /// a run sets it with `env.max_episode_steps`, the one time-limit key.
+    #[serde(skip)]
     pub max_episode_steps: u32,
     pub car: CarParams,
 }

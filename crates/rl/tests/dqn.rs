@@ -582,3 +582,50 @@ fn nan_from_the_env_is_acted_around_and_never_stored() {
     drop(t);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The seed's replay memory: 100k transitions whose observations are
+/// stacks of four 64x64 frames (one new frame per step, episodes of 500
+/// steps starting from a repeated frame). Stored naively that is 100k x 2 x
+/// 16 KiB = 3.3 GB; planes stored once take about 0.42 GB.
+#[test]
+#[ignore = "allocates ~0.45 GB; run in release"]
+fn a_100k_replay_of_stacked_camera_frames_fits_in_half_a_gigabyte() {
+    use hlynr_env::ObsRef;
+    use hlynr_rl::dqn::replay::ReplayBuffer;
+    const K: usize = 4;
+    const PLANE: usize = 64 * 64;
+    let mut buf = ReplayBuffer::new(100_000, 3, K * PLANE, PLANE, Some(0.6));
+    let mut rng = Rng::seed_from_u64(1);
+    let mut stack: Vec<Vec<u8>> = Vec::new();
+    // Every frame differs from every other (a counter in its first bytes).
+    let frame = |rng: &mut Rng, t: u64| -> Vec<u8> {
+        let base = rng.below(200) as u8;
+        let mut f: Vec<u8> = (0..PLANE)
+            .map(|i| base.wrapping_add((i % 53) as u8))
+            .collect();
+        f[..8].copy_from_slice(&t.to_le_bytes());
+        f
+    };
+    for t in 0..120_000u64 {
+        if t % 500 == 0 {
+            stack = vec![frame(&mut rng, t << 32); K];
+        }
+        let obs = stack.concat();
+        stack.remove(0);
+        stack.push(frame(&mut rng, t));
+        let next = stack.concat();
+        buf.push(
+            ObsRef::new(&[0.0; 3], &obs),
+            1,
+            0.1,
+            ObsRef::new(&[0.0; 3], &next),
+            0.99,
+        );
+    }
+    let gib = buf.heap_bytes() as f64 / f64::from(1u32 << 30);
+    println!(
+        "100k transitions of 4x64x64 frames: {} planes stored, {gib:.3} GiB",
+        buf.stored_frames()
+    );
+    assert!(gib < 0.5, "{gib} GiB");
+}

@@ -20,6 +20,7 @@
 //! checkpoint files.
 
 pub mod config;
+pub mod frames;
 pub mod nstep;
 pub mod replay;
 
@@ -212,7 +213,8 @@ impl<B: BatchEnv> Dqn<B> {
         let space = env.observation_space().clone();
         let (obs_dim, obs_bytes) = (space.flat_dim(), space.byte_dim());
         let per = config.prioritized_replay.as_ref();
-        check_memory(config.buffer_size, obs_dim, obs_bytes, per.is_some())?;
+        let plane = frames::plane_len(&space.byte_shapes(), obs_bytes);
+        check_memory(config.buffer_size, obs_dim, obs_bytes, plane, per.is_some())?;
         let mut init = Rng::from_stream(seed, STREAM_INIT);
         let outputs = config
             .distribution
@@ -257,7 +259,13 @@ impl<B: BatchEnv> Dqn<B> {
         env.reset(derive_seed(seed, STREAM_ENV))?;
         let n = env.num_envs();
         Ok(Self {
-            replay: ReplayBuffer::new(config.buffer_size, obs_dim, obs_bytes, per.map(|p| p.alpha)),
+            replay: ReplayBuffer::new(
+                config.buffer_size,
+                obs_dim,
+                obs_bytes,
+                plane,
+                per.map(|p| p.alpha),
+            ),
             nstep: NStep::new(config.n_step, config.gamma, n, obs_dim, obs_bytes),
             explore_rng: Rng::from_stream(seed, STREAM_EXPLORE),
             sample_rng: Rng::from_stream(seed, STREAM_SAMPLE),
@@ -781,9 +789,11 @@ fn check_memory(
     capacity: usize,
     obs_dim: usize,
     obs_bytes: usize,
+    plane: usize,
     prioritized: bool,
 ) -> Result<()> {
-    let need = capacity as f64 * bytes_per_transition(obs_dim, obs_bytes, prioritized) as f64;
+    let need =
+        capacity as f64 * bytes_per_transition(obs_dim, obs_bytes, plane, prioritized) as f64;
     let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
         m.lines()
             .find(|l| l.starts_with("MemAvailable:"))

@@ -1,6 +1,7 @@
 //! The replay buffer: a ring of transitions `(s, a, R, s', discount)` whose
-//! observations keep both lanes (frames stay bytes), with optional
-//! proportional prioritisation over a sum tree and a min tree.
+//! observations keep both lanes (frames stay bytes, each stored once in a
+//! [`FrameStore`]), with optional proportional prioritisation over a sum
+//! tree and a min tree.
 //!
 //! `R` is the (n-step) return and `discount` the factor on the bootstrap
 //! value of `s'` (`gamma^m` after `m` summed steps, 0 when the episode
@@ -10,6 +11,8 @@ use std::io::{Read, Write};
 
 use hlynr_env::ObsRef;
 use hlynr_rng::Rng;
+
+use super::frames::FrameStore;
 
 /// A binary tree over `capacity` leaves keeping sums and minima of leaf
 /// priorities, for proportional sampling in `O(log n)`.
@@ -102,26 +105,56 @@ pub struct ReplayBuffer {
     len: usize,
     pos: usize,
     obs: Vec<f32>,
-    bytes: Vec<u8>,
     next_obs: Vec<f32>,
-    next_bytes: Vec<u8>,
+    /// The byte lanes' planes (none without byte observations).
+    frames: Option<FrameStore>,
+    planes_per_obs: usize,
+    /// `[capacity * planes_per_obs]` frame slots of each observation.
+    obs_planes: Vec<u32>,
+    next_planes: Vec<u32>,
+    /// Scratch: the planes of the transition being overwritten.
+    overwritten: Vec<u32>,
     actions: Vec<u32>,
     returns: Vec<f32>,
     discounts: Vec<f32>,
     priorities: Option<Priorities>,
 }
 
-/// Bytes one transition of `obs_dim` values and `obs_bytes` bytes occupies.
-pub fn bytes_per_transition(obs_dim: usize, obs_bytes: usize, prioritized: bool) -> usize {
-    // Two observations, the action, the return and the discount, and two
-    // tree nodes of two f64 each (sum and min, leaves padded to a power of 2).
-    2 * (obs_dim * 4 + obs_bytes) + 12 + if prioritized { 64 } else { 0 }
+/// Bytes one transition of `obs_dim` values and `obs_bytes` bytes in planes
+/// of `plane` occupies: the values of two observations, the action, the
+/// return and the discount, two tree nodes of two f64 each when prioritised
+/// (leaves padded to a power of 2), and the frames: the references, and
+/// one new plane per transition when observations stack several (the rest
+/// are shared with the neighbouring transitions), else two, each with its
+/// bookkeeping.
+pub fn bytes_per_transition(
+    obs_dim: usize,
+    obs_bytes: usize,
+    plane: usize,
+    prioritized: bool,
+) -> usize {
+    let frames = if obs_bytes == 0 {
+        0
+    } else {
+        let k = obs_bytes / plane;
+        let fresh = if k > 1 { 1 } else { 2 };
+        2 * k * 4 + fresh * (plane + 48)
+    };
+    2 * obs_dim * 4 + 12 + if prioritized { 64 } else { 0 } + frames
 }
 
 impl ReplayBuffer {
-    /// An empty buffer of `capacity` transitions; `alpha` makes it
-    /// prioritised. Allocates everything now.
-    pub fn new(capacity: usize, obs_dim: usize, obs_bytes: usize, alpha: Option<f64>) -> Self {
+    /// An empty buffer of `capacity` transitions, whose byte observations
+    /// are stored in planes of `plane` bytes; `alpha` makes it prioritised.
+    /// Allocates everything but the frames now.
+    pub fn new(
+        capacity: usize,
+        obs_dim: usize,
+        obs_bytes: usize,
+        plane: usize,
+        alpha: Option<f64>,
+    ) -> Self {
+        let planes_per_obs = if obs_bytes == 0 { 0 } else { obs_bytes / plane };
         Self {
             capacity,
             obs_dim,
@@ -129,9 +162,12 @@ impl ReplayBuffer {
             len: 0,
             pos: 0,
             obs: vec![0.0; capacity * obs_dim],
-            bytes: vec![0; capacity * obs_bytes],
             next_obs: vec![0.0; capacity * obs_dim],
-            next_bytes: vec![0; capacity * obs_bytes],
+            frames: (obs_bytes > 0).then(|| FrameStore::new(plane)),
+            planes_per_obs,
+            obs_planes: vec![0; capacity * planes_per_obs],
+            next_planes: vec![0; capacity * planes_per_obs],
+            overwritten: Vec::new(),
             actions: vec![0; capacity],
             returns: vec![0.0; capacity],
             discounts: vec![0.0; capacity],
@@ -141,6 +177,30 @@ impl ReplayBuffer {
                 max_priority: 1.0,
             }),
         }
+    }
+
+    /// Bytes the buffer holds on the heap: its arrays, the stored planes and
+    /// their bookkeeping (the index counted at 24 bytes an entry).
+    pub fn heap_bytes(&self) -> usize {
+        let frames = self.frames.as_ref().map_or(0, FrameStore::heap_bytes);
+        let tree = self
+            .priorities
+            .as_ref()
+            .map_or(0, |p| p.tree.sum.len() * 16);
+        (self.obs.capacity()
+            + self.next_obs.capacity()
+            + self.returns.capacity()
+            + self.discounts.capacity())
+            * 4
+            + (self.obs_planes.capacity() + self.next_planes.capacity() + self.actions.capacity())
+                * 4
+            + tree
+            + frames
+    }
+
+    /// Frame planes held (each stored once however many observations share it).
+    pub fn stored_frames(&self) -> usize {
+        self.frames.as_ref().map_or(0, FrameStore::live)
     }
 
     /// Transitions stored.
@@ -167,11 +227,37 @@ impl ReplayBuffer {
         next: ObsRef<'_>,
         discount: f32,
     ) {
-        let (k, vd, bd) = (self.pos, self.obs_dim, self.obs_bytes);
+        let (k, vd, np) = (self.pos, self.obs_dim, self.planes_per_obs);
         self.obs[k * vd..(k + 1) * vd].copy_from_slice(obs.values);
-        self.bytes[k * bd..(k + 1) * bd].copy_from_slice(obs.bytes);
         self.next_obs[k * vd..(k + 1) * vd].copy_from_slice(next.values);
-        self.next_bytes[k * bd..(k + 1) * bd].copy_from_slice(next.bytes);
+        if let Some(frames) = &mut self.frames {
+            let rows = k * np..(k + 1) * np;
+            // Store the new planes before releasing the overwritten ones, so
+            // planes they share are never freed and stored again.
+            let mut old = std::mem::take(&mut self.overwritten);
+            old.clear();
+            if self.len == self.capacity {
+                old.extend_from_slice(&self.obs_planes[rows.clone()]);
+                old.extend_from_slice(&self.next_planes[rows.clone()]);
+            }
+            let plane = frames.plane_len();
+            for (slot, content) in self.obs_planes[rows.clone()]
+                .iter_mut()
+                .zip(obs.bytes.chunks_exact(plane))
+            {
+                *slot = frames.insert(content);
+            }
+            for (slot, content) in self.next_planes[rows]
+                .iter_mut()
+                .zip(next.bytes.chunks_exact(plane))
+            {
+                *slot = frames.insert(content);
+            }
+            for &slot in &old {
+                frames.release(slot);
+            }
+            self.overwritten = old;
+        }
         self.actions[k] = action as u32;
         self.returns[k] = ret;
         self.discounts[k] = discount;
@@ -225,19 +311,21 @@ impl ReplayBuffer {
     /// Copies the observations of `rows` (values and bytes), the next
     /// observations, actions, returns and discounts into `batch`.
     pub fn gather(&self, rows: &[usize], batch: &mut Batch) {
-        let (vd, bd) = (self.obs_dim, self.obs_bytes);
+        let (vd, np) = (self.obs_dim, self.planes_per_obs);
         batch.clear();
         for &k in rows {
             batch.obs.extend_from_slice(&self.obs[k * vd..(k + 1) * vd]);
             batch
-                .bytes
-                .extend_from_slice(&self.bytes[k * bd..(k + 1) * bd]);
-            batch
                 .next_obs
                 .extend_from_slice(&self.next_obs[k * vd..(k + 1) * vd]);
-            batch
-                .next_bytes
-                .extend_from_slice(&self.next_bytes[k * bd..(k + 1) * bd]);
+            if let Some(frames) = &self.frames {
+                for &slot in &self.obs_planes[k * np..(k + 1) * np] {
+                    batch.bytes.extend_from_slice(frames.plane_at(slot));
+                }
+                for &slot in &self.next_planes[k * np..(k + 1) * np] {
+                    batch.next_bytes.extend_from_slice(frames.plane_at(slot));
+                }
+            }
             batch.actions.push(self.actions[k] as usize);
             batch.returns.push(self.returns[k]);
             batch.discounts.push(self.discounts[k]);
@@ -247,7 +335,7 @@ impl ReplayBuffer {
     /// Writes the whole buffer (contents, ring position, priorities) in a
     /// little-endian binary layout that [`ReplayBuffer::read`] restores.
     pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        out.write_all(MAGIC)?;
+        out.write_all(self.magic())?;
         for v in [
             self.capacity,
             self.obs_dim,
@@ -259,9 +347,7 @@ impl ReplayBuffer {
         }
         let rows = self.len;
         write_f32(out, &self.obs[..rows * self.obs_dim])?;
-        out.write_all(&self.bytes[..rows * self.obs_bytes])?;
         write_f32(out, &self.next_obs[..rows * self.obs_dim])?;
-        out.write_all(&self.next_bytes[..rows * self.obs_bytes])?;
         for a in &self.actions[..rows] {
             out.write_all(&a.to_le_bytes())?;
         }
@@ -273,7 +359,27 @@ impl ReplayBuffer {
                 out.write_all(&p.tree.get(i).to_le_bytes())?;
             }
         }
+        if let Some(frames) = &self.frames {
+            let np = self.planes_per_obs;
+            for slot in self.obs_planes[..rows * np]
+                .iter()
+                .chain(&self.next_planes[..rows * np])
+            {
+                out.write_all(&slot.to_le_bytes())?;
+            }
+            frames.write(out)?;
+        }
         Ok(())
+    }
+
+    /// The file's magic: version 2 stores frames as planes; buffers without
+    /// byte observations are written as in version 1.
+    fn magic(&self) -> &'static [u8; 8] {
+        if self.frames.is_some() {
+            b"HLYRPL02"
+        } else {
+            b"HLYRPL01"
+        }
     }
 
     /// Restores what [`ReplayBuffer::write`] wrote into a buffer built with
@@ -292,8 +398,12 @@ impl ReplayBuffer {
         let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
         let mut magic = [0u8; 8];
         input.read_exact(&mut magic)?;
-        if &magic != MAGIC {
-            return Err(bad("not a replay buffer file".into()));
+        if &magic != self.magic() {
+            return Err(bad(if magic.starts_with(b"HLYRPL") {
+                "a replay buffer file of another format version or observation kind".into()
+            } else {
+                "not a replay buffer file".into()
+            }));
         }
         let mut header = [0u64; 5];
         for h in &mut header {
@@ -312,9 +422,7 @@ impl ReplayBuffer {
             )));
         }
         read_f32(input, &mut self.obs[..len * obs_dim])?;
-        input.read_exact(&mut self.bytes[..len * obs_bytes])?;
         read_f32(input, &mut self.next_obs[..len * obs_dim])?;
-        input.read_exact(&mut self.next_bytes[..len * obs_bytes])?;
         for a in &mut self.actions[..len] {
             let mut b = [0u8; 4];
             input.read_exact(&mut b)?;
@@ -332,6 +440,37 @@ impl ReplayBuffer {
                 p.tree.set(i, f64::from_le_bytes(b));
             }
         }
+        if let Some(frames) = &mut self.frames {
+            let np = self.planes_per_obs;
+            let mut b = [0u8; 4];
+            for slot in self.obs_planes[..len * np]
+                .iter_mut()
+                .chain(&mut self.next_planes[..len * np])
+            {
+                input.read_exact(&mut b)?;
+                *slot = u32::from_le_bytes(b);
+            }
+            let store = FrameStore::read(input, frames.plane_len())?;
+            // Every reference must point at a stored plane, as many times as
+            // the plane counts.
+            let mut counts = std::collections::HashMap::<u32, u32>::new();
+            for &slot in self.obs_planes[..len * np]
+                .iter()
+                .chain(&self.next_planes[..len * np])
+            {
+                *counts.entry(slot).or_default() += 1;
+            }
+            if counts.len() != store.live()
+                || counts
+                    .iter()
+                    .any(|(&slot, &n)| store.references(slot) != Some(n))
+            {
+                return Err(bad(
+                    "the frame references do not match the stored frames".into()
+                ));
+            }
+            *frames = store;
+        }
         let mut rest = [0u8; 1];
         if input.read(&mut rest)? != 0 {
             return Err(bad("trailing data after the replay buffer".into()));
@@ -341,8 +480,6 @@ impl ReplayBuffer {
         Ok(())
     }
 }
-
-const MAGIC: &[u8; 8] = b"HLYRPL01";
 
 fn write_f32(out: &mut dyn Write, xs: &[f32]) -> std::io::Result<()> {
     for x in xs {
@@ -422,7 +559,7 @@ mod tests {
 
     #[test]
     fn prioritised_sampling_follows_the_priorities() {
-        let mut buf = ReplayBuffer::new(4, 1, 0, Some(1.0));
+        let mut buf = ReplayBuffer::new(4, 1, 0, 1, Some(1.0));
         for i in 0..4 {
             buf.push(
                 ObsRef::values(&[i as f32]),
@@ -453,9 +590,81 @@ mod tests {
         }
     }
 
+    /// A stream of stacked frames (4 planes of 64 bytes, one new frame per
+    /// step, episodes starting with the first frame repeated), through a
+    /// buffer that wraps several times: every gathered observation is the
+    /// one pushed, about one plane is stored per transition, and nothing
+    /// is left behind.
+    #[test]
+    fn stacked_frames_are_stored_once_and_gathered_exactly() {
+        const K: usize = 4;
+        const PLANE: usize = 64;
+        let capacity = 50;
+        let mut buf = ReplayBuffer::new(capacity, 1, K * PLANE, PLANE, None);
+        let mut rng = Rng::seed_from_u64(7);
+        let frame =
+            |rng: &mut Rng| -> Vec<u8> { (0..PLANE).map(|_| rng.below(256) as u8).collect() };
+        let mut stack: Vec<Vec<u8>> = Vec::new();
+        let mut pushed: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for t in 0..400 {
+            if t % 37 == 0 {
+                let f = frame(&mut rng);
+                stack = vec![f; K];
+            }
+            let obs: Vec<u8> = stack.concat();
+            stack.remove(0);
+            stack.push(frame(&mut rng));
+            let next: Vec<u8> = stack.concat();
+            buf.push(
+                ObsRef::new(&[t as f32], &obs),
+                0,
+                0.0,
+                ObsRef::new(&[0.0], &next),
+                1.0,
+            );
+            pushed.push((obs, next));
+        }
+        let rows: Vec<usize> = (0..capacity).collect();
+        let mut batch = Batch::default();
+        buf.gather(&rows, &mut batch);
+        for (row, (obs, next)) in rows.iter().zip(
+            batch
+                .bytes
+                .chunks(K * PLANE)
+                .zip(batch.next_bytes.chunks(K * PLANE)),
+        ) {
+            let t = batch.obs[*row] as usize;
+            assert_eq!(
+                (obs, next),
+                (&pushed[t].0[..], &pushed[t].1[..]),
+                "row {row}"
+            );
+        }
+        // One new plane per transition, plus the stacks that straddle the
+        // oldest transition and episode starts.
+        let frames = buf.stored_frames();
+        assert!(
+            (capacity..capacity + 2 * K + 4).contains(&frames),
+            "{frames}"
+        );
+        let mut file = Vec::new();
+        buf.write(&mut file).unwrap();
+        let mut back = ReplayBuffer::new(capacity, 1, K * PLANE, PLANE, None);
+        back.read(&mut file.as_slice()).unwrap();
+        let mut again = Batch::default();
+        back.gather(&rows, &mut again);
+        assert_eq!(again.bytes, batch.bytes);
+        assert_eq!(again.next_bytes, batch.next_bytes);
+        // A reference to a plane that is not stored is refused.
+        let mut corrupt = file.clone();
+        let refs_at = 8 + 5 * 8 + 2 * capacity * 4 + 3 * capacity * 4;
+        corrupt[refs_at..refs_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(back.read(&mut corrupt.as_slice()).is_err());
+    }
+
     #[test]
     fn the_buffer_round_trips_through_its_file_and_refuses_misfits() {
-        let mut buf = ReplayBuffer::new(3, 2, 3, Some(0.6));
+        let mut buf = ReplayBuffer::new(3, 2, 3, 1, Some(0.6));
         for i in 0..5u8 {
             let v = [f32::from(i), -f32::from(i)];
             let b = [i, i + 1, i + 2];
@@ -470,13 +679,13 @@ mod tests {
         buf.update_priorities(&[1], &[7.0], 1e-6);
         let mut file = Vec::new();
         buf.write(&mut file).unwrap();
-        let mut back = ReplayBuffer::new(3, 2, 3, Some(0.6));
+        let mut back = ReplayBuffer::new(3, 2, 3, 1, Some(0.6));
         back.read(&mut file.as_slice()).unwrap();
         let mut again = Vec::new();
         back.write(&mut again).unwrap();
         assert_eq!(file, again);
         assert_eq!((back.len(), back.pos), (3, 2));
-        let mut other = ReplayBuffer::new(4, 2, 3, Some(0.6));
+        let mut other = ReplayBuffer::new(4, 2, 3, 1, Some(0.6));
         let e = other.read(&mut file.as_slice()).unwrap_err().to_string();
         assert!(e.contains("3 transitions") && e.contains("4 x"), "{e}");
         file.truncate(file.len() - 3);
