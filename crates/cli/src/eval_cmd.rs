@@ -26,7 +26,8 @@ use hlynr_rl::eval::{
 };
 
 /// The env id of the interception simulator.
-use hlynr_envs::{INTERCEPT, Registry};
+use hlynr_envs::racing::plots::RacingPlots;
+use hlynr_envs::{INTERCEPT, RACING, Registry};
 
 /// Name of the uniform-random baseline, available on every env.
 pub const RANDOM_POLICY: &str = "random";
@@ -72,11 +73,14 @@ pub struct EvalArgs {
     /// Writes DIR/report.json and DIR/report.md.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Writes SVG plots into DIR (interception only): the miss-distance
-    /// histogram and trajectory plots of the first episodes.
+    /// Writes plots into DIR. Interception: the miss-distance histogram and
+    /// trajectory SVGs of the first episodes. Racing: the track with every
+    /// policy's driven line, and GIFs of the camera and of a top-down view
+    /// following the car, for the first episodes.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
-    /// Episodes drawn as trajectory plots with `--plots` (one SVG each).
+    /// Episodes drawn with `--plots` (one trajectory SVG each; racing: one
+    /// track SVG and two GIFs per policy each).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub trajectories: u64,
     /// Baselines read the true threat state instead of the tracker estimate
@@ -126,6 +130,13 @@ pub fn run(args: &EvalArgs, registry: &Registry) -> Result<()> {
         let written = plots.write(dir)?;
         println!("wrote {} plots into {}", written, dir.display());
     }
+    if let (Some(dir), Some(plots)) = (&args.plots, &evaluation.racing_plots) {
+        print!("{}", hlynr_envs::racing::plots::summary(plots));
+        let written = plots
+            .write(dir)
+            .with_context(|| format!("writing plots into {}", dir.display()))?;
+        println!("wrote {} plots into {}", written, dir.display());
+    }
     Ok(())
 }
 
@@ -136,6 +147,8 @@ pub struct Evaluation {
     pub report: EvalReport,
     /// Plot data, when the env is interception.
     pub plots: Option<InterceptPlots>,
+    /// Recorded episodes, when the env is racing and plots are asked for.
+    pub racing_plots: Option<RacingPlots>,
     /// Default report directory of a `--model` evaluation (`RUN_DIR/eval/...`).
     pub model_out: Option<PathBuf>,
 }
@@ -159,7 +172,7 @@ pub fn evaluate_args(args: &EvalArgs, registry: &Registry) -> Result<Evaluation>
     let env_id = args.env.as_str();
     for (flag, given) in [
         ("--scenario", args.scenario.is_some()),
-        ("--plots", args.plots.is_some()),
+        ("--plots", args.plots.is_some() && env_id != RACING),
         ("--oracle", args.oracle),
     ] {
         if given {
@@ -175,6 +188,10 @@ pub fn evaluate_args(args: &EvalArgs, registry: &Registry) -> Result<Evaluation>
     let probe_env = make_env()?;
     let mut policies = env_policies(&names, &env_config, probe_env.action_space(), args.seed)?;
     let (results, _) = evaluate_with_probes(&make_env, &mut policies, &config, |_| NoProbe)?;
+    let racing_plots = match args.plots {
+        Some(_) => Some(racing_plots(&env_config, &names, None, args)?),
+        None => None,
+    };
     let context = ReportContext {
         env: env_id.to_string(),
         scenario: None,
@@ -187,6 +204,7 @@ pub fn evaluate_args(args: &EvalArgs, registry: &Registry) -> Result<Evaluation>
     Ok(Evaluation {
         report: EvalReport::new(&context, &results)?,
         plots: None,
+        racing_plots,
         model_out: None,
     })
 }
@@ -253,11 +271,23 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
         )?;
         return intercept_evaluation(args, &scenario, &config, outcome, model_out);
     }
-    for (flag, given) in [("--plots", args.plots.is_some()), ("--oracle", args.oracle)] {
+    for (flag, given) in [
+        ("--plots", args.plots.is_some() && env_id != RACING),
+        ("--oracle", args.oracle),
+    ] {
         if given {
-            bail!("{flag} applies only to {INTERCEPT} models, not to {env_id}");
+            bail!("{flag} applies only to {INTERCEPT} and {RACING} models, not to {env_id}");
         }
     }
+    let racing_plots = match args.plots {
+        Some(_) => {
+            // The recording feeds the bare env's frames: the model stacks its own.
+            let again = hlynr_rl::trainer::load_model(&run_dir, &checkpoint)?;
+            let model = hlynr_rl::trainer::bare_policy(again.policy, &again.record)?;
+            Some(racing_plots(&loaded.config, &names, Some(model), args)?)
+        }
+        None => None,
+    };
     let factory = registry.factory_for(&loaded.config)?;
     let make_env = || factory.make_eval();
     let probe_env = make_env()?;
@@ -276,8 +306,35 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
     Ok(Evaluation {
         report: EvalReport::new(&context, &results)?,
         plots: None,
+        racing_plots,
         model_out,
     })
+}
+
+/// Records the first `--trajectories` episodes of each policy (then
+/// `model`) on the racing env of `config`, each reset with its evaluation
+/// seed.
+fn racing_plots(
+    config: &hlynr_rl::trainer::RunConfig,
+    names: &[String],
+    model: Option<Box<dyn Policy>>,
+    args: &EvalArgs,
+) -> Result<RacingPlots> {
+    let factory = hlynr_envs::RacingFactory::new(config)?;
+    let probe_env = hlynr_rl::trainer::EnvFactory::make_eval(&factory)?;
+    let mut policies = env_policies(names, config, probe_env.action_space(), args.seed)?;
+    policies.extend(model);
+    let mut plots = RacingPlots::default();
+    for policy in &mut policies {
+        for k in 0..args.trajectories {
+            let seed = hlynr_rl::eval::episode_seed(args.seed, k);
+            let rec = factory
+                .record(policy.as_mut(), seed)
+                .with_context(|| format!("recording {} episode {k}", policy.name()))?;
+            plots.recordings.push((policy.name().to_string(), k, rec));
+        }
+    }
+    Ok(plots)
 }
 
 /// The `--policy` baselines of an environment other than interception:
@@ -418,6 +475,7 @@ fn intercept_evaluation(
     Ok(Evaluation {
         report,
         plots: Some(plots),
+        racing_plots: None,
         model_out,
     })
 }

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod env;
 pub mod lidar;
 pub mod raster;
+pub mod recording;
 pub mod track;
 
 pub use driver::{PURE_PURSUIT, PurePursuit};

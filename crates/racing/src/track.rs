@@ -444,3 +444,19 @@ pub fn procedural(seed: u64) -> Track {
         }
     }
 }
+
+/// A track by the name it reports: shipped, `procedural-K` or
+/// `procedural-heldout-K`.
+pub fn named(name: &str) -> Result<Track, String> {
+    let parse = |k: &str| {
+        k.parse::<u64>()
+            .map_err(|_| format!("track `{name}`: procedural tracks are named procedural-<number>"))
+    };
+    if let Some(k) = name.strip_prefix("procedural-heldout-") {
+        return Ok(procedural(TrackSet::HeldOut.seed(parse(k)?)));
+    }
+    if let Some(k) = name.strip_prefix("procedural-") {
+        return Ok(procedural(TrackSet::Train.seed(parse(k)?)));
+    }
+    shipped(name)
+}

@@ -4,6 +4,8 @@
 //! stacking in `env.frame_stack`; its scripted driver as an evaluation
 //! baseline; and its report columns.
 
+pub mod plots;
+
 use hlynr_env::{BatchEnv, EpisodeStatistics, Policy, VecEnv};
 use hlynr_racing::{PURE_PURSUIT, PurePursuit, RacingConfig, RacingEnv};
 use hlynr_rl::env_config::EnvConfig;
@@ -46,6 +48,16 @@ impl RacingFactory {
     /// The racing configuration.
     pub fn racing(&self) -> &RacingConfig {
         &self.racing
+    }
+
+    /// One episode of `policy` (acting on the bare env: one frame at a
+    /// time) reset with `seed`, recorded for plots.
+    pub fn record(
+        &self,
+        policy: &mut dyn Policy,
+        seed: u64,
+    ) -> hlynr_env::Result<hlynr_racing::recording::Recording> {
+        hlynr_racing::recording::record(&self.racing, policy, seed)
     }
 
     /// The baseline `name` (one of [`BASELINES`]).
