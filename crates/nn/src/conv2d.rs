@@ -15,6 +15,12 @@ use hlynr_rng::Rng;
 
 use crate::error::{NnError, Result};
 use crate::gemm::gemm;
+use crate::small_gemm;
+
+/// Convolutions with at most this many output channels multiply their columns
+/// in [`small_gemm`]: a product only that many columns wide leaves the `gemm`
+/// crate's register tiles mostly empty.
+const SKINNY_OUT_CHANNELS: usize = 16;
 use crate::init::uniform_fan_in;
 use crate::layer::Layer;
 use crate::param::{NamedParam, NamedParamMut, Param};
@@ -417,18 +423,32 @@ impl Layer for Conv2d {
             self.im2col(input.data(), first, count);
             // [pixels, K] x [K, O] -> pixel-major output of the chunk.
             self.pixel_major.resize(&[pixels, o]);
-            gemm(
-                pixels,
-                k,
-                o,
-                1.0,
-                self.cols.data(),
-                false,
-                self.weight.value.data(),
-                true,
-                0.0,
-                self.pixel_major.data_mut(),
-            );
+            if o <= SKINNY_OUT_CHANNELS && k <= small_gemm::MAX_DEPTH {
+                // Few output channels: one dot product per output, no packing.
+                small_gemm::gemm_nt(
+                    pixels,
+                    k,
+                    o,
+                    1.0,
+                    self.cols.data(),
+                    self.weight.value.data(),
+                    0.0,
+                    self.pixel_major.data_mut(),
+                );
+            } else {
+                gemm(
+                    pixels,
+                    k,
+                    o,
+                    1.0,
+                    self.cols.data(),
+                    false,
+                    self.weight.value.data(),
+                    true,
+                    0.0,
+                    self.pixel_major.data_mut(),
+                );
+            }
             // Transpose each sample's [plane, O] to NCHW's [O, plane], adding the bias.
             let out = self.out.data_mut();
             let pm = self.pixel_major.data();
