@@ -49,7 +49,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub scenario: Option<String>,
     /// Scenario override `key=value` (repeatable), e.g. `--set kill_radius_m=5`;
-    /// for racing, a setting, e.g. `--set track=oval`.
+    /// for racing, a setting, e.g. `--set track=oval` (also with `--model`:
+    /// `--set track=held_out` evaluates on tracks the run never saw).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Comma-separated policies. Interception: zero, pursuit, ppn, tpn,
@@ -229,13 +230,24 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
     }
     for (flag, given) in [
         ("--scenario", args.scenario.is_some()),
-        ("--set", !args.overrides.is_empty()),
+        ("--set", !args.overrides.is_empty() && env_id != RACING),
     ] {
         if given {
             bail!(
                 "{flag} cannot be combined with --model: the model is evaluated on its run's own environment config"
             );
         }
+    }
+    let mut loaded = loaded;
+    if !args.overrides.is_empty() {
+        // Racing models may be evaluated elsewhere than they trained: on the
+        // held-out tracks, another track, another car.
+        loaded.config.env.settings =
+            hlynr_envs::racing::settings_of(&loaded.config, &args.overrides)?;
+        eprintln!(
+            "model evaluated with env.settings overrides: {}",
+            args.overrides.join(", ")
+        );
     }
     let names = if args.policy.is_empty() {
         Vec::new()
@@ -311,6 +323,14 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
     })
 }
 
+/// The uniform-random baseline, its generator derived from the eval seed.
+fn random_policy(action_space: &hlynr_env::Space, seed: u64) -> Box<dyn Policy> {
+    Box::new(RandomPolicy::new(
+        action_space.clone(),
+        hlynr_rng::derive_seed(seed, RANDOM_POLICY_STREAM),
+    ))
+}
+
 /// Records the first `--trajectories` episodes of each policy (then
 /// `model`) on the racing env of `config`, each reset with its evaluation
 /// seed.
@@ -352,10 +372,7 @@ fn env_policies(
         .iter()
         .map(|name| -> Result<Box<dyn Policy>> {
             if name == RANDOM_POLICY {
-                return Ok(Box::new(RandomPolicy::new(
-                    action_space.clone(),
-                    hlynr_rng::derive_seed(seed, RANDOM_POLICY_STREAM),
-                )));
+                return Ok(random_policy(action_space, seed));
             }
             match hlynr_envs::make_baseline(config, name)? {
                 Some(policy) => Ok(policy),
@@ -404,10 +421,7 @@ pub fn intercept_policies(
         .iter()
         .map(|name| -> Result<Box<dyn Policy>> {
             if name == RANDOM_POLICY {
-                return Ok(Box::new(RandomPolicy::new(
-                    action_space.clone(),
-                    hlynr_rng::derive_seed(seed, RANDOM_POLICY_STREAM),
-                )));
+                return Ok(random_policy(action_space, seed));
             }
             if !POLICY_NAMES.contains(&name.as_str()) {
                 bail!(unknown_policy_message(name, &available, INTERCEPT));

@@ -139,6 +139,17 @@ fn racing_iqn_on_stacked_frames_resumes_bitwise_and_evaluates_beside_the_driver(
         assert!(table.contains(row), "{table}");
     }
     assert!(table.contains("progress"), "{table}");
+    // The model on tracks it never trained on.
+    let out = hlynr(&[
+        "eval",
+        "--model",
+        whole_run.to_str().unwrap(),
+        "--set",
+        "track=held_out",
+        "--episodes",
+        "2",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("track=held_out"));
     let _ = std::fs::remove_dir_all(&root);
 }
 

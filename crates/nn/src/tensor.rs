@@ -248,7 +248,12 @@ mod tests {
         for len in [64, 65, 200, 1000] {
             let mut data = vec![f32::MAX; len];
             data[0] = f32::MIN;
-            assert!(Tensor::from_vec(&[len], data.clone()).unwrap().check_finite("x").is_ok());
+            assert!(
+                Tensor::from_vec(&[len], data.clone())
+                    .unwrap()
+                    .check_finite("x")
+                    .is_ok()
+            );
             for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
                 for at in [0, 63, len / 2, len - 1] {
                     let mut d = data.clone();

@@ -85,7 +85,15 @@ impl EnvFactory for RacingFactory {
 /// (`key.path=value`, e.g. `track=oval` or `car.mu=1.2`) applied: a
 /// misspelt key is an error naming the closest one.
 pub fn settings_with(overrides: &[String]) -> Result<serde_json::Value> {
-    let mut settings = serde_json::to_value(RacingConfig::default())
+    let defaults: RunConfig =
+        hlynr_env::config::from_value(&serde_json::json!({"env": {"id": RACING}}))?;
+    settings_of(&defaults, overrides)
+}
+
+/// The complete racing settings of `config` with `overrides` applied (a
+/// run evaluated on other tracks or with another car).
+pub fn settings_of(config: &RunConfig, overrides: &[String]) -> Result<serde_json::Value> {
+    let mut settings = serde_json::to_value(RacingFactory::new(config)?.racing())
         .map_err(|e| TrainError::invalid("racing settings", e.to_string()))?;
     for spec in overrides {
         hlynr_env::config::apply_override(&mut settings, spec)?;
