@@ -113,10 +113,11 @@ impl Default for RewardConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RacingConfig {
-    /// A shipped track (`oval`, `technical`, `flow`), `procedural-K` (the
-    /// K-th training track), or a set drawn from per episode: `train` (the
-    /// first `procedural_tracks` training tracks) or `held_out` (as many
-    /// tracks no training set contains).
+    /// A shipped track (`oval`, `technical`, `flow`), one procedural track
+    /// (`procedural-K`, the K-th training track, or `procedural-heldout-K`),
+    /// or a set drawn from per episode: `train` (the first
+    /// `procedural_tracks` training tracks) or `held_out` (as many tracks no
+    /// training set contains).
     pub track: String,
     /// Size of the `train` and `held_out` sets.
     pub procedural_tracks: u64,
@@ -154,8 +155,9 @@ impl Default for RacingConfig {
 /// Where the episode's track comes from.
 #[derive(Clone, Debug, PartialEq)]
 enum TrackSource {
+    /// One track by name (see [`track::named`]).
     Fixed(String),
-    Procedural(u64),
+    /// A track of the set drawn per episode.
     Set(TrackSet),
 }
 
@@ -203,19 +205,13 @@ impl RacingConfig {
     }
 
     fn source(&self) -> Result<TrackSource, String> {
-        let t = self.track.as_str();
-        Ok(match t {
+        Ok(match self.track.as_str() {
             "train" => TrackSource::Set(TrackSet::Train),
             "held_out" => TrackSource::Set(TrackSet::HeldOut),
-            _ => match t.strip_prefix("procedural-") {
-                Some(k) => TrackSource::Procedural(k.parse().map_err(|_| {
-                    format!("track `{t}`: procedural tracks are named procedural-<number>")
-                })?),
-                None => {
-                    track::shipped(t)?;
-                    TrackSource::Fixed(t.to_string())
-                }
-            },
+            name => {
+                track::named(name)?;
+                TrackSource::Fixed(name.to_string())
+            }
         })
     }
 
@@ -289,16 +285,12 @@ impl RacingEnv {
         let source = config
             .source()
             .map_err(|e| EnvError::invalid("racing settings", e))?;
-        let procedural_seed = match &source {
-            TrackSource::Fixed(_) => None,
-            TrackSource::Procedural(k) => Some(TrackSet::Train.seed(*k)),
-            TrackSource::Set(set) => Some(set.seed(0)),
-        };
-        let track = match (&source, procedural_seed) {
-            (TrackSource::Fixed(name), _) => {
-                track::shipped(name).map_err(|e| EnvError::invalid("racing", e))?
-            }
-            (_, seed) => track::procedural(seed.unwrap_or_default()),
+        let (track, procedural_seed) = match &source {
+            TrackSource::Fixed(name) => (
+                track::named(name).map_err(|e| EnvError::invalid("racing", e))?,
+                None,
+            ),
+            TrackSource::Set(set) => (track::procedural(set.seed(0)), Some(set.seed(0))),
         };
         let raster = TrackRaster::new(&track);
         Ok(Self {
@@ -501,7 +493,6 @@ impl Env for RacingEnv {
         }
         match self.source.clone() {
             TrackSource::Fixed(_) => {}
-            TrackSource::Procedural(k) => self.load_procedural(TrackSet::Train.seed(k)),
             TrackSource::Set(set) => {
                 let k = self.rng.below(self.config.procedural_tracks);
                 self.load_procedural(set.seed(k));
