@@ -386,8 +386,7 @@ impl RacingEnv {
         ];
         match self.config.observation {
             ObservationMode::Camera => {
-                self.camera
-                    .render(&self.raster, c.x_m, c.y_m, c.heading_rad, obs.bytes);
+                self.render_camera(obs.bytes);
                 obs.values.copy_from_slice(&tail);
             }
             ObservationMode::Lidar => {

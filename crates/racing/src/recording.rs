@@ -17,12 +17,22 @@ pub struct Recording {
     pub camera: Vec<Vec<u8>>,
     /// Camera image size (pixels).
     pub camera_size: (usize, usize),
-    /// The episode completed its lap.
-    pub lap: bool,
-    /// Lap time (s), when it did.
-    pub lap_time_s: Option<f64>,
+    /// The final step's `info` (success, lap time, wall hits, ...).
+    pub final_info: Info,
     /// Sum of rewards.
     pub episode_return: f64,
+}
+
+impl Recording {
+    /// The episode completed its lap.
+    pub fn lap(&self) -> bool {
+        self.final_info.is_success == Some(true)
+    }
+
+    /// Lap time (s), when it did.
+    pub fn lap_time_s(&self) -> Option<f64> {
+        self.final_info.get("lap_time_s")
+    }
 }
 
 /// Runs `policy` (acting on the env's own observations, one frame at a
@@ -72,8 +82,7 @@ pub fn record(
         rec.episode_return += step.reward;
         snap(&env, &mut rec, &bytes);
         if step.terminated || step.truncated {
-            rec.lap = info.is_success == Some(true);
-            rec.lap_time_s = info.get("lap_time_s");
+            rec.final_info = info;
             return Ok(rec);
         }
     }

@@ -1,40 +1,15 @@
 //! The scripted driver on every shipped track and on procedural ones.
 
-use hlynr_env::{Env, Info, ObsMut, Policy, PolicyInput};
+use hlynr_env::Info;
 use hlynr_racing::env::RacingConfig;
-use hlynr_racing::{ActionMode, ObservationMode, PurePursuit, RacingEnv};
+use hlynr_racing::recording::record;
+use hlynr_racing::{ActionMode, ObservationMode, PurePursuit};
 
-/// Drives one episode; returns (lap completed, steps, wall hits, info).
-pub fn drive(config: &RacingConfig, seed: u64) -> (bool, u32, Info) {
-    let mut env = RacingEnv::new(config).unwrap();
-    let space = env.observation_space().clone();
-    let mut values = vec![0.0f32; space.flat_dim()];
-    let mut bytes = vec![0u8; space.byte_dim()];
-    let mut info = Info::default();
-    env.reset(Some(seed), ObsMut::new(&mut values, &mut bytes), &mut info)
-        .unwrap();
+/// Drives one episode; returns (lap completed, steps, final info).
+pub fn drive(config: &RacingConfig, seed: u64) -> (bool, usize, Info) {
     let mut driver = PurePursuit::new(&config.car, config.action);
-    let mut view = vec![0.0; RacingEnv::VIEW_DIM];
-    let width = env.action_space().flat_dim();
-    let mut action = vec![0.0f32; width];
-    let mut steps = 0;
-    loop {
-        env.write_controller_view(&mut view);
-        let input = PolicyInput {
-            obs: &values,
-            obs_bytes: &bytes,
-            controller_view: &view,
-            n: 1,
-        };
-        driver.act(&input, true, &mut action).unwrap();
-        let step = env
-            .step(&action, ObsMut::new(&mut values, &mut bytes), &mut info)
-            .unwrap();
-        steps += 1;
-        if step.terminated || step.truncated {
-            return (info.is_success == Some(true), steps, info);
-        }
-    }
+    let rec = record(config, &mut driver, seed).unwrap();
+    (rec.lap(), rec.path.len() - 1, rec.final_info)
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub fn track_svg(title: &str, track: &Track, series: &[(String, &Recording)]) ->
     for (i, (label, rec)) in series.iter().enumerate() {
         let line: Vec<(f64, f64)> = rec.path.iter().map(|q| px(q[0], q[1])).collect();
         polyline(&mut out, &line, colour(i), 1.8, "");
-        let outcome = match rec.lap_time_s {
+        let outcome = match rec.lap_time_s() {
             Some(t) => format!("lap {t:.2} s"),
             None => "no lap".to_string(),
         };
@@ -184,7 +184,7 @@ pub fn summary(plots: &RacingPlots) -> String {
             "{policy} episode {k} on {}: {} steps, {}",
             rec.track,
             rec.path.len() - 1,
-            rec.lap_time_s
+            rec.lap_time_s()
                 .map_or("no lap".to_string(), |t| format!("lap in {t:.2} s"))
         );
     }
@@ -225,11 +225,11 @@ mod tests {
     #[test]
     fn the_track_plot_draws_both_edges_and_each_line() {
         let track = hlynr_racing::track::shipped("oval").unwrap();
-        let rec = Recording {
+        let mut rec = Recording {
             path: vec![[0.0, 0.0, 0.0], [10.0, 0.0, 0.0]],
-            lap_time_s: Some(33.2),
             ..Recording::default()
         };
+        rec.final_info.set("lap_time_s", 33.2);
         let svg = track_svg(
             "oval",
             &track,

@@ -473,13 +473,14 @@ impl QNetwork {
         if self.atoms == 1 && self.implicit.is_none() {
             return Ok(self.outputs());
         }
-        let (atoms, n) = (self.last_atoms, self.n_actions);
-        let out = if self.dueling.is_none() && self.implicit.is_none() {
-            self.trunk.output()
-        } else {
-            &self.q
-        };
-        mean_over_atoms(out, atoms, n, &mut self.expected);
+        let mut expected = std::mem::take(&mut self.expected);
+        mean_over_atoms(
+            self.outputs(),
+            self.last_atoms,
+            self.n_actions,
+            &mut expected,
+        );
+        self.expected = expected;
         Ok(&self.expected)
     }
 
