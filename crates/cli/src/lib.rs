@@ -23,6 +23,8 @@ mod train_cmd;
 
 use clap::{Parser, Subcommand};
 pub use hlynr_envs::Registry;
+pub use resume_cmd::resume_run;
+pub use train_cmd::{NewRun, start_run};
 
 /// Reinforcement-learning training, evaluation and benchmarks.
 #[derive(Debug, Parser)]
@@ -63,7 +65,17 @@ enum Command {
 /// Parses the process's command line and runs it; environments are built
 /// through `registry`.
 pub fn run(registry: &Registry) -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    run_args(std::env::args_os(), registry)
+}
+
+/// Parses `args` (the program name first) as the command line and runs it;
+/// `--help` and argument errors print and exit as the command does.
+pub fn run_args<I, T>(args: I, registry: &Registry) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Bench { repeats } => bench::run(repeats as usize),
         Command::Train(args) => train_cmd::run(&args, registry),

@@ -2,13 +2,13 @@
 //! as if it had never stopped, or from step 0 when it stopped before writing
 //! one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::signals::StopSignal;
-use hlynr_rl::trainer::Trainer;
+use hlynr_rl::trainer::{TrainOutcome, Trainer};
 
 use hlynr_envs::Registry;
 
@@ -30,12 +30,31 @@ pub struct ResumeArgs {
 /// Runs `hlynr resume`.
 pub fn run(args: &ResumeArgs, registry: &Registry) -> Result<()> {
     let stop = StopSignal::install()?;
-    let (mut trainer, found) = Trainer::resume(
+    let command_line = std::env::args().collect();
+    resume_run(
         &args.run_dir,
-        |c| registry.factory_for(c),
-        std::env::args().collect(),
+        args.steps,
         args.progress,
-    )?;
+        command_line,
+        registry,
+        &stop,
+    )
+    .map(drop)
+}
+
+/// Continues the run at `run_dir` until done, `steps` or a stop request on
+/// `stop`, reporting on stderr as `hlynr resume` does. Returns how the
+/// segment ended.
+pub fn resume_run(
+    run_dir: &Path,
+    steps: Option<u64>,
+    progress: ProgressMode,
+    command_line: Vec<String>,
+    registry: &Registry,
+    stop: &StopSignal,
+) -> Result<TrainOutcome> {
+    let (mut trainer, found) =
+        Trainer::resume(run_dir, |c| registry.factory_for(c), command_line, progress)?;
     for repair in &found.repairs {
         eprintln!("repaired: {repair}");
     }
@@ -54,7 +73,7 @@ pub fn run(args: &ResumeArgs, registry: &Registry) -> Result<()> {
             trainer.run_dir().display()
         ),
     }
-    let outcome = trainer.train(args.steps, Some(&stop))?;
+    let outcome = trainer.train(steps, Some(stop))?;
     report(trainer.run_dir(), &outcome);
-    Ok(())
+    Ok(outcome)
 }

@@ -71,17 +71,61 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
             .to_string(),
     };
     let stop = StopSignal::install()?;
-    let location = RunLocation {
-        runs_dir: args.runs_dir.clone(),
+    let run = NewRun {
+        config,
+        resolved,
         name,
+        runs_dir: args.runs_dir.clone(),
         command_line: std::env::args().collect(),
+        progress: args.progress,
+        steps: args.steps,
     };
-    let mut trainer =
-        Trainer::create_staged(config, &resolved, factory_for, &location, args.progress)?;
+    start_run(run, registry, &stop).map(drop)
+}
+
+/// A new training run, as `hlynr train` starts it.
+#[derive(Debug)]
+pub struct NewRun {
+    /// The resolved config.
+    pub config: RunConfig,
+    /// What the run's `config.yaml` holds.
+    pub resolved: serde_json::Value,
+    /// Run name (the directory is `<name>-<time>`).
+    pub name: String,
+    /// Parent directory of run directories.
+    pub runs_dir: PathBuf,
+    /// What started it, for the manifest.
+    pub command_line: Vec<String>,
+    /// Progress display.
+    pub progress: ProgressMode,
+    /// Stop after this many env steps (`None`: `total_timesteps`).
+    pub steps: Option<u64>,
+}
+
+/// Creates the run directory and trains until done, `run.steps` or a stop
+/// request on `stop`, reporting on stderr as `hlynr train` does. Returns
+/// the run directory and how the segment ended.
+pub fn start_run(
+    run: NewRun,
+    registry: &Registry,
+    stop: &StopSignal,
+) -> Result<(PathBuf, TrainOutcome)> {
+    let location = RunLocation {
+        runs_dir: run.runs_dir,
+        name: run.name,
+        command_line: run.command_line,
+    };
+    let mut trainer = Trainer::create_staged(
+        run.config,
+        &run.resolved,
+        |c: &RunConfig| registry.factory_for(c),
+        &location,
+        run.progress,
+    )?;
     eprintln!("run directory: {}", trainer.run_dir().display());
-    let outcome = trainer.train(args.steps, Some(&stop))?;
+    let outcome = trainer.train(run.steps, Some(stop))?;
     report(trainer.run_dir(), &outcome);
-    Ok(())
+    Ok((trainer.run_dir().to_path_buf(), outcome))
 }
 
 /// Prints how a training segment ended.

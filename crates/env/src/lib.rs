@@ -25,5 +25,5 @@ pub use space::{Dtype, Space};
 pub use vec_env::{BatchEnv, Parallelism, VecEnv};
 pub use wrappers::{
     ActionRepeat, EpisodeStatistics, FrameStack, FrameStackPolicy, ObsNormalizer, RewardScaler,
-    RunningMeanStd, TimeLimit, VecNormalize, VecNormalizeConfig,
+    RunningMeanStd, TimeLimit, VecNormalize, VecNormalizeConfig, unstacked_space,
 };

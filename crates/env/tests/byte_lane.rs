@@ -4,7 +4,7 @@
 use hlynr_env::env::{from_state, to_state};
 use hlynr_env::{
     BatchEnv, Dtype, Env, FrameStack, FrameStackPolicy, Info, ObsMut, Policy, PolicyInput, Space,
-    Step, VecEnv, VecNormalize, VecNormalizeConfig,
+    Step, VecEnv, VecNormalize, VecNormalizeConfig, unstacked_space,
 };
 use serde_json::Value;
 
@@ -255,4 +255,50 @@ impl Policy for Recorder {
         actions.fill(0.0);
         Ok(())
     }
+}
+
+/// An env that only declares an observation space.
+struct SpaceOnly(Space);
+
+impl Env for SpaceOnly {
+    fn observation_space(&self) -> &Space {
+        &self.0
+    }
+    fn action_space(&self) -> &Space {
+        &self.0
+    }
+    fn reset(&mut self, _: Option<u64>, _: ObsMut<'_>, _: &mut Info) -> hlynr_env::Result<()> {
+        Ok(())
+    }
+    fn step(&mut self, _: &[f32], _: ObsMut<'_>, _: &mut Info) -> hlynr_env::Result<Step> {
+        Ok(Step::default())
+    }
+}
+
+#[test]
+fn unstacking_inverts_the_frame_stack_space() {
+    let camera = Space::Tuple {
+        spaces: vec![Space::byte_box(&[1, 8, 8]), Space::uniform_box(0.0, 1.0, &[3])],
+    };
+    let spaces = [
+        camera,
+        Space::box_1d(vec![-1.0, 0.0], vec![1.0, 2.0]),
+        Space::Discrete { n: 5 },
+        Space::MultiDiscrete { nvec: vec![2, 3] },
+    ];
+    for space in spaces {
+        for k in [1, 4] {
+            let env = FrameStack::new(SpaceOnly(space.clone()), k).unwrap();
+            let stacked = env.observation_space();
+            assert_eq!(unstacked_space(stacked, k).as_ref(), Some(&space), "{space:?} k={k}");
+        }
+    }
+    // Not a stack of 3: refused rather than guessed.
+    let four = Space::uniform_box(0.0, 1.0, &[4, 2]);
+    assert_eq!(unstacked_space(&four, 3), None);
+    assert_eq!(unstacked_space(&four, 0), None);
+    let uneven = Space::MultiDiscrete {
+        nvec: vec![2, 3, 2, 4],
+    };
+    assert_eq!(unstacked_space(&uneven, 2), None);
 }

@@ -150,13 +150,47 @@ impl Registry {
 }
 
 /// Loads the training config at `path` with `--set` style `overrides`,
-/// strictly, and resolves the environment part: an interception scenario is
-/// stored fully resolved, so the run rebuilds the same environment whatever
-/// happens to the scenario files later. Returns the typed config and what
-/// the run's `config.yaml` holds.
+/// strictly, and resolves the environment part (see [`resolve_env`]).
+/// Returns the typed config and what the run's `config.yaml` holds.
 pub fn load_config<S: AsRef<str>>(path: &Path, overrides: &[S]) -> Result<(RunConfig, Value)> {
-    let (mut config, mut resolved): (RunConfig, Value) =
-        hlynr_env::config::resolve_file(path, overrides)?;
+    let (config, resolved) = hlynr_env::config::resolve_file(path, overrides)?;
+    resolve_env(config, resolved)
+}
+
+/// [`load_config`] for a config given as YAML (or JSON) text, named
+/// `source_name` in errors: a config built in a program (the Python
+/// package's dicts) rather than read from a file.
+pub fn load_config_str<S: AsRef<str>>(
+    text: &str,
+    source_name: &str,
+    overrides: &[S],
+) -> Result<(RunConfig, Value)> {
+    let (config, resolved) = hlynr_env::config::resolve(text, source_name, overrides)?;
+    resolve_env(config, resolved)
+}
+
+/// The run config of an environment used on its own, outside a training
+/// run (a Gymnasium env in Python): `env` is a config's `env` section, read
+/// as strictly, and everything else is at its defaults, except the
+/// learner's discount, which becomes the one the env's reward shaping uses
+/// (the interception scenario's `reward.gamma`), since no learner is there
+/// to disagree with it.
+pub fn standalone_config(env: Value) -> Result<RunConfig> {
+    let text = serde_json::json!({ "env": env }).to_string();
+    let (mut config, _) = load_config_str(&text, "env", &[] as &[&str])?;
+    if config.env.id == INTERCEPT {
+        let gamma = config.env.settings["scenario"]["reward"]["gamma"].as_f64();
+        if let (Some(gamma), Some(ppo)) = (gamma, config.ppo.as_mut()) {
+            ppo.gamma = gamma;
+        }
+    }
+    Ok(config)
+}
+
+/// Resolves the environment part of a parsed config: an interception
+/// scenario is stored fully resolved, so the run rebuilds the same
+/// environment whatever happens to the scenario files later.
+fn resolve_env(mut config: RunConfig, mut resolved: Value) -> Result<(RunConfig, Value)> {
     if config.env.id == INTERCEPT {
         let settings = ScenarioSettings::parse(&config.env.settings)?;
         let (_, scenario) = resolve_scenario(&settings)?;

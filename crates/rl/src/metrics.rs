@@ -138,7 +138,9 @@ impl RunEvent {
         self
     }
 
-    fn to_json(&self) -> Value {
+    /// The event as one JSON object: its fields with `kind` and `message`
+    /// (how the metrics log writes it).
+    pub fn to_json(&self) -> Value {
         let mut m = self.fields.clone();
         m.insert("kind".into(), Value::String(self.kind.clone()));
         m.insert("message".into(), Value::String(self.message.clone()));

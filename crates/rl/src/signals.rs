@@ -74,20 +74,37 @@ pub struct StopSignal {
     /// Set by [`StopSignal::request_stop`] (e.g. a time budget).
     requested: Arc<AtomicBool>,
     ids: Vec<SigId>,
+    /// Whether this handler counts towards the exit fallback.
+    fallback: bool,
 }
 
 impl StopSignal {
     /// Installs handlers for SIGINT and SIGTERM.
     pub fn install() -> Result<Self, RunError> {
+        Self::install_with(true)
+    }
+
+    /// Installs handlers for SIGINT and SIGTERM in a process that has its
+    /// own handlers for them (a Python interpreter hosting a run): those
+    /// still run after ours (the signal library chains to them), and once
+    /// this handler is dropped the signals are theirs alone again, so no
+    /// exit fallback is armed.
+    pub fn install_in_host() -> Result<Self, RunError> {
+        Self::install_with(false)
+    }
+
+    fn install_with(fallback: bool) -> Result<Self, RunError> {
         let signalled = Arc::new(AtomicBool::new(false));
         let last_signal = Arc::new(AtomicUsize::new(0));
         let mut ids = Vec::new();
-        enter_handler().map_err(|e| {
-            RunError::invalid(
-                "signal handlers",
-                format!("cannot install SIGINT/SIGTERM handlers: {e}"),
-            )
-        })?;
+        if fallback {
+            enter_handler().map_err(|e| {
+                RunError::invalid(
+                    "signal handlers",
+                    format!("cannot install SIGINT/SIGTERM handlers: {e}"),
+                )
+            })?;
+        }
         let mut register = || -> std::io::Result<()> {
             for sig in STOP_SIGNALS {
                 // Order matters: the exit check runs before the flag is set,
@@ -111,7 +128,9 @@ impl StopSignal {
             for id in ids {
                 signal_hook::low_level::unregister(id);
             }
-            leave_handler();
+            if fallback {
+                leave_handler();
+            }
             return Err(RunError::invalid(
                 "signal handlers",
                 format!("cannot install SIGINT/SIGTERM handlers: {e}"),
@@ -122,6 +141,7 @@ impl StopSignal {
             last_signal,
             requested: Arc::new(AtomicBool::new(false)),
             ids,
+            fallback,
         })
     }
 
@@ -161,6 +181,8 @@ impl Drop for StopSignal {
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
-        leave_handler();
+        if self.fallback {
+            leave_handler();
+        }
     }
 }

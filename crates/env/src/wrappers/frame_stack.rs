@@ -125,6 +125,47 @@ fn stacked_space(space: &Space, k: usize) -> Space {
     }
 }
 
+/// The space of one element of `stacked`, the space of `k` stacked
+/// elements ([`FrameStack`]'s inverse): what a policy trained behind a frame
+/// stack is fed one observation at a time. `None` when `stacked` cannot be
+/// such a space. A stacked `MultiDiscrete` of `k` entries unstacks to
+/// `Discrete` (the two stack alike).
+pub fn unstacked_space(stacked: &Space, k: usize) -> Option<Space> {
+    if k == 0 {
+        return None;
+    }
+    match stacked {
+        Space::Box {
+            low,
+            high,
+            shape,
+            dtype,
+        } => {
+            let (&first, rest) = shape.split_first()?;
+            let n: usize = rest.iter().product();
+            (first == k).then(|| Space::Box {
+                low: low[..n].to_vec(),
+                high: high[..n].to_vec(),
+                shape: rest.to_vec(),
+                dtype: *dtype,
+            })
+        }
+        Space::MultiDiscrete { nvec } if nvec.len() == k => Some(Space::Discrete { n: nvec[0] }),
+        Space::MultiDiscrete { nvec } if nvec.len().is_multiple_of(k) => {
+            Some(Space::MultiDiscrete {
+                nvec: nvec[..nvec.len() / k].to_vec(),
+            })
+        }
+        Space::Tuple { spaces } if !spaces.is_empty() && spaces.len().is_multiple_of(k) => {
+            Some(Space::Tuple {
+                spaces: spaces[..spaces.len() / k].to_vec(),
+            })
+        }
+        _ => None,
+    }
+    .filter(|one| stacked_space(one, k) == *stacked)
+}
+
 impl<E: Env> FrameStack<E> {
     /// Wraps `inner`, stacking `k >= 1` observations.
     pub fn new(inner: E, k: usize) -> Result<Self> {

@@ -16,7 +16,7 @@ mod time_limit;
 
 pub use action_repeat::ActionRepeat;
 pub use episode_stats::EpisodeStatistics;
-pub use frame_stack::{FrameStack, FrameStackPolicy};
+pub use frame_stack::{FrameStack, FrameStackPolicy, unstacked_space};
 pub use normalize::{
     ObsNormalizer, RewardScaler, RunningMeanStd, VecNormalize, VecNormalizeConfig,
 };
