@@ -66,6 +66,9 @@ pub type MakeFactory = dyn Fn(&RunConfig) -> Result<Box<dyn EnvFactory>> + Send 
 /// evaluated by the same command: see `hlynr_cli::run`).
 pub struct Registry {
     registered: Vec<(String, Box<MakeFactory>)>,
+    /// Builds configs whose `env.python` names a Gymnasium env; set by the
+    /// Python package, which hosts the interpreter.
+    python_host: Option<Box<MakeFactory>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -87,7 +90,19 @@ impl Registry {
     pub fn builtin() -> Self {
         Self {
             registered: Vec::new(),
+            python_host: None,
         }
+    }
+
+    /// Hosts Python environments (`env.python`): `make` builds their
+    /// factory from a run config. The Python package sets this; without
+    /// it such a config is an error saying how to run it.
+    pub fn host_python(
+        &mut self,
+        make: impl Fn(&RunConfig) -> Result<Box<dyn EnvFactory>> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.python_host = Some(Box::new(make));
+        self
     }
 
     /// Adds environment `id`, built by `make` from a run config (its
@@ -124,6 +139,16 @@ impl Registry {
     /// stage's). An unknown id is an error naming the closest known one.
     pub fn factory_for(&self, config: &RunConfig) -> Result<Box<dyn EnvFactory>> {
         let id = config.env.id.as_str();
+        if config.env.python.is_some() {
+            return match &self.python_host {
+                Some(make) => make(config),
+                None => Err(TrainError::invalid(
+                    "env.python",
+                    "Python environments are hosted by the Python package: install it \
+                     (pip install ./crates/py) and run the same command as `python -m hlynr ...`",
+                )),
+            };
+        }
         if id == INTERCEPT {
             return Ok(Box::new(InterceptFactory::new(config)?));
         }

@@ -118,3 +118,39 @@ fn a_program_registers_its_own_envs_by_id() {
         assert!(e.contains("already registered"), "{e}");
     }
 }
+
+#[test]
+fn python_envs_need_a_host_and_say_where_to_find_one() {
+    let python = config("env: {python: 'gymnasium:Acrobot-v1'}\n");
+    assert_eq!(python.env.id, hlynr_rl::env_config::PYTHON_ID);
+    let e = Registry::builtin().factory_for(&python).unwrap_err().to_string();
+    assert!(
+        e.contains("env.python") && e.contains("pip install ./crates/py") && e.contains("python -m hlynr"),
+        "{e}"
+    );
+    // A registry with a host hands such configs to it.
+    let mut registry = Registry::builtin();
+    registry.host_python(|c| {
+        Err(hlynr_rl::trainer::TrainError::invalid(
+            "host",
+            format!("asked for {}", c.env.python.as_deref().unwrap_or("")),
+        ))
+    });
+    let e = registry.factory_for(&python).unwrap_err().to_string();
+    assert!(e.contains("asked for gymnasium:Acrobot-v1"), "{e}");
+}
+
+#[test]
+fn an_env_section_names_exactly_one_environment() {
+    let parse = |text: &str| {
+        hlynr_env::config::from_yaml_str::<RunConfig>(text, "test")
+            .unwrap_err()
+            .to_string()
+    };
+    let e = parse("env: {settings: {}}\n");
+    assert!(e.contains("give `id`") && e.contains("or `python`"), "{e}");
+    let e = parse("env: {id: CartPole-v1, python: 'gymnasium:CartPole-v1'}\n");
+    assert!(e.contains("name two environments"), "{e}");
+    let e = parse("env: {python: Acrobot-v1}\n");
+    assert!(e.contains("gymnasium:ENV_ID"), "{e}");
+}

@@ -132,7 +132,11 @@ impl Env {
         &self,
         py: Python<'py>,
         seed: Option<u64>,
-    ) -> PyResult<(Bound<'py, PyByteArray>, Bound<'py, PyByteArray>, Bound<'py, PyDict>)> {
+    ) -> PyResult<(
+        Bound<'py, PyByteArray>,
+        Bound<'py, PyByteArray>,
+        Bound<'py, PyDict>,
+    )> {
         let mut guard = lock(&self.state);
         let s = &mut *guard;
         s.info.clear();
@@ -226,7 +230,10 @@ fn info_columns<'py>(py: Python<'py>, infos: &[Info]) -> PyResult<Bound<'py, PyD
         let values: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
         dict.set_item(
             key,
-            (PyByteArray::new(py, &present), PyByteArray::new(py, &values)),
+            (
+                PyByteArray::new(py, &present),
+                PyByteArray::new(py, &values),
+            ),
         )?;
     }
     Ok(dict)
@@ -343,7 +350,8 @@ impl VecEnv {
             e => runtime_error(e),
         })?;
         let flags = |f: &[bool]| f.iter().map(|&b| u8::from(b)).collect::<Vec<u8>>();
-        let (mut finished, mut final_values, mut final_bytes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut finished, mut final_values, mut final_bytes) =
+            (Vec::new(), Vec::new(), Vec::new());
         for i in 0..self.num_envs {
             if let Some(values) = envs.final_observation(i) {
                 finished.push(i);

@@ -9,12 +9,21 @@
 //! one place on each side: the Rust `Space` and its JSON form.
 
 mod env;
+mod host;
 mod policy;
 mod runs;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict};
+
+/// The environment registry of runs started from Python: the built-in
+/// environments, plus Python Gymnasium ones (`env.python`) hosted here.
+fn registry() -> hlynr_envs::Registry {
+    let mut registry = hlynr_envs::Registry::builtin();
+    registry.host_python(host::factory);
+    registry
+}
 
 /// Bad input from the caller (a config, a setting, an action): `ValueError`.
 fn value_error(e: impl std::fmt::Display) -> PyErr {
@@ -92,5 +101,6 @@ fn _hlynr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runs::read_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(runs::cli, m)?)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(host::bench_hosted, m)?)?;
     Ok(())
 }

@@ -50,12 +50,14 @@ impl Policy {
         let model = load_model(&run_dir, &checkpoint).map_err(value_error)?;
         let record = &model.record;
         let observation_space = match record.frame_stack {
-            Some(k) => hlynr_env::unstacked_space(&record.observation_space, k).ok_or_else(|| {
-                value_error(format!(
-                    "checkpoint {}: its observation space is not a stack of {k}",
-                    model.checkpoint.display()
-                ))
-            })?,
+            Some(k) => {
+                hlynr_env::unstacked_space(&record.observation_space, k).ok_or_else(|| {
+                    value_error(format!(
+                        "checkpoint {}: its observation space is not a stack of {k}",
+                        model.checkpoint.display()
+                    ))
+                })?
+            }
             None => record.observation_space.clone(),
         };
         let action_space = record.action_space.clone();

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use hlynr_cli::{NewRun, Registry, resume_run, start_run};
+use hlynr_cli::{NewRun, resume_run, start_run};
 use hlynr_rl::metrics::{MetricsRecord, read_metrics as read_log};
 use hlynr_rl::progress::ProgressMode;
 use hlynr_rl::signals::StopSignal;
@@ -66,12 +66,16 @@ pub fn train(
     let (config, resolved) = match (&config_path, &config_text) {
         (Some(path), None) => hlynr_envs::load_config(path, &overrides),
         (None, Some(text)) => hlynr_envs::load_config_str(text, source_name, &overrides),
-        _ => return Err(value_error("give exactly one of a config file or a config text")),
+        _ => {
+            return Err(value_error(
+                "give exactly one of a config file or a config text",
+            ));
+        }
     }
     .map_err(value_error)?;
     // The environment is the config's part most often wrong (an unknown id
     // or setting): a `ValueError` before any run directory exists.
-    Registry::builtin()
+    crate::registry()
         .factory_for(&config)
         .map_err(value_error)?;
     let run = NewRun {
@@ -83,8 +87,7 @@ pub fn train(
         progress,
         steps,
     };
-    let (run_dir, outcome) =
-        supervised(py, |stop| start_run(run, &Registry::builtin(), stop))?;
+    let (run_dir, outcome) = supervised(py, |stop| start_run(run, &crate::registry(), stop))?;
     Ok((run_dir, status_name(&outcome), outcome.env_steps))
 }
 
@@ -92,7 +95,7 @@ pub fn train(
 /// `hlynr` binary does: `python -m hlynr train --config ...`.
 #[pyfunction]
 pub fn cli(py: Python<'_>, args: Vec<String>) -> PyResult<()> {
-    py.detach(|| hlynr_cli::run_args(args, &Registry::builtin()))
+    py.detach(|| hlynr_cli::run_args(args, &crate::registry()))
         .map_err(|e| runtime_error(format!("{e:#}")))
 }
 
@@ -109,7 +112,14 @@ pub fn resume(
 ) -> PyResult<(&'static str, u64)> {
     let progress = progress_mode(progress)?;
     let outcome = supervised(py, |stop| {
-        resume_run(&run_dir, steps, progress, command_line, &Registry::builtin(), stop)
+        resume_run(
+            &run_dir,
+            steps,
+            progress,
+            command_line,
+            &crate::registry(),
+            stop,
+        )
     })?;
     Ok((status_name(&outcome), outcome.env_steps))
 }

@@ -8,8 +8,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
-    /// Registered id, e.g. `CartPole-v1`.
+    /// Registered id, e.g. `CartPole-v1`; [`PYTHON_ID`] (the default) when
+    /// `python` names the environment.
+    #[serde(default = "python_id")]
     pub id: String,
+    /// A Python Gymnasium environment instead of an hlynr one:
+    /// `gymnasium:Acrobot-v1` (an id for `gymnasium.make`, whose keyword
+    /// arguments are `settings`) or `package.module:callable` (called with
+    /// `settings` as keyword arguments, returning a `gymnasium.Env`).
+    /// Hosted by the Python package (`python -m hlynr train`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
     /// Episode step limit; `null` uses the registered one.
     #[serde(default)]
     pub max_episode_steps: Option<u64>,
@@ -33,6 +42,13 @@ impl EnvConfig {
     }
 }
 
+/// The `env.id` of a Python environment (see [`EnvConfig::python`]).
+pub const PYTHON_ID: &str = "python";
+
+fn python_id() -> String {
+    PYTHON_ID.into()
+}
+
 fn empty_map() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
@@ -41,6 +57,33 @@ impl Validate for EnvConfig {
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if self.id.trim().is_empty() {
             return Err(ConfigError::invalid(join_path(path, "id"), "is empty"));
+        }
+        match &self.python {
+            None if self.id == PYTHON_ID => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "names no environment: give `id` (an hlynr environment such as \
+                     CartPole-v1) or `python` (a Gymnasium one such as gymnasium:Acrobot-v1)",
+                ));
+            }
+            Some(_) if self.id != PYTHON_ID => {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "`id: {}` and `python` name two environments; give one of them",
+                        self.id
+                    ),
+                ));
+            }
+            Some(spec) if !spec.contains(':') || spec.starts_with(':') || spec.ends_with(':') => {
+                return Err(ConfigError::invalid(
+                    join_path(path, "python"),
+                    format!(
+                        "`{spec}` is not `gymnasium:ENV_ID` or `module:callable`"
+                    ),
+                ));
+            }
+            _ => {}
         }
         if let Some(m) = self.max_episode_steps {
             ensure_range(

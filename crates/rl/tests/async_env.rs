@@ -178,6 +178,7 @@ impl BatchEnv for Threaded {
 fn cartpole(n: usize) -> ClassicVecEnv {
     let env = EnvConfig {
         id: "CartPole-v1".into(),
+        python: None,
         max_episode_steps: None,
         settings: serde_json::json!({}),
         frame_stack: None,

@@ -52,6 +52,7 @@ fn second_and_later_rollouts_allocate_nothing() {
 fn check_rollouts_allocate_nothing(n_envs: usize) {
     let env_config = EnvConfig {
         id: "CartPole-v1".into(),
+        python: None,
         max_episode_steps: None,
         settings: serde_json::json!({}),
         frame_stack: None,

@@ -1,0 +1,427 @@
+//! Python Gymnasium environments hosted by the trainer (`env.python` in a
+//! run config), when hlynr runs inside Python (`python -m hlynr train`,
+//! `hlynr.train`).
+//!
+//! The batch is one Python object (`hlynr._host.Host`) called once per
+//! step: the loop over environments, automatic resets and the checks of
+//! observations against their spaces run in Python, and the observations
+//! come back as the two flat lanes every hlynr buffer uses. Errors raised by
+//! the Python environment fail the step with the Python traceback; the
+//! trainer then ends the run with its last checkpoint intact, as for any
+//! environment failure.
+//!
+//! Python environments keep no snapshots: a resumed run starts fresh
+//! episodes (seeded from the run's seed and the number of restarts), so it
+//! continues, but not bitwise.
+
+use hlynr_env::{BatchEnv, EnvError, EpisodeStats, Info, ObsMut, Space, Step};
+use hlynr_rl::trainer::{EnvFactory, RunConfig, TrainError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The environment factory of a config whose `env.python` names the env.
+pub fn factory(config: &RunConfig) -> hlynr_rl::trainer::Result<Box<dyn EnvFactory>> {
+    let spec = config.env.python.clone().unwrap_or_default();
+    if config.env.frame_stack.is_some() {
+        return Err(TrainError::invalid(
+            "env.frame_stack",
+            "is not available for Python envs; stack in Python (gymnasium.wrappers.FrameStackObservation \
+             in a `module:callable` that builds the env)",
+        ));
+    }
+    let mut kwargs = config.env.settings.clone();
+    if let Some(limit) = config.env.max_episode_steps {
+        if !spec.starts_with("gymnasium:") {
+            return Err(TrainError::invalid(
+                "env.max_episode_steps",
+                format!("applies to `gymnasium:` envs; `{spec}` sets its own limit"),
+            ));
+        }
+        kwargs["max_episode_steps"] = Value::from(limit);
+    }
+    let factory = PythonEnvFactory {
+        spec,
+        kwargs: kwargs.to_string(),
+    };
+    // Build one env now, so an unknown env or an unmappable space fails
+    // before the run directory exists.
+    Hosted::new(&factory, 1, false)
+        .map_err(|e| TrainError::invalid("env.python", e.to_string()))?;
+    Ok(Box::new(factory))
+}
+
+/// Builds hosted batches of one Python environment.
+#[derive(Debug)]
+struct PythonEnvFactory {
+    spec: String,
+    kwargs: String,
+}
+
+impl EnvFactory for PythonEnvFactory {
+    fn make_train(&self, n_envs: usize) -> hlynr_rl::trainer::Result<Box<dyn BatchEnv>> {
+        Ok(Box::new(Hosted::new(self, n_envs, true)?))
+    }
+
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
+        Ok(Box::new(HostedEnv(Hosted::new(self, 1, false)?)))
+    }
+}
+
+/// What a hosted batch saves in checkpoints: not the envs (Python envs keep
+/// no snapshots) but how to start fresh episodes on resume.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct HostedState {
+    seed: u64,
+    restarts: u64,
+}
+
+/// A batch of Python environments (see the module docs).
+struct Hosted {
+    host: Py<PyAny>,
+    spec: String,
+    n: usize,
+    observation_space: Space,
+    action_space: Space,
+    state: HostedState,
+    obs: Vec<f32>,
+    obs_bytes: Vec<u8>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    infos: Vec<Info>,
+    /// Per env: where its final observation starts in `finals`, if it
+    /// finished on the last step.
+    final_at: Vec<Option<usize>>,
+    finals: Vec<f32>,
+    final_bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Hosted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hosted")
+            .field("spec", &self.spec)
+            .field("n", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Python exception `e` with its traceback, as the interpreter prints it.
+fn traceback(py: Python<'_>, e: &PyErr) -> String {
+    let formatted = (|| -> PyResult<String> {
+        let tb = py.import("traceback")?;
+        let lines = tb.call_method1(
+            "format_exception",
+            (e.get_type(py), e.value(py), e.traceback(py)),
+        )?;
+        let text: Vec<String> = lines.extract()?;
+        Ok(text.concat())
+    })();
+    formatted.unwrap_or_else(|_| e.to_string())
+}
+
+fn lane<T: Copy>(bytes: &[u8], out: &mut Vec<T>, from: impl Fn(&[u8]) -> T, width: usize) {
+    out.clear();
+    out.extend(bytes.chunks_exact(width).map(from));
+}
+
+fn f32_lane(bytes: &[u8], out: &mut Vec<f32>) {
+    lane(
+        bytes,
+        out,
+        |c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]),
+        4,
+    );
+}
+
+type StepReply = (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<usize>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<(usize, bool)>,
+    Vec<(usize, f64, u64)>,
+);
+
+impl Hosted {
+    fn new(factory: &PythonEnvFactory, n: usize, autoreset: bool) -> hlynr_env::Result<Self> {
+        let spec = factory.spec.clone();
+        Python::attach(|py| -> PyResult<Self> {
+            let host = py.import("hlynr._host")?.getattr("Host")?.call1((
+                &factory.spec,
+                &factory.kwargs,
+                n,
+                autoreset,
+            ))?;
+            let (obs_json, act_json): (String, String) = host.call_method0("spaces")?.extract()?;
+            let parse = |json: &str| -> PyResult<Space> {
+                serde_json::from_str(json).map_err(crate::runtime_error)
+            };
+            let (observation_space, action_space) = (parse(&obs_json)?, parse(&act_json)?);
+            Ok(Self {
+                obs: vec![0.0; n * observation_space.flat_dim()],
+                obs_bytes: vec![0; n * observation_space.byte_dim()],
+                rewards: vec![0.0; n],
+                terminated: vec![false; n],
+                truncated: vec![false; n],
+                infos: vec![Info::default(); n],
+                final_at: vec![None; n],
+                finals: Vec::new(),
+                final_bytes: Vec::new(),
+                observation_space,
+                action_space,
+                host: host.unbind(),
+                spec: spec.clone(),
+                n,
+                state: HostedState::default(),
+            })
+        })
+        .map_err(|e| {
+            Python::attach(|py| EnvError::failed(format!("Python env {spec}"), traceback(py, &e)))
+        })
+    }
+
+    fn fail(&self, py: Python<'_>, e: PyErr) -> EnvError {
+        EnvError::failed(format!("Python env {}", self.spec), traceback(py, &e))
+    }
+
+    fn reset_with(&mut self, seed: Option<u64>) -> hlynr_env::Result<()> {
+        Python::attach(|py| {
+            let reply = self
+                .host
+                .call_method1(py, "reset", (seed,))
+                .and_then(|r| r.extract::<(Vec<u8>, Vec<u8>)>(py));
+            let (values, bytes) = reply.map_err(|e| self.fail(py, e))?;
+            f32_lane(&values, &mut self.obs);
+            self.obs_bytes = bytes;
+            self.infos.iter_mut().for_each(Info::clear);
+            self.final_at.fill(None);
+            Ok(())
+        })
+    }
+
+    fn step_with(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
+        let dim = self.action_space.flat_dim();
+        for (i, action) in actions.chunks_exact(dim.max(1)).enumerate() {
+            self.action_space
+                .check(action)
+                .map_err(|message| EnvError::InvalidAction {
+                    env_index: i,
+                    message,
+                })?;
+        }
+        let raw: Vec<u8> = actions.iter().flat_map(|a| a.to_ne_bytes()).collect();
+        Python::attach(|py| {
+            let reply = self
+                .host
+                .call_method1(py, "step", (PyBytes::new(py, &raw),))
+                .and_then(|r| r.extract::<StepReply>(py));
+            let (
+                values,
+                bytes,
+                rewards,
+                terminated,
+                truncated,
+                finished,
+                finals,
+                final_bytes,
+                success,
+                episodes,
+            ) = reply.map_err(|e| self.fail(py, e))?;
+            f32_lane(&values, &mut self.obs);
+            self.obs_bytes = bytes;
+            self.rewards.clear();
+            self.rewards.extend(
+                rewards
+                    .chunks_exact(8)
+                    .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes")) as f32),
+            );
+            lane(&terminated, &mut self.terminated, |c| c[0] != 0, 1);
+            lane(&truncated, &mut self.truncated, |c| c[0] != 0, 1);
+            self.infos.iter_mut().for_each(Info::clear);
+            for (i, ok) in success {
+                self.infos[i].is_success = Some(ok);
+            }
+            for (i, episode_return, episode_length) in episodes {
+                self.infos[i].episode = Some(EpisodeStats {
+                    episode_return,
+                    episode_length,
+                });
+            }
+            self.final_at.fill(None);
+            let width = self.observation_space.flat_dim();
+            for (k, &i) in finished.iter().enumerate() {
+                self.final_at[i] = Some(k);
+            }
+            f32_lane(&finals, &mut self.finals);
+            self.final_bytes = final_bytes;
+            debug_assert_eq!(self.finals.len(), finished.len() * width);
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        Python::attach(|py| {
+            let _ = self.host.call_method0(py, "close");
+        });
+    }
+}
+
+impl BatchEnv for Hosted {
+    fn num_envs(&self) -> usize {
+        self.n
+    }
+    fn observation_space(&self) -> &Space {
+        &self.observation_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.action_space
+    }
+    fn reset(&mut self, seed: u64) -> hlynr_env::Result<()> {
+        self.state = HostedState { seed, restarts: 0 };
+        self.reset_with(Some(seed))
+    }
+    fn step(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
+        let expected = self.n * self.action_space.flat_dim();
+        if actions.len() != expected {
+            return Err(EnvError::Shape {
+                context: "actions".into(),
+                expected,
+                actual: actions.len(),
+            });
+        }
+        self.step_with(actions)
+    }
+    fn obs(&self) -> &[f32] {
+        &self.obs
+    }
+    fn obs_bytes(&self) -> &[u8] {
+        &self.obs_bytes
+    }
+    fn rewards(&self) -> &[f32] {
+        &self.rewards
+    }
+    fn terminated(&self) -> &[bool] {
+        &self.terminated
+    }
+    fn truncated(&self) -> &[bool] {
+        &self.truncated
+    }
+    fn infos(&self) -> &[Info] {
+        &self.infos
+    }
+    fn final_observation(&self, i: usize) -> Option<&[f32]> {
+        let d = self.observation_space.flat_dim();
+        self.final_at
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|k| &self.finals[k * d..(k + 1) * d])
+    }
+    fn final_observation_bytes(&self, i: usize) -> Option<&[u8]> {
+        let d = self.observation_space.byte_dim();
+        self.final_at
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|k| &self.final_bytes[k * d..(k + 1) * d])
+    }
+    fn state(&self) -> Value {
+        hlynr_env::env::to_state(&self.state)
+    }
+    /// Python envs keep no snapshots: restoring starts fresh episodes
+    /// from a seed derived from the saved one and the restart count.
+    fn set_state(&mut self, state: &Value) -> hlynr_env::Result<()> {
+        let saved: HostedState = hlynr_env::env::from_state("Python env batch", state)?;
+        let restarts = saved.restarts + 1;
+        self.reset_with(Some(hlynr_rng::derive_seed(saved.seed, restarts)))?;
+        self.state = HostedState {
+            seed: saved.seed,
+            restarts,
+        };
+        Ok(())
+    }
+}
+
+/// One hosted Python env without automatic reset: the evaluation env.
+#[derive(Debug)]
+struct HostedEnv(Hosted);
+
+impl hlynr_env::Env for HostedEnv {
+    fn observation_space(&self) -> &Space {
+        &self.0.observation_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.0.action_space
+    }
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: ObsMut<'_>,
+        info: &mut Info,
+    ) -> hlynr_env::Result<()> {
+        self.0.reset_with(seed)?;
+        obs.values.copy_from_slice(&self.0.obs);
+        obs.bytes.copy_from_slice(&self.0.obs_bytes);
+        info.clear();
+        Ok(())
+    }
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: ObsMut<'_>,
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
+        self.0.step_with(action)?;
+        obs.values.copy_from_slice(&self.0.obs);
+        obs.bytes.copy_from_slice(&self.0.obs_bytes);
+        *info = self.0.infos[0].clone();
+        Ok(Step {
+            reward: f64::from(self.0.rewards[0]),
+            terminated: self.0.terminated[0],
+            truncated: self.0.truncated[0],
+        })
+    }
+}
+
+/// Steps `num_envs` hosted copies of the Python env `spec` for `steps`
+/// batch steps with uniformly random actions, as the trainer steps them,
+/// and returns the seconds taken: the measure of hosting's cost against a
+/// plain Python loop over the same envs (`scripts/bench_python_bridge.py`).
+#[pyfunction]
+pub fn bench_hosted(
+    py: Python<'_>,
+    spec: String,
+    kwargs_json: String,
+    num_envs: usize,
+    steps: usize,
+    seed: u64,
+) -> PyResult<f64> {
+    let factory = PythonEnvFactory {
+        spec,
+        kwargs: kwargs_json,
+    };
+    let mut batch = Hosted::new(&factory, num_envs, true).map_err(crate::value_error)?;
+    py.detach(|| {
+        let mut rng = hlynr_rng::Rng::seed_from_u64(seed);
+        let dim = batch.action_space.flat_dim();
+        let mut actions = vec![0.0; num_envs * dim];
+        batch.reset(seed)?;
+        let start = std::time::Instant::now();
+        for _ in 0..steps {
+            for row in actions.chunks_exact_mut(dim) {
+                batch.action_space.sample(&mut rng, row);
+            }
+            batch.step(&actions)?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+    .map_err(|e: EnvError| crate::runtime_error(e))
+}

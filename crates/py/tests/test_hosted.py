@@ -1,0 +1,94 @@
+"""Python Gymnasium environments trained by hlynr (``env.python``)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import hlynr
+
+DQN = {
+    "algo": "dqn",
+    "n_envs": 2,
+    "total_timesteps": 6_000,
+    "dqn": {"learning_starts": 500, "batch_size": 32, "target_update_interval": 250,
+            "exploration_fraction": 0.3, "policy": {"net_arch": [32]}},
+    "run": {"eval_every_steps": 2_000, "eval_episodes": 5, "checkpoint_every_steps": 1_000},
+}
+
+
+def test_a_gymnasium_env_trains_and_evaluates(tmp_path):
+    config = {**DQN, "env": {"python": "gymnasium:CartPole-v1"}}
+    run = hlynr.train(config, runs_dir=tmp_path, progress="quiet")
+    assert run.status == "completed" and run.env_steps == 6_000
+    rows = hlynr.read_metrics(run.run_dir)
+    assert any("eval/mean_reward" in r for r in rows)
+    assert any(r.get("rollout/ep_rew_mean", 0) > 0 for r in rows)
+    resolved = (run.run_dir / "config.yaml").read_text()
+    assert "python: gymnasium:CartPole-v1" in resolved and "id: python" in resolved
+
+
+def test_dict_observations_and_shifted_discrete_actions_map_and_learn(tmp_path):
+    config = {**DQN, "total_timesteps": 20_000, "env": {"python": "hosted_envs:Walk"}}
+    run = hlynr.train(config, runs_dir=tmp_path, progress="quiet")
+    rows = [r for r in hlynr.read_metrics(run.run_dir) if "eval/success_rate" in r]
+    assert rows and max(r["eval/success_rate"] for r in rows) >= 0.8, rows
+    policy = hlynr.load_policy(run.run_dir)
+    # The policy's spaces are hlynr's view of the Dict, a tuple in the
+    # Dict's key order, with discrete values counted from 0.
+    phase, pos = policy.observation_space.spaces
+    assert (phase.n, pos.shape) == (3, (2,))
+    assert policy.action_space.n == 3
+
+
+def test_an_exception_in_the_env_ends_the_run_with_its_traceback(tmp_path):
+    config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": {"fail_at": 1_600}}}
+    with pytest.raises(RuntimeError) as caught:
+        hlynr.train(config, runs_dir=tmp_path, progress="quiet")
+    message = str(caught.value)
+    assert "the walk simulator lost its licence" in message and "Traceback" in message
+    assert "hosted_envs.py" in message and "in step" in message
+    (run_dir,) = tmp_path.iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    state = json.loads((run_dir / "checkpoints/last/state.json").read_text())
+    assert 0 < state["checkpoint"]["env_steps"] <= 3_200  # two envs: env 0's 1600th step is run step ~3200
+
+
+@pytest.mark.parametrize(
+    "bad, expected",
+    [("outside", r"outside Box\(-10.0, 10.0, \(2,\), float32\): element 1 = 50.0"),
+     ("dtype", r"is not in Box\(-10.0, 10.0, \(2,\), float32\): dtype float64")],
+)
+def test_observations_outside_their_space_are_named(tmp_path, bad, expected):
+    config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": {"bad_obs": bad}}}
+    with pytest.raises((RuntimeError, ValueError), match=expected):
+        hlynr.train(config, runs_dir=tmp_path, progress="quiet")
+
+
+def test_config_errors_come_before_any_run_directory(tmp_path):
+    cases = [
+        ({"python": "hosted_envs:text_env"}, "Text spaces cannot be mapped"),
+        ({"python": "gymnasium:Acrobat-v1"}, "Acrobat"),
+        ({"python": "hosted_envs:Walk", "settings": {"speed": 2}}, "speed"),
+        ({"python": "nowhere"}, "is not `gymnasium:ENV_ID` or `module:callable`"),
+        ({"python": "gymnasium:CartPole-v1", "id": "CartPole-v1"}, "name two environments"),
+        ({"python": "gymnasium:CartPole-v1", "frame_stack": 4}, "FrameStackObservation"),
+    ]
+    for env, expected in cases:
+        with pytest.raises(ValueError, match=expected):
+            hlynr.train({**DQN, "env": env}, runs_dir=tmp_path, progress="quiet")
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_hlynr_binary_points_python_envs_to_the_package(tmp_path, configs):
+    """`python -m hlynr` hosts them; the message for the plain command is
+    tested in Rust (hlynr-envs)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "hlynr", "train", "--config", str(configs / "gymnasium/cartpole_dqn.yaml"),
+         "--runs-dir", str(tmp_path), "--steps", "2000", "--progress", "quiet"],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "paused at 2000 env steps" in done.stderr
