@@ -29,10 +29,14 @@ def plain_loop(env_id: str, n: int, steps: int, seed: int) -> float:
     for i, env in enumerate(envs):
         env.reset(seed=seed + i)
         env.action_space.seed(seed + i)
+    # Actions drawn beforehand, as the hosted batch gets them from Rust:
+    # both sides time stepping, not sampling.
+    actions = [envs[0].action_space.sample() for _ in range(1024)]
     start = time.perf_counter()
-    for _ in range(steps):
+    for k in range(steps):
+        action = actions[k % 1024]
         for env in envs:
-            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            _, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 env.reset()
     return time.perf_counter() - start
@@ -55,19 +59,20 @@ def vector_from_python(env_id: str, n: int, steps: int, seed: int) -> float:
 
 def main() -> None:
     results = {}
-    for env_id, n, steps in [("CartPole-v1", 8, 4000), ("Acrobot-v1", 8, 1000), ("MountainCar-v0", 8, 4000)]:
+    cases = [(env_id, n, total // n) for env_id, total in [("CartPole-v1", 32000), ("Acrobot-v1", 8000), ("MountainCar-v0", 32000)] for n in (1, 8, 32)]
+    for env_id, n, steps in cases:
         plain, host = [], []
         for rep in range(5):
             plain.append(plain_loop(env_id, n, steps, rep))
             host.append(hosted(env_id, n, steps, rep))
         p, h = statistics.median(plain), statistics.median(host)
         total = n * steps
-        results[env_id] = {
+        results[f"{env_id}/n={n}"] = {
             "plain_us_per_step": 1e6 * p / total,
             "hosted_us_per_step": 1e6 * h / total,
             "overhead": h / p - 1,
         }
-        print(f"{env_id:16s} plain loop {1e6*p/total:6.2f} us/step, hosted {1e6*h/total:6.2f} us/step: {100*(h/p-1):+5.1f}%")
+        print(f"{env_id:16s} n={n:<3d} plain loop {1e6*p/total:6.2f} us/step, hosted {1e6*h/total:6.2f} us/step: {100*(h/p-1):+5.1f}%")
     for env_id, n, steps in [("CartPole-v1", 64, 5000), ("intercept", 64, 500)]:
         times = [vector_from_python(env_id, n, steps, rep) for rep in range(5)]
         per_step = 1e6 * statistics.median(times) / (n * steps)

@@ -83,11 +83,16 @@ struct Hosted {
     spec: String,
     n: usize,
     observation_space: Space,
+    /// The Gymnasium observation space as its users write it, for messages.
+    observation_name: String,
     action_space: Space,
     state: HostedState,
     obs: Vec<f32>,
     obs_bytes: Vec<u8>,
     rewards: Vec<f32>,
+    /// Undiscounted return and length of each env's episode so far.
+    returns: Vec<f64>,
+    lengths: Vec<u64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
     infos: Vec<Info>,
@@ -138,14 +143,13 @@ fn f32_lane(bytes: &[u8], out: &mut Vec<f32>) {
 type StepReply = (
     Vec<u8>,
     Vec<u8>,
-    Vec<u8>,
+    Vec<f64>,
     Vec<u8>,
     Vec<u8>,
     Vec<usize>,
     Vec<u8>,
     Vec<u8>,
     Vec<(usize, bool)>,
-    Vec<(usize, f64, u64)>,
 );
 
 impl Hosted {
@@ -158,7 +162,8 @@ impl Hosted {
                 n,
                 autoreset,
             ))?;
-            let (obs_json, act_json): (String, String) = host.call_method0("spaces")?.extract()?;
+            let (obs_json, act_json, observation_name): (String, String, String) =
+                host.call_method0("spaces")?.extract()?;
             let parse = |json: &str| -> PyResult<Space> {
                 serde_json::from_str(json).map_err(crate::runtime_error)
             };
@@ -167,6 +172,8 @@ impl Hosted {
                 obs: vec![0.0; n * observation_space.flat_dim()],
                 obs_bytes: vec![0; n * observation_space.byte_dim()],
                 rewards: vec![0.0; n],
+                returns: vec![0.0; n],
+                lengths: vec![0; n],
                 terminated: vec![false; n],
                 truncated: vec![false; n],
                 infos: vec![Info::default(); n],
@@ -174,6 +181,7 @@ impl Hosted {
                 finals: Vec::new(),
                 final_bytes: Vec::new(),
                 observation_space,
+                observation_name,
                 action_space,
                 host: host.unbind(),
                 spec: spec.clone(),
@@ -190,6 +198,28 @@ impl Hosted {
         EnvError::failed(format!("Python env {}", self.spec), traceback(py, &e))
     }
 
+    /// Checks observations (`rows` of them, env `who(k)` for row `k`)
+    /// against the observation space: bounds, finiteness, discrete ranges.
+    fn check_rows(&self, values: &[f32], who: impl Fn(usize) -> usize) -> hlynr_env::Result<()> {
+        let d = self.observation_space.flat_dim();
+        if d == 0 {
+            return Ok(());
+        }
+        for (k, row) in values.chunks_exact(d).enumerate() {
+            self.observation_space.check(row).map_err(|message| {
+                EnvError::failed(
+                    format!("Python env {}", self.spec),
+                    format!(
+                        "env {}'s observation is outside {}: {message} (hlynr's flat encoding)",
+                        who(k),
+                        self.observation_name
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn reset_with(&mut self, seed: Option<u64>) -> hlynr_env::Result<()> {
         Python::attach(|py| {
             let reply = self
@@ -198,7 +228,10 @@ impl Hosted {
                 .and_then(|r| r.extract::<(Vec<u8>, Vec<u8>)>(py));
             let (values, bytes) = reply.map_err(|e| self.fail(py, e))?;
             f32_lane(&values, &mut self.obs);
+            self.check_rows(&self.obs, |k| k)?;
             self.obs_bytes = bytes;
+            self.returns.fill(0.0);
+            self.lengths.fill(0);
             self.infos.iter_mut().for_each(Info::clear);
             self.final_at.fill(None);
             Ok(())
@@ -231,27 +264,26 @@ impl Hosted {
                 finals,
                 final_bytes,
                 success,
-                episodes,
             ) = reply.map_err(|e| self.fail(py, e))?;
             f32_lane(&values, &mut self.obs);
             self.obs_bytes = bytes;
-            self.rewards.clear();
-            self.rewards.extend(
-                rewards
-                    .chunks_exact(8)
-                    .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes")) as f32),
-            );
             lane(&terminated, &mut self.terminated, |c| c[0] != 0, 1);
             lane(&truncated, &mut self.truncated, |c| c[0] != 0, 1);
             self.infos.iter_mut().for_each(Info::clear);
+            self.rewards.clear();
+            for (i, &reward) in rewards.iter().enumerate() {
+                self.rewards.push(reward as f32);
+                self.returns[i] += reward;
+                self.lengths[i] += 1;
+                if self.terminated[i] || self.truncated[i] {
+                    self.infos[i].episode = Some(EpisodeStats {
+                        episode_return: std::mem::take(&mut self.returns[i]),
+                        episode_length: std::mem::take(&mut self.lengths[i]),
+                    });
+                }
+            }
             for (i, ok) in success {
                 self.infos[i].is_success = Some(ok);
-            }
-            for (i, episode_return, episode_length) in episodes {
-                self.infos[i].episode = Some(EpisodeStats {
-                    episode_return,
-                    episode_length,
-                });
             }
             self.final_at.fill(None);
             let width = self.observation_space.flat_dim();
@@ -260,6 +292,8 @@ impl Hosted {
             }
             f32_lane(&finals, &mut self.finals);
             self.final_bytes = final_bytes;
+            self.check_rows(&self.obs, |k| k)?;
+            self.check_rows(&self.finals, |k| finished[k])?;
             debug_assert_eq!(self.finals.len(), finished.len() * width);
             Ok(())
         })

@@ -58,8 +58,8 @@ def test_an_exception_in_the_env_ends_the_run_with_its_traceback(tmp_path):
 
 @pytest.mark.parametrize(
     "bad, expected",
-    [("outside", r"outside Box\(-10.0, 10.0, \(2,\), float32\): element 1 = 50.0"),
-     ("dtype", r"is not in Box\(-10.0, 10.0, \(2,\), float32\): dtype float64")],
+    [("outside", r"env [01]'s observation is outside Dict\(.*\): slot 2 = 50 is outside \[-10, 10\]"),
+     ("dtype", r"env [01]'s observation\['pos'\] is not in Box\(-10.0, 10.0, \(2,\), float32\): ndarray of dtype float64")],
 )
 def test_observations_outside_their_space_are_named(tmp_path, bad, expected):
     config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": {"bad_obs": bad}}}

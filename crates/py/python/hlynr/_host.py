@@ -59,8 +59,6 @@ class _Leaf:
             self.size = int(np.prod(self.shape, dtype=np.int64))
             low = np.broadcast_to(space.low, self.shape).reshape(-1)
             high = np.broadcast_to(space.high, self.shape).reshape(-1)
-            self.low = low.astype(np.float64)
-            self.high = high.astype(np.float64)
             body = {"low": [_bound(x) for x in low], "high": [_bound(x) for x in high], "shape": list(self.shape)}
             if self.is_bytes:
                 body["dtype"] = "u8"
@@ -83,6 +81,8 @@ class _Leaf:
                 f"{path}: {type(space).__name__} spaces cannot be mapped to hlynr's "
                 "(Box, Discrete, MultiDiscrete, MultiBinary, Tuple and Dict can)"
             )
+        self.shifted = bool(np.any(np.asarray(self.start) != 0))
+        self.kind_box = isinstance(space, gs.Box)
 
 
 class _Codec:
@@ -122,53 +122,61 @@ class _Codec:
         else:
             out.append(x)
 
-    def encode_batch(self, xs: list, env_name: str) -> Tuple[bytes, bytes]:
-        """The lanes of observations ``xs`` (one per env), checked."""
+    def encode_batch(self, xs: list, env_name: str, who: Optional[list] = None) -> Tuple[bytes, bytes]:
+        """The lanes of observations ``xs``; ``who[k]`` is the index of the
+        env ``xs[k]`` came from (``k`` by default). Types, dtypes and shapes
+        are checked here, bounds on the Rust side (against hlynr's space)."""
         n = len(xs)
+        if self.single and self.leaves[0].kind_box:
+            leaf = self.leaves[0]
+            dtype, shape = leaf.space.dtype, leaf.space.shape
+            for k, x in enumerate(xs):
+                if type(x) is not np.ndarray or x.dtype != dtype or x.shape != shape:
+                    self._refuse(leaf, x, env_name, k if who is None else who[k])
+            joined = b"".join([x.tobytes() for x in xs])
+            if leaf.is_bytes:
+                return b"", joined
+            if dtype == np.float32:
+                return joined, b""
+            return np.frombuffer(joined, dtype=dtype).astype(np.float32).tobytes(), b""
         values = np.empty((n, self.value_dim), dtype=np.float32)
         byte_lane = np.empty((n, self.byte_dim), dtype=np.uint8)
-        per_env = [self.parts(x) for x in xs] if not self.single else None
+        per_env = [self.parts(x) for x in xs]
         v_at = b_at = 0
-        for k, leaf in enumerate(self.leaves):
-            column = [x for x in xs] if self.single else [p[k] for p in per_env]
-            arr = self._check(leaf, column, env_name)
+        for j, leaf in enumerate(self.leaves):
+            column = [p[j] for p in per_env]
+            if leaf.kind_box:
+                dtype, shape = leaf.space.dtype, leaf.space.shape
+                for k, x in enumerate(column):
+                    if type(x) is not np.ndarray or x.dtype != dtype or x.shape != shape:
+                        self._refuse(leaf, x, env_name, k if who is None else who[k])
+                arr = np.stack(column)
+            else:
+                arr = np.asarray(column)
+                if not np.issubdtype(arr.dtype, np.integer) or arr.shape[1:] != leaf.shape:
+                    k = next((k for k, x in enumerate(column) if not isinstance(x, (int, np.integer, np.ndarray))), 0)
+                    self._refuse(leaf, column[k], env_name, k if who is None else who[k])
+            flat = arr.reshape(n, leaf.size)
             if leaf.is_bytes:
-                byte_lane[:, b_at : b_at + leaf.size] = arr.reshape(n, leaf.size)
+                byte_lane[:, b_at : b_at + leaf.size] = flat
                 b_at += leaf.size
             else:
-                values[:, v_at : v_at + leaf.size] = arr.reshape(n, leaf.size) - leaf.start
+                values[:, v_at : v_at + leaf.size] = flat - leaf.start if leaf.shifted else flat
                 v_at += leaf.size
         return values.tobytes(), byte_lane.tobytes()
 
-    def _check(self, leaf: _Leaf, column: list, env_name: str) -> np.ndarray:
-        space = leaf.space
-        if isinstance(space, gs.Box):
-            for i, x in enumerate(column):
-                dtype = getattr(x, "dtype", None)
-                if dtype != space.dtype or np.shape(x) != space.shape:
-                    raise ValueError(
-                        f"{env_name}: env {i}'s observation {self.what if leaf.path == self.what else leaf.path} "
-                        f"is not in {space}: dtype {dtype}, shape {np.shape(x)} ({_show(x)})"
-                    )
-            arr = np.stack(column)
-            flat = arr.reshape(len(column), -1)
-            bad = (flat < leaf.low) | (flat > leaf.high) | np.isnan(flat)
-        else:
-            arr = np.asarray(column)
-            if not np.issubdtype(arr.dtype, np.integer) or arr.shape[1:] != leaf.shape:
-                raise ValueError(f"{env_name}: observation {leaf.path} is not in {space}: {_show(column[0])}")
-            flat = arr.reshape(len(column), -1) - leaf.start
-            bad = (flat < 0) | (flat >= leaf.nvec)
-        if bad.any():
-            i, j = map(int, np.argwhere(bad)[0])
-            raise ValueError(
-                f"{env_name}: env {i}'s observation {leaf.path} is outside {space}: "
-                f"element {j} = {flat[i, j]} ({_show(column[i])})"
-            )
-        return arr
+    @staticmethod
+    def _refuse(leaf: _Leaf, x, env_name: str, env: int):
+        raise ValueError(
+            f"{env_name}: env {env}'s {leaf.path} is not in {leaf.space}: "
+            f"{type(x).__name__} of dtype {getattr(x, 'dtype', '-')}, shape {np.shape(x)} ({_show(x)})"
+        )
 
     def decode_actions(self, raw: bytes, n: int) -> list:
         """One action per env from the flat ``float32`` batch."""
+        if self.single and isinstance(self.space, gs.Discrete):
+            start = self.leaves[0].start
+            return [int(a) + start for a in memoryview(raw).cast("f").tolist()]
         flat = np.frombuffer(raw, dtype=np.float32).reshape(n, self.value_dim)
         per_leaf = []
         at = 0
@@ -176,13 +184,13 @@ class _Codec:
             block = flat[:, at : at + leaf.size]
             at += leaf.size
             if isinstance(leaf.space, gs.Box):
-                per_leaf.append(block.reshape((n,) + leaf.shape).astype(leaf.space.dtype))
+                per_leaf.append(list(block.reshape((n,) + leaf.shape).astype(leaf.space.dtype)))
             elif isinstance(leaf.space, gs.Discrete):
-                per_leaf.append([int(a) + leaf.start for a in block[:, 0]])
+                per_leaf.append((block[:, 0].astype(np.int64) + leaf.start).tolist())
             else:
-                per_leaf.append((block.astype(np.int64) + leaf.start).astype(leaf.space.dtype))
+                per_leaf.append(list((block.astype(np.int64) + leaf.start).astype(leaf.space.dtype)))
         if self.single:
-            return list(per_leaf[0])
+            return per_leaf[0]
         return [self._assemble(self.space, iter(p[i] for p in per_leaf)) for i in range(n)]
 
     def _assemble(self, space, it):
@@ -215,11 +223,11 @@ class Host:
         if self.act.byte_dim:
             raise ValueError(f"{spec}: uint8 Box actions are not supported")
         self.autoreset = autoreset
-        self.returns = np.zeros(num_envs)
-        self.lengths = np.zeros(num_envs, dtype=np.int64)
 
-    def spaces(self) -> Tuple[str, str]:
-        return json.dumps(self.obs.json), json.dumps(self.act.json)
+    def spaces(self) -> Tuple[str, str, str]:
+        """hlynr's observation and action spaces as JSON, and the Gymnasium
+        observation space as users know it (for messages)."""
+        return json.dumps(self.obs.json), json.dumps(self.act.json), str(self.obs.space)
 
     def reset(self, seed: Optional[int]) -> Tuple[bytes, bytes]:
         """Resets every env, env ``i`` with ``derive_seed(seed, i)`` (or
@@ -228,49 +236,43 @@ class Host:
         for i, env in enumerate(self.envs):
             s = None if seed is None else _hlynr.derive_seed(seed, i)
             observations.append(env.reset(seed=s)[0])
-        self.returns[:] = 0
-        self.lengths[:] = 0
         return self.obs.encode_batch(observations, self.name)
 
     def step(self, raw_actions: bytes):
+        """Steps every env; returns the observations' lanes, the rewards,
+        terminated and truncated flags (a byte each), the finished envs with
+        their final observations' lanes, and ``(env, is_success)`` for
+        finished envs whose info says."""
         n = len(self.envs)
         actions = self.act.decode_actions(raw_actions, n)
-        observations, rewards = [], np.empty(n)
-        terminated = np.zeros(n, dtype=np.uint8)
-        truncated = np.zeros(n, dtype=np.uint8)
-        finished, finals, success, episodes = [], [], [], []
-        for i, (env, action) in enumerate(zip(self.envs, actions)):
-            obs, reward, term, trunc, info = env.step(action)
-            rewards[i] = reward
+        observations, rewards = [], []
+        terminated, truncated = bytearray(n), bytearray(n)
+        finished, finals, success = [], [], []
+        for i, env in enumerate(self.envs):
+            obs, reward, term, trunc, info = env.step(actions[i])
+            rewards.append(float(reward))
             if term or trunc:
                 terminated[i], truncated[i] = bool(term), bool(trunc)
-                self.returns[i] += reward
-                self.lengths[i] += 1
-                episodes.append((i, float(self.returns[i]), int(self.lengths[i])))
-                self.returns[i], self.lengths[i] = 0.0, 0
                 if "is_success" in info:
                     success.append((i, bool(info["is_success"])))
                 if self.autoreset:
                     finished.append(i)
                     finals.append(obs)
                     obs, _ = env.reset()
-            else:
-                self.returns[i] += reward
-                self.lengths[i] += 1
             observations.append(obs)
-        values, byte_lane = self.obs.encode_batch(observations, self.name)
-        final_values, final_bytes = self.obs.encode_batch(finals, self.name) if finals else (b"", b"")
+        # Next and final observations are checked and encoded together.
+        values, byte_lane = self.obs.encode_batch(observations + finals, self.name, list(range(n)) + finished)
+        cut_v, cut_b = 4 * n * self.obs.value_dim, n * self.obs.byte_dim
         return (
-            values,
-            byte_lane,
-            rewards.tobytes(),
-            terminated.tobytes(),
-            truncated.tobytes(),
+            values[:cut_v],
+            byte_lane[:cut_b],
+            rewards,
+            bytes(terminated),
+            bytes(truncated),
             finished,
-            final_values,
-            final_bytes,
+            values[cut_v:],
+            byte_lane[cut_b:],
             success,
-            episodes,
         )
 
     def close(self) -> None:
