@@ -278,7 +278,10 @@ impl Env for SpaceOnly {
 #[test]
 fn unstacking_inverts_the_frame_stack_space() {
     let camera = Space::Tuple {
-        spaces: vec![Space::byte_box(&[1, 8, 8]), Space::uniform_box(0.0, 1.0, &[3])],
+        spaces: vec![
+            Space::byte_box(&[1, 8, 8]),
+            Space::uniform_box(0.0, 1.0, &[3]),
+        ],
     };
     let spaces = [
         camera,
@@ -290,7 +293,11 @@ fn unstacking_inverts_the_frame_stack_space() {
         for k in [1, 4] {
             let env = FrameStack::new(SpaceOnly(space.clone()), k).unwrap();
             let stacked = env.observation_space();
-            assert_eq!(unstacked_space(stacked, k).as_ref(), Some(&space), "{space:?} k={k}");
+            assert_eq!(
+                unstacked_space(stacked, k).as_ref(),
+                Some(&space),
+                "{space:?} k={k}"
+            );
         }
     }
     // Not a stack of 3: refused rather than guessed.

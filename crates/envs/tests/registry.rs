@@ -123,9 +123,14 @@ fn a_program_registers_its_own_envs_by_id() {
 fn python_envs_need_a_host_and_say_where_to_find_one() {
     let python = config("env: {python: 'gymnasium:Acrobot-v1'}\n");
     assert_eq!(python.env.id, hlynr_rl::env_config::PYTHON_ID);
-    let e = Registry::builtin().factory_for(&python).unwrap_err().to_string();
+    let e = Registry::builtin()
+        .factory_for(&python)
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("env.python") && e.contains("pip install ./crates/py") && e.contains("python -m hlynr"),
+        e.contains("env.python")
+            && e.contains("pip install ./crates/py")
+            && e.contains("python -m hlynr"),
         "{e}"
     );
     // A registry with a host hands such configs to it.

@@ -78,9 +78,7 @@ impl Validate for EnvConfig {
             Some(spec) if !spec.contains(':') || spec.starts_with(':') || spec.ends_with(':') => {
                 return Err(ConfigError::invalid(
                     join_path(path, "python"),
-                    format!(
-                        "`{spec}` is not `gymnasium:ENV_ID` or `module:callable`"
-                    ),
+                    format!("`{spec}` is not `gymnasium:ENV_ID` or `module:callable`"),
                 ));
             }
             _ => {}
