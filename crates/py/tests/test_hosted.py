@@ -92,3 +92,35 @@ def test_the_hlynr_binary_points_python_envs_to_the_package(tmp_path, configs):
     )
     assert done.returncode == 0, done.stderr
     assert "paused at 2000 env steps" in done.stderr
+
+
+def test_image_to_bytes_gives_the_cnn_uint8_channels_first():
+    import gymnasium as gym
+    import numpy as np
+    from gymnasium import spaces
+
+    from hlynr.wrappers import ImageToBytes
+
+    class Frames(gym.Env):
+        def __init__(self, dtype):
+            self.observation_space = spaces.Box(0, 1, (3, 2, 4), dtype)
+            self.action_space = spaces.Discrete(2)
+            self.image = np.zeros((3, 2, 4), dtype)
+            self.image[1, 0, 3] = 1
+
+        def reset(self, *, seed=None, options=None):
+            return self.image, {}
+
+        def step(self, action):
+            return self.image, 0.0, True, False, {}
+
+    for dtype in (np.bool_, np.float32):
+        env = ImageToBytes(Frames(dtype))
+        obs, _ = env.reset()
+        assert env.observation_space == spaces.Box(0, 255, (4, 3, 2), np.uint8)
+        assert obs.dtype == np.uint8 and obs.shape == (4, 3, 2)
+        assert obs[3, 1, 0] == 255 and obs.sum() == 255
+    with pytest.raises(ValueError, match="Box image"):
+        bad = Frames(np.float32)
+        bad.observation_space = spaces.Discrete(3)
+        ImageToBytes(bad)

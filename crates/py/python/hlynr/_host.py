@@ -234,7 +234,9 @@ class Host:
         continuing its generator when ``seed`` is None)."""
         observations = []
         for i, env in enumerate(self.envs):
-            s = None if seed is None else _hlynr.derive_seed(seed, i)
+            # 32 bits: many envs seed NumPy's legacy RandomState, which
+            # takes no more.
+            s = None if seed is None else _hlynr.derive_seed(seed, i) & 0xFFFF_FFFF
             observations.append(env.reset(seed=s)[0])
         return self.obs.encode_batch(observations, self.name)
 
