@@ -124,6 +124,14 @@ pub fn resume(
     Ok((status_name(&outcome), outcome.env_steps))
 }
 
+/// The resolved config of the run at `run_dir` (its `config.yaml`), as JSON.
+#[pyfunction]
+pub fn run_config(run_dir: PathBuf) -> PyResult<String> {
+    let path = run_dir.join(hlynr_rl::run::CONFIG_FILE);
+    let config = hlynr_rl::run::read_config(&path).map_err(value_error)?;
+    Ok(config.to_string())
+}
+
 /// The run's metric stream: one dict per logged update (`step`, `time_s`
 /// and the values by name) and the run's events (`step`, `time_s`,
 /// `event`: the event as a dict), in file order. A last line cut short by a
