@@ -43,7 +43,10 @@ def kill_once(marker: Path):
 
 
 def test_an_asha_sweep_stops_trials_early_and_survives_a_killed_trial(tmp_path):
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()  # a running cluster (`ray start --head`)
+    else:
+        ray.init(num_cpus=2, include_dashboard=False)
     try:
         marker = tmp_path / "killed"
         tuner = tune.Tuner(
