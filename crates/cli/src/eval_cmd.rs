@@ -216,6 +216,7 @@ pub fn evaluate_model(args: &EvalArgs, model: &Path, registry: &Registry) -> Res
     let (run_dir, checkpoint) = hlynr_rl::trainer::locate_model(model)?;
     let loaded = hlynr_rl::trainer::load_model(&run_dir, &checkpoint)
         .with_context(|| format!("loading model {}", model.display()))?;
+    crate::python_env::ensure_hosted(&loaded.config, registry)?;
     if let Some((index, name)) = &loaded.stage {
         eprintln!(
             "model evaluated on curriculum stage {index} `{name}` (the final stage's environment)"

@@ -17,6 +17,7 @@ mod compare_cmd;
 mod doctor_cmd;
 mod eval_cmd;
 mod monitor_cmd;
+mod python_env;
 mod resume_cmd;
 mod scenario_cmd;
 mod train_cmd;

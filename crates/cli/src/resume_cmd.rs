@@ -29,6 +29,15 @@ pub struct ResumeArgs {
 
 /// Runs `hlynr resume`.
 pub fn run(args: &ResumeArgs, registry: &Registry) -> Result<()> {
+    // A run over a Python env resumes under the Python package; a run
+    // directory without a readable config fails below with the details.
+    let config_path = args.run_dir.join(hlynr_rl::run::CONFIG_FILE);
+    if let Ok(config) = hlynr_rl::run::read_config(&config_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|v| Ok(hlynr_rl::trainer::RunConfig::from_resolved(&v)?))
+    {
+        crate::python_env::ensure_hosted(&config, registry)?;
+    }
     let stop = StopSignal::install()?;
     let command_line = std::env::args().collect();
     resume_run(

@@ -51,6 +51,7 @@ pub fn parse_progress(s: &str) -> std::result::Result<ProgressMode, String> {
 pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
     let factory_for = |c: &RunConfig| registry.factory_for(c);
     let (config, resolved) = load_config(&args.config, &args.overrides)?;
+    crate::python_env::ensure_hosted(&config, registry)?;
     if args.check {
         Trainer::check_staged(&config, factory_for)?;
         eprintln!(

@@ -61,3 +61,36 @@ fn an_unknown_key_is_named_with_the_closest_valid_one() {
     );
     assert!(no_run_created(&runs));
 }
+
+#[test]
+fn a_python_env_without_the_python_package_says_how_to_get_it() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/gymnasium/acrobot_dqn.yaml"
+    );
+    let runs = std::env::temp_dir().join(format!("hlynr-config-python-{}", std::process::id()));
+    for python in ["/nonexistent/python3", "/bin/false"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hlynr"))
+            .args([
+                "train",
+                "--progress",
+                "quiet",
+                "--config",
+                config,
+                "--runs-dir",
+            ])
+            .arg(&runs)
+            .env("HLYNR_PYTHON", python)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("gymnasium:Acrobot-v1")
+                && stderr.contains("pip install ./crates/py")
+                && stderr.contains(python),
+            "{stderr}"
+        );
+        assert!(no_run_created(&runs));
+    }
+}

@@ -105,6 +105,12 @@ impl Registry {
         self
     }
 
+    /// Whether this registry hosts Python environments (see
+    /// [`Registry::host_python`]).
+    pub fn hosts_python(&self) -> bool {
+        self.python_host.is_some()
+    }
+
     /// Adds environment `id`, built by `make` from a run config (its
     /// `env.settings` are the env's own to read). An id that is already
     /// known is refused.

@@ -1,6 +1,7 @@
 """Python Gymnasium environments trained by hlynr (``env.python``)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -82,16 +83,22 @@ def test_config_errors_come_before_any_run_directory(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_the_hlynr_binary_points_python_envs_to_the_package(tmp_path, configs):
-    """`python -m hlynr` hosts them; the message for the plain command is
-    tested in Rust (hlynr-envs)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "hlynr", "train", "--config", str(configs / "gymnasium/cartpole_dqn.yaml"),
-         "--runs-dir", str(tmp_path), "--steps", "2000", "--progress", "quiet"],
-        capture_output=True, text=True,
-    )
+def test_python_dash_m_hlynr_and_the_hlynr_binary_host_python_envs(tmp_path, configs):
+    config = str(configs / "gymnasium/cartpole_dqn.yaml")
+    args = ["train", "--config", config, "--runs-dir", str(tmp_path), "--steps", "2000", "--progress", "quiet"]
+    done = subprocess.run([sys.executable, "-m", "hlynr", *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "paused at 2000 env steps" in done.stderr
+    # The plain binary (built by `cargo test` or `cargo build`) hands the
+    # command to this interpreter's package.
+    binaries = [configs.parent / "target" / kind / "hlynr" for kind in ("debug", "release")]
+    binary = next((b for b in binaries if b.exists()), None)
+    if binary is None:
+        pytest.skip("no hlynr binary built in target/")
+    env = {**os.environ, "HLYNR_PYTHON": sys.executable}
+    done = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "running this command under" in done.stderr and "paused at 2000 env steps" in done.stderr
 
 
 def test_image_to_bytes_gives_the_cnn_uint8_channels_first():
