@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import hlynr
@@ -35,12 +36,30 @@ def test_dict_observations_and_shifted_discrete_actions_map_and_learn(tmp_path):
     run = hlynr.train(config, runs_dir=tmp_path, progress="quiet")
     rows = [r for r in hlynr.read_metrics(run.run_dir) if "eval/success_rate" in r]
     assert rows and max(r["eval/success_rate"] for r in rows) >= 0.8, rows
+    # The loaded policy takes and returns what the Python env has: its Dict
+    # observations and its actions counted from -1.
+    from hosted_envs import Walk
+
     policy = hlynr.load_policy(run.run_dir)
-    # The policy's spaces are hlynr's view of the Dict, a tuple in the
-    # Dict's key order, with discrete values counted from 0.
-    phase, pos = policy.observation_space.spaces
-    assert (phase.n, pos.shape) == (3, (2,))
-    assert policy.action_space.n == 3
+    env = Walk()
+    assert policy.observation_space == env.observation_space
+    assert policy.action_space == env.action_space
+    wins = 0
+    for seed in range(10):
+        obs, _ = env.reset(seed=100 + seed)
+        done = False
+        while not done:
+            action, _ = policy.predict(obs)
+            assert action in env.action_space
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        wins += info["is_success"]
+    assert wins >= 8
+    batch = {"phase": np.array([1, 2, 3]), "pos": np.zeros((3, 2), np.float32)}
+    actions, _ = policy.predict(batch)
+    assert actions.shape == (3,) and all(a in env.action_space for a in actions)
+    with pytest.raises(ValueError, match="pos"):
+        policy.predict({"phase": 1, "pos": np.zeros(2)})  # float64, not the space's float32
 
 
 def test_an_exception_in_the_env_ends_the_run_with_its_traceback(tmp_path):
