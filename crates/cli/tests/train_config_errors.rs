@@ -14,6 +14,16 @@ const CARTPOLE_CONFIG: &str = concat!(
 
 /// Runs `hlynr train` with extra arguments; returns (success, stderr, runs dir).
 fn train(config: &str, tag: &str, extra: &[&str]) -> (bool, String, std::path::PathBuf) {
+    train_with(config, tag, extra, &[])
+}
+
+/// [`train`] with extra environment variables.
+fn train_with(
+    config: &str,
+    tag: &str,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> (bool, String, std::path::PathBuf) {
     let runs = std::env::temp_dir().join(format!("hlynr-config-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
     let out = Command::new(env!("CARGO_BIN_EXE_hlynr"))
@@ -27,6 +37,7 @@ fn train(config: &str, tag: &str, extra: &[&str]) -> (bool, String, std::path::P
         ])
         .arg(&runs)
         .args(extra)
+        .envs(vars.iter().copied())
         .output()
         .unwrap();
     (
@@ -68,23 +79,9 @@ fn a_python_env_without_the_python_package_says_how_to_get_it() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../configs/gymnasium/acrobot_dqn.yaml"
     );
-    let runs = std::env::temp_dir().join(format!("hlynr-config-python-{}", std::process::id()));
     for python in ["/nonexistent/python3", "/bin/false"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_hlynr"))
-            .args([
-                "train",
-                "--progress",
-                "quiet",
-                "--config",
-                config,
-                "--runs-dir",
-            ])
-            .arg(&runs)
-            .env("HLYNR_PYTHON", python)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
+        let (ok, stderr, runs) = train_with(config, "python", &[], &[("HLYNR_PYTHON", python)]);
+        assert!(!ok);
         assert!(
             stderr.contains("gymnasium:Acrobot-v1")
                 && stderr.contains("pip install ./crates/py")
