@@ -18,7 +18,6 @@ import statistics
 import time
 
 import gymnasium as gym
-import numpy as np
 
 import hlynr
 from hlynr import _hlynr

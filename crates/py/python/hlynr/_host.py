@@ -5,16 +5,17 @@ batch step; the loop over environments runs here, in Python, so hosting
 costs about what a plain Python loop over the same environments costs.
 Spaces are mapped to hlynr's (``Box`` of floats or ``uint8``,
 ``Discrete``/``MultiDiscrete`` with any ``start``, ``MultiBinary``,
-``Tuple``, ``Dict`` as a tuple in key order); observations are checked
-against their space (shape, dtype, bounds) and a bad one is a
-``ValueError`` naming the environment, the space and the value.
+``Tuple``, ``Dict`` as a tuple in key order). Observations are checked
+against their space every step (type, dtype and shape here; bounds, NaN
+and discrete ranges on the Rust side) and a bad one fails the step, naming
+the environment, the space and the value.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -89,7 +90,7 @@ class _Codec:
     """A Gymnasium space, its leaves and their places in hlynr's two lanes."""
 
     def __init__(self, space: gs.Space, what: str):
-        self.space, self.what = space, what
+        self.space = space
         self.leaves: List[_Leaf] = []
         self.json = self._map(space, what)
         self.value_dim = sum(l.size for l in self.leaves if not l.is_bytes)
