@@ -116,3 +116,24 @@ def test_vector_env_refuses_bad_batches():
         vec.reset(seed=[1, 2, 3])
     with pytest.raises(ValueError, match="at least 1"):
         hlynr.HlynrVectorEnv("CartPole-v1", 0)
+
+
+def test_the_vector_env_hands_camera_frames_over_as_uint8():
+    vec = hlynr.HlynrVectorEnv("racing", 3, track="oval", max_episode_steps=5)
+    frames, vector = vec.reset(seed=2)[0]
+    assert frames.dtype == np.uint8 and frames.shape == (3, 1, 64, 64)
+    assert vector.dtype == np.float32 and vector.shape == (3, 3)
+    assert (frames, vector) in vec.observation_space
+    single = hlynr.HlynrEnv("racing", track="oval", max_episode_steps=5)
+    first, _ = single.reset(seed=_hlynr.derive_seed(2, 1))
+    np.testing.assert_array_equal(frames[1], first[0])
+    full_gas = np.ones(3, np.int64)
+    for step in range(5):
+        (frames, vector), _, terminated, truncated, info = vec.step(full_gas)
+    # The fifth step hits the limit: every env ends, its last observation
+    # (camera bytes and speed) kept in final_obs; the next episode starts
+    # at rest.
+    assert (truncated | terminated).all()
+    last_frames, last_vector = info["final_obs"][1]
+    assert last_frames.dtype == np.uint8 and last_frames.shape == (1, 64, 64)
+    assert last_vector[0] > 0 and vector[1, 0] == 0
