@@ -22,7 +22,7 @@ pub use error::{EnvError, Result};
 pub use obs::{ObsMut, ObsRef};
 pub use policy::{Policy, PolicyInput};
 pub use space::{Dtype, Space};
-pub use vec_env::{BatchEnv, Parallelism, VecEnv};
+pub use vec_env::{BatchEnv, Parallelism, VecEnv, check_action_batch};
 pub use wrappers::{
     ActionRepeat, EpisodeStatistics, FrameStack, FrameStackPolicy, ObsNormalizer, RewardScaler,
     RunningMeanStd, TimeLimit, VecNormalize, VecNormalizeConfig, unstacked_space,

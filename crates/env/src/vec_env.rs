@@ -227,6 +227,30 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     }
 }
 
+/// Checks a batch of `n` flat actions against `space`: its length, then every
+/// action. The error names the environment and slot (any [`BatchEnv`]'s
+/// `step` reports invalid actions so, before anything changes).
+pub fn check_action_batch(space: &Space, n: usize, actions: &[f32]) -> Result<()> {
+    let act_dim = space.flat_dim();
+    let expected = n * act_dim;
+    if actions.len() != expected {
+        return Err(EnvError::Shape {
+            context: format!("action batch for {n} envs x {act_dim} action slots"),
+            expected,
+            actual: actions.len(),
+        });
+    }
+    if act_dim == 0 {
+        return Ok(());
+    }
+    for (env_index, action) in actions.chunks_exact(act_dim).enumerate() {
+        space
+            .check(action)
+            .map_err(|message| EnvError::InvalidAction { env_index, message })?;
+    }
+    Ok(())
+}
+
 /// How [`VecEnv::step`] spreads work over threads. Every choice gives bitwise
 /// identical results; only speed differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -549,28 +573,13 @@ impl<E: Env> VecEnv<E> {
     /// Checks the action batch without changing anything: its length, then every
     /// action against the action space. The error names the environment and slot.
     pub fn check_actions(&self, actions: &[f32]) -> Result<()> {
-        let expected = self.envs.len() * self.act_dim;
-        if actions.len() != expected {
-            return Err(EnvError::Shape {
-                context: format!(
-                    "action batch for {} envs x {} action slots",
-                    self.envs.len(),
-                    self.act_dim
-                ),
-                expected,
-                actual: actions.len(),
-            });
-        }
-        if self.act_dim == 0 || self.action_slots.all_valid(actions) {
+        let valid = actions.len() == self.envs.len() * self.act_dim
+            && (self.act_dim == 0 || self.action_slots.all_valid(actions));
+        if valid {
             return Ok(());
         }
-        // Something is invalid: let the space find and describe the first offender.
-        for (env_index, action) in actions.chunks_exact(self.act_dim).enumerate() {
-            self.action_space
-                .check(action)
-                .map_err(|message| EnvError::InvalidAction { env_index, message })?;
-        }
-        Ok(())
+        // Something is wrong: let the space find and describe the first offender.
+        check_action_batch(&self.action_space, self.envs.len(), actions)
     }
 
     /// Envs per parallel task for this step, or `None` to step serially.

@@ -15,16 +15,16 @@ use hlynr_rng::Rng;
 
 use crate::error::{NnError, Result};
 use crate::gemm::gemm;
+use crate::init::uniform_fan_in;
+use crate::layer::Layer;
+use crate::param::{NamedParam, NamedParamMut, Param};
 use crate::small_gemm;
+use crate::tensor::Tensor;
 
 /// Convolutions with at most this many output channels multiply their columns
 /// in [`small_gemm`]: a product only that many columns wide leaves the `gemm`
 /// crate's register tiles mostly empty.
 const SKINNY_OUT_CHANNELS: usize = 16;
-use crate::init::uniform_fan_in;
-use crate::layer::Layer;
-use crate::param::{NamedParam, NamedParamMut, Param};
-use crate::tensor::Tensor;
 
 /// Geometry of a convolution: kernel, stride and zero padding per axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! `VectorEnv`), both built by id from the same registry the command uses,
 //! so an id and its settings mean the same environment everywhere.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 use hlynr_env::{BatchEnv, Info, ObsMut};
 use hlynr_envs::Registry;
@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict};
 use serde_json::{Value, json};
 
-use crate::{f32_bytes, info_dict, read_f32, runtime_error, value_error};
+use crate::{f32_bytes, info_dict, lock, read_f32, runtime_error, value_error};
 
 /// Every environment id the registry knows.
 #[pyfunction]
@@ -49,10 +49,6 @@ fn factory(
 
 fn space_json(space: &hlynr_env::Space) -> String {
     serde_json::to_string(space).expect("spaces serialise to JSON")
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One environment and its buffers.

@@ -4,8 +4,10 @@
 //!
 //! The batch is one Python object (`hlynr._host.Host`) called once per
 //! step: the loop over environments, automatic resets and the checks of
-//! observations against their spaces run in Python, and the observations
-//! come back as the two flat lanes every hlynr buffer uses. Errors raised by
+//! observations' types, dtypes and shapes run in Python; the observations
+//! come back as the two flat lanes every hlynr buffer uses, and their
+//! bounds, finiteness and discrete ranges are checked here against hlynr's
+//! space. Errors raised by
 //! the Python environment fail the step with the Python traceback; the
 //! trainer then ends the run with its last checkpoint intact, as for any
 //! environment failure.
@@ -112,6 +114,11 @@ impl std::fmt::Debug for Hosted {
     }
 }
 
+/// How errors name the env `spec`.
+fn context(spec: &str) -> String {
+    format!("Python env {spec}")
+}
+
 /// The Python exception `e` with its traceback, as the interpreter prints it.
 fn traceback(py: Python<'_>, e: &PyErr) -> String {
     let formatted = (|| -> PyResult<String> {
@@ -126,18 +133,10 @@ fn traceback(py: Python<'_>, e: &PyErr) -> String {
     formatted.unwrap_or_else(|_| e.to_string())
 }
 
-fn lane<T: Copy>(bytes: &[u8], out: &mut Vec<T>, from: impl Fn(&[u8]) -> T, width: usize) {
+/// Bytes of one flag each (0 or 1) into `out`.
+fn decode_flags(bytes: &[u8], out: &mut Vec<bool>) {
     out.clear();
-    out.extend(bytes.chunks_exact(width).map(from));
-}
-
-fn f32_lane(bytes: &[u8], out: &mut Vec<f32>) {
-    lane(
-        bytes,
-        out,
-        |c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]),
-        4,
-    );
+    out.extend(bytes.iter().map(|&b| b != 0));
 }
 
 type StepReply = (
@@ -189,13 +188,11 @@ impl Hosted {
                 state: HostedState::default(),
             })
         })
-        .map_err(|e| {
-            Python::attach(|py| EnvError::failed(format!("Python env {spec}"), traceback(py, &e)))
-        })
+        .map_err(|e| Python::attach(|py| EnvError::failed(context(&spec), traceback(py, &e))))
     }
 
     fn fail(&self, py: Python<'_>, e: PyErr) -> EnvError {
-        EnvError::failed(format!("Python env {}", self.spec), traceback(py, &e))
+        EnvError::failed(context(&self.spec), traceback(py, &e))
     }
 
     /// Checks observations (`rows` of them, env `who(k)` for row `k`)
@@ -208,7 +205,7 @@ impl Hosted {
         for (k, row) in values.chunks_exact(d).enumerate() {
             self.observation_space.check(row).map_err(|message| {
                 EnvError::failed(
-                    format!("Python env {}", self.spec),
+                    context(&self.spec),
                     format!(
                         "env {}'s observation is outside {}: {message} (hlynr's flat encoding)",
                         who(k),
@@ -227,7 +224,7 @@ impl Hosted {
                 .call_method1(py, "reset", (seed,))
                 .and_then(|r| r.extract::<(Vec<u8>, Vec<u8>)>(py));
             let (values, bytes) = reply.map_err(|e| self.fail(py, e))?;
-            f32_lane(&values, &mut self.obs);
+            crate::decode_f32(&values, &mut self.obs);
             self.check_rows(&self.obs, |k| k)?;
             self.obs_bytes = bytes;
             self.returns.fill(0.0);
@@ -239,16 +236,8 @@ impl Hosted {
     }
 
     fn step_with(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
-        let dim = self.action_space.flat_dim();
-        for (i, action) in actions.chunks_exact(dim.max(1)).enumerate() {
-            self.action_space
-                .check(action)
-                .map_err(|message| EnvError::InvalidAction {
-                    env_index: i,
-                    message,
-                })?;
-        }
-        let raw: Vec<u8> = actions.iter().flat_map(|a| a.to_ne_bytes()).collect();
+        hlynr_env::check_action_batch(&self.action_space, self.n, actions)?;
+        let raw = crate::f32_ne_bytes(actions);
         Python::attach(|py| {
             let reply = self
                 .host
@@ -265,10 +254,10 @@ impl Hosted {
                 final_bytes,
                 success,
             ) = reply.map_err(|e| self.fail(py, e))?;
-            f32_lane(&values, &mut self.obs);
+            crate::decode_f32(&values, &mut self.obs);
             self.obs_bytes = bytes;
-            lane(&terminated, &mut self.terminated, |c| c[0] != 0, 1);
-            lane(&truncated, &mut self.truncated, |c| c[0] != 0, 1);
+            decode_flags(&terminated, &mut self.terminated);
+            decode_flags(&truncated, &mut self.truncated);
             self.infos.iter_mut().for_each(Info::clear);
             self.rewards.clear();
             for (i, &reward) in rewards.iter().enumerate() {
@@ -286,15 +275,17 @@ impl Hosted {
                 self.infos[i].is_success = Some(ok);
             }
             self.final_at.fill(None);
-            let width = self.observation_space.flat_dim();
             for (k, &i) in finished.iter().enumerate() {
                 self.final_at[i] = Some(k);
             }
-            f32_lane(&finals, &mut self.finals);
+            crate::decode_f32(&finals, &mut self.finals);
             self.final_bytes = final_bytes;
             self.check_rows(&self.obs, |k| k)?;
             self.check_rows(&self.finals, |k| finished[k])?;
-            debug_assert_eq!(self.finals.len(), finished.len() * width);
+            debug_assert_eq!(
+                self.finals.len(),
+                finished.len() * self.observation_space.flat_dim()
+            );
             Ok(())
         })
     }
@@ -323,14 +314,6 @@ impl BatchEnv for Hosted {
         self.reset_with(Some(seed))
     }
     fn step(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
-        let expected = self.n * self.action_space.flat_dim();
-        if actions.len() != expected {
-            return Err(EnvError::Shape {
-                context: "actions".into(),
-                expected,
-                actual: actions.len(),
-            });
-        }
         self.step_with(actions)
     }
     fn obs(&self) -> &[f32] {

@@ -35,10 +35,30 @@ fn runtime_error(e: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(e.to_string())
 }
 
+/// The lock's data, also after a panic in another holder (the state is
+/// buffers a panic cannot leave half-meaningful for the next call).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `values` as native-endian `f32` bytes, the lane encoding on the wire.
+fn f32_ne_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+}
+
 /// `values` as a `bytearray` of native-endian `f32`.
 fn f32_bytes<'py>(py: Python<'py>, values: &[f32]) -> Bound<'py, PyByteArray> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    PyByteArray::new(py, &bytes)
+    PyByteArray::new(py, &f32_ne_bytes(values))
+}
+
+/// Decodes native-endian `f32` bytes into `out` (cleared first).
+fn decode_f32(bytes: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
+    );
 }
 
 /// Reads native-endian `f32`s from `bytes` into `out` (cleared first); the
@@ -51,12 +71,7 @@ fn read_f32(bytes: &[u8], expected: usize, what: &str, out: &mut Vec<f32>) -> Py
             bytes.len()
         )));
     }
-    out.clear();
-    out.extend(
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
-    );
+    decode_f32(bytes, out);
     Ok(())
 }
 

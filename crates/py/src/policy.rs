@@ -12,7 +12,7 @@ use hlynr_rl::trainer::{bare_policy, load_model, locate_model};
 use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 
-use crate::{f32_bytes, read_f32, runtime_error, value_error};
+use crate::{f32_bytes, lock, read_f32, runtime_error, value_error};
 
 struct PolicyState {
     policy: Box<dyn hlynr_env::Policy>,
@@ -128,7 +128,7 @@ impl Policy {
                 bytes.len()
             )));
         }
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&self.state);
         let s = &mut *guard;
         read_f32(values, n * obs_dim, "observations", &mut s.obs)?;
         s.actions.clear();
@@ -147,7 +147,7 @@ impl Policy {
     /// Forgets the memory (recurrent state, frame stack) of `rows`, whose
     /// next observation starts an episode.
     fn reset_rows(&self, rows: Vec<usize>) {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = lock(&self.state);
         guard.policy.reset_rows(&rows);
     }
 }
