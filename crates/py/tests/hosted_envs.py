@@ -49,3 +49,80 @@ def text_env():
     env = Walk()
     env.observation_space = spaces.Text(5)
     return env
+
+
+#: Every real-time CartPole made, in order, for the tests to read their clocks.
+CLOCKS = []
+
+
+def realtime_cartpole(hz=20.0, max_episode_steps=25):
+    """CartPole on a wall clock of ``hz`` (short episodes keep evaluation
+    quick at that pace)."""
+    from hlynr.wrappers import RealTimeStep
+
+    env = RealTimeStep(gym.make("CartPole-v1", max_episode_steps=max_episode_steps), hz=hz)
+    CLOCKS.append(env)
+    return env
+
+
+class Tm20FullStandIn(gym.Env):
+    """What tmrl 0.7's full TrackMania env (``TM20FULL`` behind rtgym) looks
+    like from Python, without the game: observations ``(speed, gear, rpm,
+    frames, action, action)`` whose space declares float32 frames in
+    [0, 255] while the frames themselves are uint8 (as tmrl's are), rtgym's
+    two appended actions, and a ``Box(-1, 1, (3,))`` ``[gas, brake, steer]``
+    action. The "car" gains speed with gas and loses it braking; the reward
+    is its speed; an episode ends after ``horizon`` steps."""
+
+    def __init__(self, horizon=40):
+        self.observation_space = spaces.Tuple(
+            (
+                spaces.Box(0.0, 1000.0, (1,)),
+                spaces.Box(0.0, 6, (1,)),
+                spaces.Box(0.0, np.inf, (1,)),
+                spaces.Box(0.0, 255.0, (4, 64, 64)),
+                spaces.Box(-1.0, 1.0, (3,)),
+                spaces.Box(-1.0, 1.0, (3,)),
+            )
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (3,))
+        self.horizon = horizon
+        self.sent = []
+
+    def _obs(self):
+        frame = np.full((64, 64), int(self.speed) % 256, np.uint8)
+        self.frames = self.frames[1:] + [frame]
+        return (
+            np.array([self.speed], np.float32),
+            np.array([min(6, self.speed // 50)], np.float32),
+            np.array([1000.0 + 30.0 * (self.speed % 50)], np.float32),
+            np.array(self.frames),
+            self.actions[0],
+            self.actions[1],
+        )
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.speed, self.t = 0.0, 0
+        self.frames = [np.zeros((64, 64), np.uint8)] * 4
+        self.actions = [np.zeros(3, np.float32)] * 2
+        return self._obs(), {}
+
+    def step(self, action):
+        action = np.asarray(action, np.float32)
+        assert action.shape == (3,) and np.all(np.abs(action) <= 1), action
+        self.sent.append(action)
+        self.speed = float(np.clip(self.speed + 20.0 * action[0] - 40.0 * action[1], 0.0, 400.0))
+        self.actions = [self.actions[1], action]
+        self.t += 1
+        return self._obs(), self.speed / 100.0, False, self.t >= self.horizon, {}
+
+
+def tmrl_stand_in(**kwargs):
+    """The stand-in on rtgym's 20 Hz clock, wrapped as ``hlynr.wrappers.tmrl``
+    wraps the real env."""
+    from hlynr.wrappers import RealTimeStep, TmrlDiscrete
+
+    clock = RealTimeStep(Tm20FullStandIn(), hz=20.0)
+    CLOCKS.append(clock)
+    return TmrlDiscrete(clock, **kwargs)

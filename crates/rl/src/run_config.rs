@@ -24,6 +24,12 @@ pub struct RunSettings {
     /// Step checkpoints kept (`last/` and `best/` always are); `null` keeps all.
     #[serde(default = "d::keep_last_n")]
     pub keep_last_n: Option<usize>,
+    /// Whether the run evaluates at all. `false` is for an env of which only
+    /// one instance can exist (a game driven in real time): no evaluation
+    /// env is built, `best/` is never written, and the training episodes'
+    /// metrics are what shows progress.
+    #[serde(default = "d::evaluate")]
+    pub evaluate: bool,
     /// Env steps between evaluations; 0 evaluates only at the end.
     #[serde(default = "d::eval_every_steps")]
     pub eval_every_steps: u64,
@@ -49,6 +55,9 @@ mod d {
     pub fn keep_last_n() -> Option<usize> {
         Some(5)
     }
+    pub fn evaluate() -> bool {
+        true
+    }
     pub fn eval_every_steps() -> u64 {
         10_000
     }
@@ -62,6 +71,7 @@ impl Default for RunSettings {
         RunSettings {
             checkpoint_every_steps: d::checkpoint_every_steps(),
             keep_last_n: d::keep_last_n(),
+            evaluate: d::evaluate(),
             eval_every_steps: d::eval_every_steps(),
             eval_episodes: d::eval_episodes(),
             eval_seed: None,
@@ -242,6 +252,12 @@ impl Validate for RunConfig {
         Validate::validate(&self.doctor, &p("doctor"))?;
         if let Some(c) = &self.curriculum {
             c.validate(&p("curriculum"))?;
+            if !self.run.evaluate {
+                return Err(ConfigError::invalid(
+                    p("run.evaluate"),
+                    "a curriculum moves on by evaluations, so it needs `run.evaluate: true`",
+                ));
+            }
             if self.run.eval_episodes < c.min_eval_episodes {
                 return Err(ConfigError::invalid(
                     p("run.eval_episodes"),

@@ -629,3 +629,169 @@ fn a_100k_replay_of_stacked_camera_frames_fits_in_half_a_gigabyte() {
     );
     assert!(gib < 0.5, "{gib} GiB");
 }
+
+/// `RESUME_CONFIG` acting on an actor thread.
+fn decoupled_config() -> String {
+    let text = RESUME_CONFIG.replace(
+        "double_q: true,",
+        "double_q: true, decoupled_acting: {weight_sync_interval: 3},",
+    );
+    assert_ne!(text, RESUME_CONFIG);
+    text
+}
+
+#[test]
+fn an_actor_thread_feeds_the_learner_every_step_and_a_run_resumes_on_fresh_episodes() {
+    let root = scratch("decoupled");
+    let config = decoupled_config();
+    let mut first = create(&root, &config).unwrap();
+    let run_dir = first.run_dir().to_path_buf();
+    first.train(Some(1600), None).unwrap();
+    // Every vector step the actor took reached the learner (the last
+    // iteration takes whatever had arrived, so a segment may end past its
+    // mark), and the learner learned from them.
+    let paused_at = first.algorithm().num_timesteps();
+    assert!((1600..1600 + 4096 * 2).contains(&paused_at), "{paused_at}");
+    let metrics = hlynr_rl::metrics::read_metrics(&run_dir.join("metrics.jsonl")).unwrap();
+    let received: f64 = metrics
+        .series("time/actor_vector_steps")
+        .iter()
+        .map(|&(_, v)| v)
+        .sum();
+    assert_eq!(received * 2.0, paused_at as f64);
+    let updates = metrics.series("train/n_updates");
+    assert!(updates.last().unwrap().1 > 0.0, "{updates:?}");
+    let episodes = metrics.series("time/episodes");
+    assert!(episodes.last().unwrap().1 > 10.0, "{episodes:?}");
+    drop(first);
+
+    let (mut resumed, report) = Trainer::resume(
+        &run_dir,
+        factory,
+        vec!["resume".into()],
+        ProgressMode::Quiet,
+    )
+    .unwrap();
+    assert_eq!(report.env_steps, paused_at);
+    let out = resumed.train(None, None).unwrap();
+    assert_eq!(out.status, TrainStatus::Completed);
+    assert!(out.env_steps >= 2400, "{}", out.env_steps);
+    drop(resumed);
+    let metrics = hlynr_rl::metrics::read_metrics(&run_dir.join("metrics.jsonl")).unwrap();
+    let episodes = metrics.series("time/episodes");
+    assert!(
+        episodes.windows(2).all(|w| w[0].1 <= w[1].1),
+        "episodes count on across the resume: {episodes:?}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// CartPole whose env 0 fails on its 700th step, paced at 0.2 ms a step
+/// so that the learner keeps up with the actor thread.
+#[derive(Debug)]
+struct FailsAt700;
+
+impl EnvFactory for FailsAt700 {
+    fn make_train(&self, n_envs: usize) -> Result<Box<dyn hlynr_env::BatchEnv>> {
+        use hlynr_testkit::tampered::Tampered;
+        let env = hlynr_env::VecEnv::from_fn(n_envs, |i| {
+            Tampered::new(
+                hlynr_env::EpisodeStatistics::new(
+                    hlynr_env::TimeLimit::new(
+                        hlynr_env::classic::make("CartPole-v1").unwrap(),
+                        500,
+                    )
+                    .unwrap(),
+                ),
+                Box::new(move |step, _: &mut [f32], _: &mut hlynr_env::Step| {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    if i == 0 && step == 700 {
+                        return Err(hlynr_env::EnvError::failed("the cart", "lost a wheel"));
+                    }
+                    Ok(())
+                }),
+            )
+        })?;
+        Ok(Box::new(env))
+    }
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
+        Corrupted.make_eval()
+    }
+}
+
+#[test]
+fn an_env_failing_on_the_actor_thread_fails_the_run_and_keeps_its_checkpoint() {
+    let root = scratch("decoupled-fail");
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(&decoupled_config(), "test", &[] as &[&str]).unwrap();
+    let location = RunLocation {
+        runs_dir: root.clone(),
+        name: "fail".into(),
+        command_line: vec!["test".into()],
+    };
+    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(Box::new(FailsAt700)) };
+    let mut t =
+        Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap();
+    let run_dir = t.run_dir().to_path_buf();
+    let err = t.train(None, None).unwrap_err().to_string();
+    assert!(err.contains("lost a wheel"), "{err}");
+    drop(t);
+    let manifest = std::fs::read_to_string(run_dir.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"failed\""), "{manifest}");
+    // The checkpoint of 800 env steps (env 0's 400th step) is whole and
+    // resumes.
+    let (_, report) = Trainer::resume(
+        &run_dir,
+        factory,
+        vec!["resume".into()],
+        ProgressMode::Quiet,
+    )
+    .unwrap();
+    assert!(
+        (800..1400).contains(&report.env_steps),
+        "{}",
+        report.env_steps
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// An env of which only one instance may exist (a game): with
+/// `run.evaluate: false` no evaluation env is ever built.
+#[derive(Debug)]
+struct OnlyOneInstance;
+
+impl EnvFactory for OnlyOneInstance {
+    fn make_train(&self, n_envs: usize) -> Result<Box<dyn hlynr_env::BatchEnv>> {
+        ClassicEnvFactory::new(&hlynr_env::config::from_yaml_str("id: CartPole-v1", "t").unwrap())
+            .unwrap()
+            .make_train(n_envs)
+    }
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
+        panic!("a second instance of the game was built")
+    }
+}
+
+#[test]
+fn a_run_without_evaluation_never_builds_an_evaluation_env() {
+    let root = scratch("no-eval");
+    let text = RESUME_CONFIG.replace("run: {", "run: {evaluate: false, ");
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(&text, "test", &[] as &[&str]).unwrap();
+    assert!(!config.run.evaluate);
+    let location = RunLocation {
+        runs_dir: root.clone(),
+        name: "no-eval".into(),
+        command_line: vec!["test".into()],
+    };
+    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(Box::new(OnlyOneInstance)) };
+    let mut t =
+        Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap();
+    let out = t.train(None, None).unwrap();
+    assert_eq!(out.status, TrainStatus::Completed);
+    assert!(out.last_eval.is_none());
+    let metrics = hlynr_rl::metrics::read_metrics(&t.run_dir().join("metrics.jsonl")).unwrap();
+    assert!(metrics.series("eval/mean_reward").is_empty());
+    assert!(!metrics.series("rollout/ep_rew_mean").is_empty());
+    drop(t);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -58,6 +58,9 @@ mod d {
     pub fn huber_delta() -> f64 {
         1.0
     }
+    pub fn weight_sync_interval() -> u64 {
+        10
+    }
 }
 
 /// What the network learns of the return: its expectation (the default,
@@ -350,6 +353,26 @@ pub struct DqnConfig {
     /// The Q-network.
     #[serde(default)]
     pub policy: QNetConfig,
+    /// Acting on its own thread, apart from learning (for envs that run in
+    /// real time); `null` (default) acts and learns in turn on one thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoupled_acting: Option<DecoupledActing>,
+}
+
+/// Acting decoupled from learning: an actor thread steps the envs with its
+/// own copy of the Q-network, refreshed from the learner every
+/// `weight_sync_interval` gradient steps, so that no gradient step ever
+/// delays an action. The learner takes `gradient_steps` per `train_freq`
+/// vector steps it receives, waiting when ahead of the actor and falling
+/// behind (fewer gradient steps per env step) when slower; never the actor.
+/// Such runs are not bitwise reproducible (which weights an action is
+/// chosen with depends on timing), and a resumed one starts fresh episodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoupledActing {
+    /// Gradient steps between fresh weights for the actor.
+    #[serde(default = "d::weight_sync_interval")]
+    pub weight_sync_interval: u64,
 }
 
 impl Default for DqnConfig {
@@ -466,6 +489,13 @@ impl Validate for DqnConfig {
                 ensure_range(&q(key), v as f64, Interval::closed(1.0, 1024.0))?;
             }
             ensure_range(&q("kappa"), dist.kappa(), Interval::closed(0.0, 1e6))?;
+        }
+        if let Some(acting) = &self.decoupled_acting {
+            ensure_range(
+                &join_path(&p("decoupled_acting"), "weight_sync_interval"),
+                acting.weight_sync_interval as f64,
+                Interval::closed(1.0, 1e9),
+            )?;
         }
         self.policy.validate(&p("policy"))
     }

@@ -19,6 +19,8 @@
 //! the waiting n-step windows and the target network travel as resume-only
 //! checkpoint files.
 
+mod acting;
+mod actor;
 pub mod config;
 pub mod frames;
 pub mod nstep;
@@ -28,7 +30,7 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
-use hlynr_env::{BatchEnv, ObsRef};
+use hlynr_env::{BatchEnv, ObsRef, Space};
 use hlynr_nn::io::TensorEntry;
 use hlynr_nn::{
     Adam, AdamConfig, AdamKind, ParamGroup, Tensor, clip_grad_norm, quantile_huber_loss,
@@ -39,13 +41,16 @@ use serde::{Deserialize, Serialize};
 use crate::algorithm::{Algorithm, AlgorithmState, Iteration, PolicyRecord, PolicySnapshot};
 use crate::checkpoint::ResumeFiles;
 use crate::common::episodes::EpisodeWindow;
-use crate::common::nonfinite::{all_finite, zero_nonfinite};
+use crate::common::nonfinite::all_finite;
 use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
 use crate::policy::{ImplicitQuantiles, QNetConfig, QNetwork, QOutputs, argmax_rows};
 
+use acting::{ActRngs, ActScratch, StepRecord, act_step, acting_epsilon};
+use actor::{Actor, ActorMessage, QUEUE_VECTOR_STEPS};
 pub use config::{
-    DecayUnit, Distribution, DqnConfig, ExplorationDecay, Optimizer, PrioritizedReplay,
+    DecayUnit, DecoupledActing, Distribution, DqnConfig, ExplorationDecay, Optimizer,
+    PrioritizedReplay,
 };
 use nstep::NStep;
 use replay::{Batch, ReplayBuffer, Sample, bytes_per_transition};
@@ -123,12 +128,43 @@ impl NetworkRecord {
     }
 }
 
+/// Who steps the env batch.
+enum Acting<B: BatchEnv + 'static> {
+    /// The learner, between learning phases.
+    Inline(B),
+    /// An actor thread (`decoupled_acting`).
+    Decoupled(Box<Actor<B>>),
+}
+
+impl<B: BatchEnv + 'static> Acting<B> {
+    fn observation_space(&self) -> &Space {
+        match self {
+            Acting::Inline(env) => env.observation_space(),
+            Acting::Decoupled(a) => a.observation_space(),
+        }
+    }
+
+    fn action_space(&self) -> &Space {
+        match self {
+            Acting::Inline(env) => env.action_space(),
+            Acting::Decoupled(a) => a.action_space(),
+        }
+    }
+
+    fn num_envs(&self) -> usize {
+        match self {
+            Acting::Inline(env) => env.num_envs(),
+            Acting::Decoupled(a) => a.num_envs(),
+        }
+    }
+}
+
 /// The DQN learner over an environment batch `B`.
-pub struct Dqn<B: BatchEnv> {
+pub struct Dqn<B: BatchEnv + 'static> {
     config: DqnConfig,
     seed: u64,
     total_timesteps: u64,
-    env: B,
+    acting: Acting<B>,
     q: QNetwork,
     target: QNetwork,
     opt: Adam,
@@ -151,7 +187,7 @@ pub struct Dqn<B: BatchEnv> {
     scratch: Scratch,
 }
 
-impl<B: BatchEnv> std::fmt::Debug for Dqn<B> {
+impl<B: BatchEnv + 'static> std::fmt::Debug for Dqn<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dqn")
             .field("counters", &self.counters)
@@ -162,11 +198,10 @@ impl<B: BatchEnv> std::fmt::Debug for Dqn<B> {
 
 #[derive(Debug, Default)]
 struct Scratch {
-    actions: Vec<f32>,
-    greedy: Vec<usize>,
-    obs: Vec<f32>,
-    act_obs: Vec<f32>,
-    bytes: Vec<u8>,
+    act: ActScratch,
+    record: StepRecord,
+    /// Vector steps received from the actor thread in this iteration.
+    received: u64,
     sample: Sample,
     batch: Batch,
     obs_t: Tensor,
@@ -197,7 +232,7 @@ struct LearnStats {
     grad_norm: f64,
 }
 
-impl<B: BatchEnv> Dqn<B> {
+impl<B: BatchEnv + 'static> Dqn<B> {
     /// A learner for `env` (a `Discrete` action space), resetting it with a
     /// seed derived from `seed`. A replay buffer that would not fit in the
     /// memory available is refused before anything is allocated.
@@ -256,8 +291,34 @@ impl<B: BatchEnv> Dqn<B> {
         let group = ParamGroup::new(GROUP, names, config.learning_rate.initial())
             .with_weight_decay(config.weight_decay);
         let opt = Adam::new(adam, vec![group]).map_err(nn)?;
-        env.reset(derive_seed(seed, STREAM_ENV))?;
+        let env_seed = derive_seed(seed, STREAM_ENV);
         let n = env.num_envs();
+        let acting = match &config.decoupled_acting {
+            None => {
+                env.reset(env_seed)?;
+                Acting::Inline(env)
+            }
+            Some(_) => {
+                // The actor's copy of the network: its initial weights are
+                // the learner's, loaded when the thread starts.
+                let mut copy = QNetwork::new(
+                    &space,
+                    env.action_space(),
+                    &config.policy,
+                    &outputs,
+                    &mut Rng::seed_from_u64(0),
+                )?;
+                copy.load_state_dict(&q.state_dict())?;
+                Acting::Decoupled(Box::new(Actor::new(
+                    env,
+                    env_seed,
+                    copy,
+                    config.clone(),
+                    seed,
+                    total_timesteps,
+                )))
+            }
+        };
         Ok(Self {
             replay: ReplayBuffer::new(
                 config.buffer_size,
@@ -280,7 +341,7 @@ impl<B: BatchEnv> Dqn<B> {
             config,
             seed,
             total_timesteps,
-            env,
+            acting,
             q,
             target,
             opt,
@@ -300,24 +361,13 @@ impl<B: BatchEnv> Dqn<B> {
     /// `exploration_fraction` of the run on, before that linear in env
     /// steps or exponential in env steps or episodes.
     pub fn exploration_rate(&self) -> f64 {
-        let c = &self.config;
-        let elapsed = 1.0 - self.progress_remaining();
-        let (initial, fin) = (c.exploration_initial_eps, c.exploration_final_eps);
-        if c.exploration_fraction <= 0.0 || elapsed >= c.exploration_fraction {
-            return fin;
-        }
-        match &c.exploration_decay {
-            ExplorationDecay::Linear => {
-                initial + elapsed * (fin - initial) / c.exploration_fraction
-            }
-            ExplorationDecay::Exponential { rate, unit } => {
-                let n = match unit {
-                    DecayUnit::Steps => self.counters.num_timesteps,
-                    DecayUnit::Episodes => self.counters.episodes,
-                };
-                (initial * rate.powf(n as f64)).max(fin)
-            }
-        }
+        let c = &self.counters;
+        acting::exploration_rate(
+            &self.config,
+            self.total_timesteps,
+            c.num_timesteps,
+            c.episodes,
+        )
     }
 
     /// The importance-sampling exponent at the current step (prioritised
@@ -330,78 +380,80 @@ impl<B: BatchEnv> Dqn<B> {
 
     /// One vector step: choose actions, step, store transitions.
     fn collect_step(&mut self) -> Result<()> {
-        let n = self.env.num_envs();
-        let n_actions = self.q.n_actions();
-        let random_phase = self.counters.num_timesteps < self.config.learning_starts;
-        let eps = if random_phase {
-            1.0
-        } else {
-            self.exploration_rate()
+        let Acting::Inline(env) = &mut self.acting else {
+            unreachable!("an actor thread steps a decoupled batch")
         };
-        let sc = &mut self.scratch;
-        sc.actions.resize(n, 0.0);
-        sc.greedy.resize(n, 0);
-        // The observations the actions are chosen on, as the env gave them
-        // (for storage) and with NaN and infinities replaced by 0 (to act on).
-        sc.obs.clear();
-        sc.obs.extend_from_slice(self.env.obs());
-        sc.bytes.clear();
-        sc.bytes.extend_from_slice(self.env.obs_bytes());
-        sc.act_obs.clear();
-        sc.act_obs.extend_from_slice(&sc.obs);
-        self.nonfinite_obs += zero_nonfinite(&mut sc.act_obs);
-        if eps < 1.0 {
-            // Noisy networks explore through fresh noise at every step.
-            if self.q.is_noisy() {
-                self.q.resample_noise(&mut self.noise_rng);
-            }
-            self.q.greedy(&sc.act_obs, &sc.bytes, n, &mut sc.greedy)?;
-        }
-        for (a, &g) in sc.actions.iter_mut().zip(&sc.greedy) {
-            let explore = eps >= 1.0 || self.explore_rng.uniform() < eps;
-            *a = if explore {
-                self.explore_rng.below(n_actions as u64) as f32
-            } else {
-                g as f32
-            };
-        }
-        self.env.step(&sc.actions)?;
-        self.counters.num_timesteps += n as u64;
-        let (vd, bd) = (self.env.obs_dim(), self.env.byte_dim());
-        let (rewards, term, trunc) = (
-            self.env.rewards(),
-            self.env.terminated(),
-            self.env.truncated(),
+        let c = &self.counters;
+        let eps = acting_epsilon(
+            &self.config,
+            self.total_timesteps,
+            c.num_timesteps,
+            c.episodes,
         );
-        for i in 0..n {
-            let ended = term[i] || trunc[i];
-            let next = if ended {
-                let values = self.env.final_observation(i).ok_or_else(|| {
-                    TrainError::invalid("DQN", format!("env {i} ended without a final observation"))
-                })?;
-                ObsRef::new(
-                    values,
-                    self.env.final_observation_bytes(i).unwrap_or_default(),
-                )
-            } else {
-                ObsRef::new(
-                    &self.env.obs()[i * vd..(i + 1) * vd],
-                    &self.env.obs_bytes()[i * bd..(i + 1) * bd],
-                )
+        let mut rec = std::mem::take(&mut self.scratch.record);
+        let rngs = ActRngs {
+            explore: &mut self.explore_rng,
+            noise: &mut self.noise_rng,
+        };
+        act_step(env, &mut self.q, eps, rngs, &mut self.scratch.act, &mut rec)?;
+        self.store(&rec);
+        self.scratch.record = rec;
+        Ok(())
+    }
+
+    /// Waits for `train_freq` vector steps from the actor thread, then takes
+    /// whatever else has arrived (at most a queue's worth, so that the
+    /// learner gets to learn however fast the actor is).
+    fn receive_steps(&mut self) -> Result<()> {
+        let mut received = 0u64;
+        while received < QUEUE_VECTOR_STEPS as u64 {
+            let Acting::Decoupled(actor) = &mut self.acting else {
+                unreachable!("only a decoupled batch has an actor thread")
             };
+            actor.start()?;
+            let Some(message) = actor.receive(received < self.config.train_freq)? else {
+                break;
+            };
+            match message {
+                ActorMessage::Step(rec) => {
+                    self.store(&rec);
+                    received += 1;
+                }
+                // Windows never span two batches.
+                ActorMessage::EnvReplaced => self.nstep.clear(),
+            }
+        }
+        self.scratch.received = received;
+        Ok(())
+    }
+
+    /// Stores a vector step's transitions through the n-step windows, counts
+    /// its env steps and finished episodes, and updates the target network
+    /// when an interval's worth of env steps has passed.
+    fn store(&mut self, rec: &StepRecord) {
+        let n = self.acting.num_envs();
+        self.counters.num_timesteps += n as u64;
+        self.nonfinite_obs += rec.nonfinite_obs;
+        let space = self.acting.observation_space();
+        let (vd, bd) = (space.flat_dim(), space.byte_dim());
+        for i in 0..n {
+            let next = ObsRef::new(
+                &rec.next_obs[i * vd..(i + 1) * vd],
+                &rec.next_bytes[i * bd..(i + 1) * bd],
+            );
             let obs = ObsRef::new(
-                &sc.obs[i * vd..(i + 1) * vd],
-                &sc.bytes[i * bd..(i + 1) * bd],
+                &rec.obs[i * vd..(i + 1) * vd],
+                &rec.bytes[i * bd..(i + 1) * bd],
             );
             let (replay, dropped) = (&mut self.replay, &mut self.dropped_transitions);
             let next_finite = all_finite(next.values);
             self.nstep.push(
                 i,
                 obs,
-                sc.actions[i] as usize,
-                rewards[i],
-                term[i],
-                trunc[i],
+                rec.actions[i] as usize,
+                rec.rewards[i],
+                rec.terminated[i],
+                rec.truncated[i],
                 |e| {
                     // A transition with a NaN or infinity in it would poison
                     // every target it is sampled for: it is not stored.
@@ -413,16 +465,12 @@ impl<B: BatchEnv> Dqn<B> {
                 },
             );
         }
-        for (i, info) in self.env.infos().iter().enumerate() {
-            if !(term[i] || trunc[i]) {
-                continue;
-            }
+        for end in &rec.ends {
             self.counters.episodes += 1;
-            if let Some(ep) = info.episode {
-                self.episodes
-                    .push_episode(ep.episode_return, ep.episode_length);
+            if let Some((episode_return, length)) = end.stats {
+                self.episodes.push_episode(episode_return, length);
             }
-            if let Some(s) = info.is_success {
+            if let Some(s) = end.success {
                 self.episodes.push_success(s);
             }
         }
@@ -431,7 +479,6 @@ impl<B: BatchEnv> Dqn<B> {
             self.counters.target_updates = self.counters.num_timesteps / interval;
             self.update_target();
         }
-        Ok(())
     }
 
     /// Moves the target network to the online one by `tau` (copies it when
@@ -627,8 +674,12 @@ impl<B: BatchEnv> Dqn<B> {
     pub fn iterate(&mut self) -> Result<Iteration> {
         self.nonfinite_obs = 0;
         self.dropped_transitions = 0;
-        for _ in 0..self.config.train_freq {
-            self.collect_step()?;
+        if matches!(self.acting, Acting::Inline(_)) {
+            for _ in 0..self.config.train_freq {
+                self.collect_step()?;
+            }
+        } else {
+            self.receive_steps()?;
         }
         let mut stats = LearnStats {
             q_max: f64::MIN,
@@ -656,12 +707,27 @@ impl<B: BatchEnv> Dqn<B> {
                     break;
                 }
             }
+            self.publish_weights(start_updates)?;
         }
         self.counters.iterations += 1;
         Ok(Iteration {
             scalars: self.scalars(&stats, skipped),
             nonfinite_skip: skipped.then_some(self.counters.nonfinite_skips),
         })
+    }
+
+    /// Hands the actor thread fresh weights when `weight_sync_interval`
+    /// gradient steps have passed since `n_updates` was `since`.
+    fn publish_weights(&mut self, since: u64) -> Result<()> {
+        if let (Acting::Decoupled(actor), Some(d)) =
+            (&mut self.acting, &self.config.decoupled_acting)
+        {
+            let every = d.weight_sync_interval;
+            if self.counters.n_updates / every > since / every {
+                actor.publish(self.q.state_dict())?;
+            }
+        }
+        Ok(())
     }
 
     fn scalars(&self, s: &LearnStats, skipped: bool) -> Metrics {
@@ -702,6 +768,10 @@ impl<B: BatchEnv> Dqn<B> {
             ("time/episodes", Some(c.episodes as f64)),
             ("time/iterations", Some(c.iterations as f64)),
             ("time/total_timesteps", Some(c.num_timesteps as f64)),
+            (
+                "time/actor_vector_steps",
+                matches!(self.acting, Acting::Decoupled(_)).then_some(self.scratch.received as f64),
+            ),
         ];
         rows.into_iter()
             .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
@@ -719,7 +789,12 @@ impl<B: BatchEnv> Dqn<B> {
             noise_rng: self.noise_rng.clone(),
             episodes: self.episodes.clone(),
             lr_scale: self.lr_scale,
-            env: self.env.state(),
+            // The actor thread's envs are not paused for a checkpoint: a
+            // decoupled run resumes on fresh episodes.
+            env: match &self.acting {
+                Acting::Inline(env) => env.state(),
+                Acting::Decoupled(_) => serde_json::Value::Null,
+            },
         })
     }
 
@@ -747,8 +822,8 @@ impl<B: BatchEnv> Dqn<B> {
         })
         .map_err(|e| TrainError::invalid("DQN policy record", e.to_string()))?;
         Ok(PolicyRecord {
-            observation_space: self.env.observation_space().clone(),
-            action_space: self.env.action_space().clone(),
+            observation_space: self.acting.observation_space().clone(),
+            action_space: self.acting.action_space().clone(),
             frame_stack: None,
             obs_normalizer: None,
             network,
@@ -840,7 +915,7 @@ pub fn policy_from_record(
     })
 }
 
-impl<B: BatchEnv> ResumeFiles for Dqn<B> {
+impl<B: BatchEnv + 'static> ResumeFiles for Dqn<B> {
     fn names(&self) -> Vec<String> {
         vec![REPLAY_FILE.into(), TARGET_FILE.into(), NSTEP_FILE.into()]
     }
@@ -896,9 +971,19 @@ impl Algorithm for Dqn<Box<dyn BatchEnv>> {
         let opt = Adam::from_state(&state.optimizer).map_err(nn)?;
         let backup = self.q.state_dict();
         self.q.load_state_dict(&state.weights)?;
-        if let Err(e) = self.env.set_state(&meta.env) {
+        let continued = match &mut self.acting {
+            Acting::Inline(env) => env.set_state(&meta.env).map_err(TrainError::from),
+            Acting::Decoupled(actor) => actor
+                .continue_from(
+                    meta.seed,
+                    meta.counters.num_timesteps,
+                    meta.counters.episodes,
+                )
+                .and_then(|()| actor.publish(state.weights.clone())),
+        };
+        if let Err(e) = continued {
             self.q.load_state_dict(&backup)?;
-            return Err(e.into());
+            return Err(e);
         }
         // Until the resume files say otherwise, the target is the online net.
         self.target.load_state_dict(&state.weights)?;
@@ -923,6 +1008,9 @@ impl Algorithm for Dqn<Box<dyn BatchEnv>> {
         self.opt = opt;
         self.target_synced = true;
         self.lr_scale *= lr_factor;
+        if let Acting::Decoupled(actor) = &mut self.acting {
+            actor.publish(state.weights.clone())?;
+        }
         Ok(())
     }
 
@@ -931,18 +1019,26 @@ impl Algorithm for Dqn<Box<dyn BatchEnv>> {
     }
 
     fn replace_env_batch(&mut self, mut batch: Box<dyn BatchEnv>, seed: u64) -> Result<()> {
-        if batch.num_envs() != self.env.num_envs()
-            || batch.observation_space() != self.env.observation_space()
-            || batch.action_space() != self.env.action_space()
+        if batch.num_envs() != self.acting.num_envs()
+            || batch.observation_space() != self.acting.observation_space()
+            || batch.action_space() != self.acting.action_space()
         {
             return Err(TrainError::invalid(
                 "DQN",
                 "the new env batch differs in size or spaces from the old one",
             ));
         }
-        batch.reset(seed)?;
-        self.env = batch;
-        self.nstep.clear();
+        let immediate = match &mut self.acting {
+            Acting::Inline(env) => {
+                batch.reset(seed)?;
+                *env = batch;
+                true
+            }
+            Acting::Decoupled(actor) => actor.replace_env(batch, seed)?,
+        };
+        if immediate {
+            self.nstep.clear();
+        }
         Ok(())
     }
 
@@ -981,7 +1077,12 @@ impl Algorithm for Dqn<Box<dyn BatchEnv>> {
             true,
         )
         .map_err(nn)?;
+        // A decoupled run resumes on fresh episodes: nothing continues the
+        // windows that were waiting.
         self.nstep = nstep;
+        if matches!(self.acting, Acting::Decoupled(_)) {
+            self.nstep.clear();
+        }
         self.replay
             .read(&mut replay_in)
             .map_err(|e| TrainError::invalid(REPLAY_FILE, e.to_string()))?;

@@ -191,7 +191,9 @@ fn first_stage_algorithm(
     config.validate("")?;
     let factory = stage_factory(factories, 0)?;
     let built = make_algorithm(config, factory, builder)?;
-    factory.make_eval()?;
+    if config.run.evaluate {
+        factory.make_eval()?;
+    }
     Ok(built)
 }
 
@@ -595,7 +597,8 @@ impl Trainer {
             }
             let every = self.config.run.eval_every_steps;
             let finished = step >= total;
-            if (every > 0 && crossed(before, step, every)) || finished {
+            let evaluates = (every > 0 && crossed(before, step, every)) || finished;
+            if evaluates && self.config.run.evaluate {
                 self.evaluate_and_keep_best(step)?;
             }
             if crossed(before, step, self.config.run.checkpoint_every_steps) {
