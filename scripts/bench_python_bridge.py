@@ -61,7 +61,7 @@ def main() -> None:
     cases = [(env_id, n, total // n) for env_id, total in [("CartPole-v1", 32000), ("Acrobot-v1", 8000), ("MountainCar-v0", 32000)] for n in (1, 8, 32)]
     for env_id, n, steps in cases:
         plain, host = [], []
-        for rep in range(5):
+        for rep in range(7):
             plain.append(plain_loop(env_id, n, steps, rep))
             host.append(hosted(env_id, n, steps, rep))
         p, h = statistics.median(plain), statistics.median(host)

@@ -2,15 +2,16 @@
 //! run config), when hlynr runs inside Python (`python -m hlynr train`,
 //! `hlynr.train`).
 //!
-//! The batch is one Python object (`hlynr._host.Host`) called once per
-//! step: the loop over environments, automatic resets and the checks of
-//! observations' types, dtypes and shapes run in Python; the observations
-//! come back as the two flat lanes every hlynr buffer uses, and their
-//! bounds, finiteness and discrete ranges are checked here against hlynr's
-//! space. Errors raised by
-//! the Python environment fail the step with the Python traceback; the
-//! trainer then ends the run with its last checkpoint intact, as for any
-//! environment failure.
+//! The batch is one Python object (`hlynr._host.Host`). For one `Box`
+//! observation and a `Discrete` action, the common case, the loop over
+//! environments runs here (`host_direct.rs`); for every other space it runs
+//! in Python, called once per step. Either way the observations' types,
+//! dtypes and shapes are checked as the Python codec checks them, the
+//! observations arrive as the two flat lanes every hlynr buffer uses, and
+//! their bounds, finiteness and discrete ranges are checked here against
+//! hlynr's space. Errors raised by the Python environment fail the step with
+//! the Python traceback; the trainer then ends the run with its last
+//! checkpoint intact, as for any environment failure.
 //!
 //! Python environments keep no snapshots: a resumed run starts fresh
 //! episodes (seeded from the run's seed and the number of restarts), so it
@@ -18,8 +19,11 @@
 
 use hlynr_env::{BatchEnv, EnvError, EpisodeStats, Info, ObsMut, Space, Step};
 use hlynr_rl::trainer::{EnvFactory, RunConfig, TrainError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+
+use crate::host_direct::{Direct, DirectStep, Lanes};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -103,6 +107,8 @@ struct Hosted {
     final_at: Vec<Option<usize>>,
     finals: Vec<f32>,
     final_bytes: Vec<u8>,
+    /// The loop over envs run from Rust, where the spaces allow it.
+    direct: Option<Direct>,
 }
 
 impl std::fmt::Debug for Hosted {
@@ -139,15 +145,17 @@ fn decode_flags(bytes: &[u8], out: &mut Vec<bool>) {
     out.extend(bytes.iter().map(|&b| b != 0));
 }
 
-type StepReply = (
-    Vec<u8>,
-    Vec<u8>,
+/// What `Host.step` returns (see `_host.py`); the byte strings are read in
+/// place, not copied element by element.
+type StepReply<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
     Vec<f64>,
-    Vec<u8>,
-    Vec<u8>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
     Vec<usize>,
-    Vec<u8>,
-    Vec<u8>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
     Vec<(usize, bool)>,
 );
 
@@ -167,7 +175,9 @@ impl Hosted {
                 serde_json::from_str(json).map_err(crate::runtime_error)
             };
             let (observation_space, action_space) = (parse(&obs_json)?, parse(&act_json)?);
+            let direct = Direct::for_host(&host, autoreset)?;
             Ok(Self {
+                direct,
                 obs: vec![0.0; n * observation_space.flat_dim()],
                 obs_bytes: vec![0; n * observation_space.byte_dim()],
                 rewards: vec![0.0; n],
@@ -221,12 +231,16 @@ impl Hosted {
         Python::attach(|py| {
             let reply = self
                 .host
-                .call_method1(py, "reset", (seed,))
-                .and_then(|r| r.extract::<(Vec<u8>, Vec<u8>)>(py));
+                .call_method1(py, intern!(py, "reset"), (seed,))
+                .and_then(|r| {
+                    r.into_bound(py)
+                        .extract::<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)>()
+                });
             let (values, bytes) = reply.map_err(|e| self.fail(py, e))?;
-            crate::decode_f32(&values, &mut self.obs);
+            crate::decode_f32(values.as_bytes(), &mut self.obs);
             self.check_rows(&self.obs, |k| k)?;
-            self.obs_bytes = bytes;
+            self.obs_bytes.clear();
+            self.obs_bytes.extend_from_slice(bytes.as_bytes());
             self.returns.fill(0.0);
             self.lengths.fill(0);
             self.infos.iter_mut().for_each(Info::clear);
@@ -237,27 +251,14 @@ impl Hosted {
 
     fn step_with(&mut self, actions: &[f32]) -> hlynr_env::Result<()> {
         hlynr_env::check_action_batch(&self.action_space, self.n, actions)?;
-        let raw = crate::f32_ne_bytes(actions);
         Python::attach(|py| {
-            let reply = self
-                .host
-                .call_method1(py, "step", (PyBytes::new(py, &raw),))
-                .and_then(|r| r.extract::<StepReply>(py));
-            let (
-                values,
-                bytes,
-                rewards,
-                terminated,
-                truncated,
-                finished,
-                finals,
-                final_bytes,
-                success,
-            ) = reply.map_err(|e| self.fail(py, e))?;
-            crate::decode_f32(&values, &mut self.obs);
-            self.obs_bytes = bytes;
-            decode_flags(&terminated, &mut self.terminated);
-            decode_flags(&truncated, &mut self.truncated);
+            let direct = self.direct.take();
+            let stepped = match &direct {
+                Some(d) => self.step_direct(py, d, actions),
+                None => self.step_python(py, actions),
+            };
+            self.direct = direct;
+            let (rewards, finished, success) = stepped.map_err(|e| self.fail(py, e))?;
             self.infos.iter_mut().for_each(Info::clear);
             self.rewards.clear();
             for (i, &reward) in rewards.iter().enumerate() {
@@ -278,8 +279,6 @@ impl Hosted {
             for (k, &i) in finished.iter().enumerate() {
                 self.final_at[i] = Some(k);
             }
-            crate::decode_f32(&finals, &mut self.finals);
-            self.final_bytes = final_bytes;
             self.check_rows(&self.obs, |k| k)?;
             self.check_rows(&self.finals, |k| finished[k])?;
             debug_assert_eq!(
@@ -289,7 +288,59 @@ impl Hosted {
             Ok(())
         })
     }
+
+    /// One step through `Host.step`: observations, flags and final
+    /// observations into `self`; returns the rewards, the envs that finished
+    /// (and were reset) and their successes.
+    fn step_python(&mut self, py: Python<'_>, actions: &[f32]) -> PyResult<StepOutcome> {
+        let raw = crate::f32_ne_bytes(actions);
+        let reply = self
+            .host
+            .call_method1(py, intern!(py, "step"), (PyBytes::new(py, &raw),))?
+            .into_bound(py);
+        let (values, bytes, rewards, terminated, truncated, finished, finals, final_bytes, success) =
+            reply.extract::<StepReply<'_>>()?;
+        crate::decode_f32(values.as_bytes(), &mut self.obs);
+        self.obs_bytes.clear();
+        self.obs_bytes.extend_from_slice(bytes.as_bytes());
+        decode_flags(terminated.as_bytes(), &mut self.terminated);
+        decode_flags(truncated.as_bytes(), &mut self.truncated);
+        crate::decode_f32(finals.as_bytes(), &mut self.finals);
+        self.final_bytes.clear();
+        self.final_bytes.extend_from_slice(final_bytes.as_bytes());
+        Ok((rewards, finished, success))
+    }
+
+    /// [`Self::step_python`] with the loop over envs run here (see
+    /// `host_direct.rs`).
+    fn step_direct(
+        &mut self,
+        py: Python<'_>,
+        direct: &Direct,
+        actions: &[f32],
+    ) -> PyResult<StepOutcome> {
+        let mut out = DirectStep::default();
+        direct.step(
+            py,
+            actions,
+            &mut Lanes {
+                values: &mut self.obs,
+                bytes: &mut self.obs_bytes,
+            },
+            &mut Lanes {
+                values: &mut self.finals,
+                bytes: &mut self.final_bytes,
+            },
+            &mut out,
+        )?;
+        self.terminated.clone_from(&out.terminated);
+        self.truncated.clone_from(&out.truncated);
+        Ok((out.rewards, out.finished, out.success))
+    }
 }
+
+/// Rewards, the envs that finished and were reset, and `(env, is_success)`.
+type StepOutcome = (Vec<f64>, Vec<usize>, Vec<(usize, bool)>);
 
 impl Drop for Hosted {
     fn drop(&mut self) {

@@ -10,6 +10,7 @@
 
 mod env;
 mod host;
+mod host_direct;
 mod policy;
 mod runs;
 

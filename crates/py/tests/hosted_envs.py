@@ -11,12 +11,16 @@ class Walk(gym.Env):
     start=1)}``, action ``Discrete(3, start=-1)`` (step left, stay, right).
     ``fail_at`` raises on that step of the env's life; ``bad_obs`` returns
     an observation outside its space (``"outside"``) or of the wrong dtype
-    (``"dtype"``) after 5 steps."""
+    (``"dtype"``) after 5 steps. ``flat`` observes one ``Box(3)`` ``[x, y,
+    phase]`` instead (the spaces hlynr steps from Rust)."""
 
-    def __init__(self, fail_at=None, bad_obs=None, horizon=20):
+    def __init__(self, fail_at=None, bad_obs=None, horizon=20, flat=False):
+        self.flat = flat
         self.observation_space = spaces.Dict(
             {"pos": spaces.Box(-10.0, 10.0, (2,), np.float32), "phase": spaces.Discrete(3, start=1)}
         )
+        if flat:
+            self.observation_space = spaces.Box(-10.0, 10.0, (3,), np.float32)
         self.action_space = spaces.Discrete(3, start=-1)
         self.fail_at, self.bad_obs, self.horizon = fail_at, bad_obs, horizon
         self.life = 0
@@ -25,9 +29,12 @@ class Walk(gym.Env):
         pos = np.array([self.x, 0.0], np.float32)
         if self.bad_obs == "outside" and self.t > 5:
             pos[1] = 50.0
+        phase = 1 + self.t % 3
+        if self.flat:
+            pos = np.array([pos[0], pos[1], phase], np.float32)
         if self.bad_obs == "dtype" and self.t > 5:
             pos = pos.astype(np.float64)
-        return {"pos": pos, "phase": 1 + self.t % 3}
+        return pos if self.flat else {"pos": pos, "phase": phase}
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -126,3 +133,10 @@ def tmrl_stand_in(**kwargs):
     clock = RealTimeStep(Tm20FullStandIn(), hz=20.0)
     CLOCKS.append(clock)
     return TmrlDiscrete(clock, **kwargs)
+
+
+def boxed_in_a_tuple(env_id="CartPole-v1"):
+    """A Gymnasium env whose observation is wrapped in a one-element Tuple:
+    the same flat encoding, stepped by the Python loop instead of from Rust."""
+    env = gym.make(env_id)
+    return gym.wrappers.TransformObservation(env, lambda obs: (obs,), spaces.Tuple((env.observation_space,)))

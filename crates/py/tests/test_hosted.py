@@ -62,8 +62,9 @@ def test_dict_observations_and_shifted_discrete_actions_map_and_learn(tmp_path):
         policy.predict({"phase": 1, "pos": np.zeros(2)})  # float64, not the space's float32
 
 
-def test_an_exception_in_the_env_ends_the_run_with_its_traceback(tmp_path):
-    config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": {"fail_at": 1_600}}}
+@pytest.mark.parametrize("flat", [False, True], ids=["python-loop", "rust-loop"])
+def test_an_exception_in_the_env_ends_the_run_with_its_traceback(tmp_path, flat):
+    config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": {"fail_at": 1_600, "flat": flat}}}
     with pytest.raises(RuntimeError) as caught:
         hlynr.train(config, runs_dir=tmp_path, progress="quiet")
     message = str(caught.value)
@@ -79,10 +80,15 @@ def test_an_exception_in_the_env_ends_the_run_with_its_traceback(tmp_path):
 @pytest.mark.parametrize(
     "bad, expected",
     [("outside", r"env [01]'s observation is outside Dict\(.*\): slot 2 = 50 is outside \[-10, 10\]"),
-     ("dtype", r"env [01]'s observation\['pos'\] is not in Box\(-10.0, 10.0, \(2,\), float32\): ndarray of dtype float64")],
+     ("dtype", r"env [01]'s observation\['pos'\] is not in Box\(-10.0, 10.0, \(2,\), float32\): ndarray of dtype float64"),
+     # One Box observation and a Discrete action: the envs are stepped from Rust.
+     ("outside-flat", r"env [01]'s observation is outside Box\(-10.0, 10.0, \(3,\), float32\): slot 1 = 50 is outside"),
+     ("dtype-flat", r"env [01]'s observation is not in Box\(-10.0, 10.0, \(3,\), float32\): ndarray of dtype float64, shape \(3,\)")],
 )
 def test_observations_outside_their_space_are_named(tmp_path, bad, expected):
-    config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": {"bad_obs": bad}}}
+    flat = bad.endswith("-flat")
+    settings = {"bad_obs": bad.removesuffix("-flat"), "flat": flat}
+    config = {**DQN, "env": {"python": "hosted_envs:Walk", "settings": settings}}
     with pytest.raises((RuntimeError, ValueError), match=expected):
         hlynr.train(config, runs_dir=tmp_path, progress="quiet")
 
@@ -150,3 +156,27 @@ def test_image_to_bytes_gives_the_cnn_uint8_channels_first():
         bad = Frames(np.float32)
         bad.observation_space = spaces.Discrete(3)
         ImageToBytes(bad)
+
+
+def test_one_box_observation_and_a_discrete_action_are_stepped_from_rust():
+    from hlynr._host import Host
+
+    assert Host("hosted_envs:Walk", json.dumps({"flat": True}), 2, True).direct() is not None
+    assert Host("gymnasium:CartPole-v1", "{}", 1, True).direct() is not None
+    assert Host("hosted_envs:Walk", "{}", 2, True).direct() is None  # a Dict observation
+    assert Host("gymnasium:Pendulum-v1", "{}", 1, True).direct() is None  # a Box action
+
+
+def test_the_rust_loop_and_the_python_loop_train_the_same_weights(tmp_path):
+    import hashlib
+
+    def train(env):
+        config = {**DQN, "total_timesteps": 3_000, "env": env}
+        run = hlynr.train(config, runs_dir=tmp_path / env["python"].replace(":", "_"), progress="quiet")
+        rows = [r for r in hlynr.read_metrics(run.run_dir) if "train/loss" in r]
+        weights = sorted((run.run_dir / "checkpoints" / "last").glob("model.safetensors"))
+        return rows[-1]["train/loss"], hashlib.sha256(weights[0].read_bytes()).hexdigest()
+
+    direct = train({"python": "gymnasium:CartPole-v1"})
+    python_loop = train({"python": "hosted_envs:boxed_in_a_tuple"})
+    assert direct == python_loop

@@ -69,8 +69,12 @@ def test_an_asha_sweep_stops_trials_early_and_survives_a_killed_trial(tmp_path):
         ray.shutdown()
     assert marker.exists(), "a trial's process was killed"
     assert not results.errors, results.errors
-    iterations = [r.metrics["training_iteration"] for r in results]
-    assert len(iterations) == 4 and min(iterations) < 5 <= max(iterations), iterations
+    # ASHA let at least one trial run to the end and stopped at least one
+    # early. (Counted in env steps: a restarted trial continues its own run,
+    # whose evaluations after Tune's last checkpoint are not reported again,
+    # so its iteration count can end below max_t.)
+    steps = [r.metrics["env_steps"] for r in results]
+    assert len(steps) == 4 and min(steps) < CARTPOLE["total_timesteps"] == max(steps), steps
     best = results.get_best_result()
     assert best.config["ppo.learning_rate"] in (3e-3, 1e-3), best.config
     # Tune restarted the killed trial from its checkpoint, which resumed the

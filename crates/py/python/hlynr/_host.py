@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import struct
 from typing import Any, List, Optional, Tuple
 
 import gymnasium as gym
@@ -96,6 +97,11 @@ class _Codec:
         self.value_dim = sum(l.size for l in self.leaves if not l.is_bytes)
         self.byte_dim = sum(l.size for l in self.leaves if l.is_bytes)
         self.single = len(self.leaves) == 1 and not isinstance(space, (gs.Tuple, gs.Dict))
+        # The common spaces (one Box of observations, one Discrete action)
+        # take short paths: hosting a fast env costs what these lines cost.
+        self._box = self.leaves[0] if self.single and self.leaves[0].kind_box else None
+        self._discrete = self.single and isinstance(space, gs.Discrete)
+        self._unpack: dict = {}
 
     def _map(self, space: gs.Space, path: str) -> dict:
         if isinstance(space, gs.Tuple):
@@ -128,13 +134,13 @@ class _Codec:
         env ``xs[k]`` came from (``k`` by default). Types, dtypes and shapes
         are checked here, bounds on the Rust side (against hlynr's space)."""
         n = len(xs)
-        if self.single and self.leaves[0].kind_box:
-            leaf = self.leaves[0]
-            dtype, shape = leaf.space.dtype, leaf.space.shape
+        leaf = self._box
+        if leaf is not None:
+            dtype, shape = leaf.space.dtype, leaf.shape
             for k, x in enumerate(xs):
                 if type(x) is not np.ndarray or x.dtype != dtype or x.shape != shape:
                     self._refuse(leaf, x, env_name, k if who is None else who[k])
-            joined = b"".join([x.tobytes() for x in xs])
+            joined = xs[0].tobytes() if n == 1 else b"".join([x.tobytes() for x in xs])
             if leaf.is_bytes:
                 return b"", joined
             if dtype == np.float32:
@@ -175,9 +181,14 @@ class _Codec:
 
     def decode_actions(self, raw: bytes, n: int) -> list:
         """One action per env from the flat ``float32`` batch."""
-        if self.single and isinstance(self.space, gs.Discrete):
+        if self._discrete:
+            unpack = self._unpack.get(n)
+            if unpack is None:
+                unpack = self._unpack[n] = struct.Struct(f"{n}f").unpack
             start = self.leaves[0].start
-            return [int(a) + start for a in memoryview(raw).cast("f").tolist()]
+            if start == 0:
+                return [int(a) for a in unpack(raw)]
+            return [int(a) + start for a in unpack(raw)]
         flat = np.frombuffer(raw, dtype=np.float32).reshape(n, self.value_dim)
         per_leaf = []
         at = 0
@@ -230,6 +241,23 @@ class Host:
         observation space as users know it (for messages)."""
         return json.dumps(self.obs.json), json.dumps(self.act.json), str(self.obs.space)
 
+    def direct(self):
+        """What hlynr needs to step the envs from Rust, for the common case of
+        one numeric Box observation (native byte order) and one Discrete
+        action: the envs, the observation's dtype, shape and dtype code
+        (``"f4"``, ``"u1"``, ...), the action's start, and a function that
+        raises the codec's error for a bad observation of env ``k``. None
+        for every other space, which :meth:`step` handles."""
+        leaf = self.obs._box
+        if leaf is None or not self.act._discrete or not leaf.space.dtype.isnative:
+            return None
+
+        def refuse(x, k):
+            self.obs._refuse(leaf, x, self.name, k)
+
+        dtype = leaf.space.dtype
+        return self.envs, dtype, leaf.shape, f"{dtype.kind}{dtype.itemsize}", int(self.act.leaves[0].start), refuse
+
     def reset(self, seed: Optional[int]) -> Tuple[bytes, bytes]:
         """Resets every env, env ``i`` with ``derive_seed(seed, i)`` (or
         continuing its generator when ``seed`` is None)."""
@@ -253,7 +281,7 @@ class Host:
         finished, finals, success = [], [], []
         for i, env in enumerate(self.envs):
             obs, reward, term, trunc, info = env.step(actions[i])
-            rewards.append(float(reward))
+            rewards.append(reward)
             if term or trunc:
                 terminated[i], truncated[i] = bool(term), bool(trunc)
                 if "is_success" in info:
@@ -263,6 +291,9 @@ class Host:
                     finals.append(obs)
                     obs, _ = env.reset()
             observations.append(obs)
+        if not finished:
+            values, byte_lane = self.obs.encode_batch(observations, self.name)
+            return values, byte_lane, rewards, bytes(terminated), bytes(truncated), finished, b"", b"", success
         # Next and final observations are checked and encoded together.
         values, byte_lane = self.obs.encode_batch(observations + finals, self.name, list(range(n)) + finished)
         cut_v, cut_b = 4 * n * self.obs.value_dim, n * self.obs.byte_dim
