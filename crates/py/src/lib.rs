@@ -117,6 +117,7 @@ fn _hlynr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(runs::read_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(runs::cli, m)?)?;
     m.add_function(wrap_pyfunction!(runs::run_config, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_function(wrap_pyfunction!(host::bench_hosted, m)?)?;
     Ok(())

@@ -44,6 +44,45 @@ fn supervised<T: Send>(
     Ok(value)
 }
 
+/// The config file `config_path` or the YAML/JSON text `config_text` with
+/// `overrides`, resolved as a run would store it.
+fn load(
+    config_path: Option<&PathBuf>,
+    config_text: Option<&String>,
+    source_name: &str,
+    overrides: &[String],
+) -> PyResult<(hlynr_rl::trainer::RunConfig, serde_json::Value)> {
+    match (config_path, config_text) {
+        (Some(path), None) => hlynr_envs::load_config(path, overrides),
+        (None, Some(text)) => hlynr_envs::load_config_str(text, source_name, overrides),
+        _ => {
+            return Err(value_error(
+                "give exactly one of a config file or a config text",
+            ));
+        }
+    }
+    .map_err(value_error)
+}
+
+/// What a run's `config.yaml` would hold for this config (see [`train`]),
+/// as JSON, without creating a run.
+#[pyfunction]
+#[pyo3(signature = (config_path, config_text, source_name, overrides))]
+pub fn resolve_config(
+    config_path: Option<PathBuf>,
+    config_text: Option<String>,
+    source_name: &str,
+    overrides: Vec<String>,
+) -> PyResult<String> {
+    let (_, resolved) = load(
+        config_path.as_ref(),
+        config_text.as_ref(),
+        source_name,
+        &overrides,
+    )?;
+    Ok(resolved.to_string())
+}
+
 /// Starts a training run from the config file `config_path` or the YAML/JSON
 /// text `config_text` (named `source_name` in errors) with `--set` style
 /// `overrides`; returns the run directory, its status and its env steps.
@@ -63,16 +102,12 @@ pub fn train(
     command_line: Vec<String>,
 ) -> PyResult<(PathBuf, &'static str, u64)> {
     let progress = progress_mode(progress)?;
-    let (config, resolved) = match (&config_path, &config_text) {
-        (Some(path), None) => hlynr_envs::load_config(path, &overrides),
-        (None, Some(text)) => hlynr_envs::load_config_str(text, source_name, &overrides),
-        _ => {
-            return Err(value_error(
-                "give exactly one of a config file or a config text",
-            ));
-        }
-    }
-    .map_err(value_error)?;
+    let (config, resolved) = load(
+        config_path.as_ref(),
+        config_text.as_ref(),
+        source_name,
+        &overrides,
+    )?;
     // The environment is the config's part most often wrong (an unknown id
     // or setting): a `ValueError` before any run directory exists.
     crate::registry()

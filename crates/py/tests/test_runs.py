@@ -116,6 +116,15 @@ def test_a_config_file_and_overrides(configs, tmp_path):
     assert run.run_dir.name.startswith("cartpole_ppo-")
     config = (run.run_dir / "config.yaml").read_text()
     assert "n_envs: 4" in config and "n_epochs: 2" in config
+    # The same resolution without a run: what config.yaml holds.
+    import json
+
+    resolved = hlynr.resolve_config(configs / "cartpole_ppo.yaml", overrides=["n_envs=4", "ppo.batch_size=64", "ppo.n_epochs=2"])
+    assert resolved == json.loads(hlynr._hlynr.run_config(run.run_dir))
+    assert resolved["n_envs"] == 4 and resolved["ppo"]["n_epochs"] == 2
+    assert hlynr.resolve_config({"env": {"id": "CartPole-v1"}})["run"]["eval_every_steps"] == 10_000
+    with pytest.raises(ValueError, match="did you mean `n_envs`"):
+        hlynr.resolve_config({"env": {"id": "CartPole-v1"}, "n_env": 2})
 
 
 def test_frame_stacked_policies_keep_their_memory(tmp_path):

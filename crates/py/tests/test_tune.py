@@ -80,7 +80,12 @@ def test_an_asha_sweep_stops_trials_early_and_survives_a_killed_trial(tmp_path):
     # Tune restarted the killed trial from its checkpoint, which resumed the
     # same hlynr run: still one run directory per trial, and the killed one
     # went on past the kill.
-    assert len(list((tmp_path / "runs").iterdir())) == 4
+    run_dirs = list((tmp_path / "runs").iterdir())
+    assert len(run_dirs) == 4
+    # Every segment ends at an evaluation (or the end): the first one too.
+    for run_dir in run_dirs:
+        stops = [e["step"] for e in hlynr.read_events(run_dir) if e["kind"] == "stopped"]
+        assert stops and all(s % 8_192 == 0 for s in stops), (run_dir, stops)
     killed = Path(marker.read_text())
     steps = hlynr.read_metrics(killed)[-1]["step"]
     assert steps > 12_000 + 8_192, steps

@@ -11,7 +11,7 @@ trained policies and their metrics.
 from ._hlynr import __version__
 from .envs import ENV_IDS, HlynrEnv, HlynrVectorEnv, register_envs
 from .policy import Policy, load_policy
-from .runs import Run, read_events, read_metrics, resume, train
+from .runs import Run, read_events, read_metrics, resolve_config, resume, train
 
 __all__ = [
     "__version__",
@@ -24,6 +24,7 @@ __all__ = [
     "read_events",
     "read_metrics",
     "register_envs",
+    "resolve_config",
     "resume",
     "train",
 ]

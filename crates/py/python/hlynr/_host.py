@@ -1,8 +1,12 @@
 """Python Gymnasium environments hosted by hlynr's trainer (``env.python``).
 
-The Rust side (``hlynr._hlynr``, ``host.rs``) calls a :class:`Host` once per
-batch step; the loop over environments runs here, in Python, so hosting
-costs about what a plain Python loop over the same environments costs.
+The Rust side (``hlynr._hlynr``, ``host.rs``) builds a :class:`Host`. For one
+``Box`` observation and a ``Discrete`` action it steps the environments
+itself (:meth:`Host.direct`); for every other space it calls
+:meth:`Host.step` once per batch step and the loop runs here. Either way
+hosting costs about what a plain Python loop over the environments costs.
+This is the Gymnasium-to-hlynr direction of the flat encoding; the other
+(hlynr spaces seen from Gymnasium) is ``spaces.py``.
 Spaces are mapped to hlynr's (``Box`` of floats or ``uint8``,
 ``Discrete``/``MultiDiscrete`` with any ``start``, ``MultiBinary``,
 ``Tuple``, ``Dict`` as a tuple in key order). Observations are checked
@@ -23,6 +27,7 @@ import numpy as np
 from gymnasium import spaces as gs
 
 from . import _hlynr
+from .spaces import show_value
 
 
 def make_env(spec: str, kwargs: dict) -> gym.Env:
@@ -176,7 +181,7 @@ class _Codec:
     def _refuse(leaf: _Leaf, x, env_name: str, env: int):
         raise ValueError(
             f"{env_name}: env {env}'s {leaf.path} is not in {leaf.space}: "
-            f"{type(x).__name__} of dtype {getattr(x, 'dtype', '-')}, shape {np.shape(x)} ({_show(x)})"
+            f"{type(x).__name__} of dtype {getattr(x, 'dtype', '-')}, shape {np.shape(x)} ({show_value(x)})"
         )
 
     def decode_actions(self, raw: bytes, n: int) -> list:
@@ -211,11 +216,6 @@ class _Codec:
         if isinstance(space, gs.Dict):
             return {k: self._assemble(s, it) for k, s in space.spaces.items()}
         return next(it)
-
-
-def _show(x) -> str:
-    text = np.array2string(np.asarray(x), threshold=8, edgeitems=2) if np.ndim(x) else repr(x)
-    return text if len(text) < 120 else text[:117] + "..."
 
 
 class Host:

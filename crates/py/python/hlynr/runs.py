@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _hlynr
 
-__all__ = ["Run", "train", "resume", "read_metrics", "read_events"]
+__all__ = ["Run", "train", "resume", "resolve_config", "read_metrics", "read_events"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -56,12 +56,8 @@ def train(
     ``progress`` is ``bar``, ``quiet`` or ``json``; ``steps`` stops early
     (the schedules keep ``total_timesteps``, so :func:`resume` continues).
     Config errors are a ``ValueError`` naming the key."""
-    if isinstance(config, Mapping):
-        path, text, source = None, json.dumps(config), "config mapping"
-        default_name = "run"
-    else:
-        path, text, source = Path(config), None, os.fspath(config)
-        default_name = path.stem
+    path, text, source = _source(config)
+    default_name = "run" if path is None else path.stem
     run_dir, status, env_steps = _hlynr.train(
         path,
         text,
@@ -74,6 +70,21 @@ def train(
         _command_line(),
     )
     return Run(Path(run_dir), status, env_steps)
+
+
+def _source(config: Union[PathLike, Mapping[str, Any]]):
+    """``(path, text, name)`` of a config file or mapping, as the bindings
+    take it."""
+    if isinstance(config, Mapping):
+        return None, json.dumps(config), "config mapping"
+    return Path(config), None, os.fspath(config)
+
+
+def resolve_config(config: Union[PathLike, Mapping[str, Any]], *, overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """The config as :func:`train` would resolve it and store it in the
+    run's ``config.yaml`` (defaults filled in, scenarios resolved), without
+    starting a run. Config errors are a ``ValueError`` naming the key."""
+    return json.loads(_hlynr.resolve_config(*_source(config), [str(o) for o in overrides]))
 
 
 def resume(run_dir: PathLike, *, progress: str = "bar", steps: Optional[int] = None) -> Run:

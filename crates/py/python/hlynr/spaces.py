@@ -151,16 +151,16 @@ class SpaceCodec:
             arr = np.asarray(part)
             want = ((n,) if batched else ()) + leaf.shape
             if arr.shape != want:
-                raise ValueError(f"{leaf.space}: expected shape {want}, got {arr.shape} ({_show(arr)})")
+                raise ValueError(f"{leaf.space}: expected shape {want}, got {arr.shape} ({show_value(arr)})")
             if leaf.kind == "box" and leaf.is_bytes:
                 if arr.dtype != np.uint8:
-                    raise ValueError(f"{leaf.space}: expected dtype uint8, got {arr.dtype} ({_show(arr)})")
+                    raise ValueError(f"{leaf.space}: expected dtype uint8, got {arr.dtype} ({show_value(arr)})")
                 byte_lane[:, leaf.offset : leaf.offset + leaf.size] = arr.reshape(n, leaf.size)
                 continue
             if leaf.kind != "box":
                 if not np.issubdtype(arr.dtype, np.integer):
                     if not (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr))):
-                        raise ValueError(f"{leaf.space}: expected integer indices, got {_show(arr)}")
+                        raise ValueError(f"{leaf.space}: expected integer indices, got {show_value(arr)}")
                 arr = arr.astype(np.int64)
             elif not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
                 raise ValueError(f"{leaf.space}: expected numbers, got dtype {arr.dtype}")
@@ -172,6 +172,7 @@ def _batched(shape: tuple) -> str:
     return "(" + ", ".join(["n", *map(str, shape)]) + ")"
 
 
-def _show(arr: np.ndarray) -> str:
-    text = np.array2string(np.asarray(arr), threshold=8, edgeitems=2)
+def show_value(x: Any) -> str:
+    """A value as error messages quote it: short, arrays abbreviated."""
+    text = np.array2string(np.asarray(x), threshold=8, edgeitems=2) if np.ndim(x) else repr(x)
     return text if len(text) < 120 else text[:117] + "..."

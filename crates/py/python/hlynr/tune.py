@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from . import _hlynr
-from .runs import read_metrics, resume, train
+from .runs import read_metrics, resolve_config, resume, train
 
 __all__ = ["trainable"]
 
@@ -86,19 +86,23 @@ def trainable(
             name = context.get_trial_name() or "trial"
             resolved, run_dir, reported = None, None, None
             runs.mkdir(parents=True, exist_ok=True)
+        if resolved is None:
+            resolved = resolve_config(base, overrides=overrides)
+        if not resolved["run"].get("evaluate", True):
+            raise ValueError("a Tune trial reports evaluations: its config needs run.evaluate: true")
+        total = int(resolved["total_timesteps"])
+        every = int(resolved["run"]["eval_every_steps"]) or total
         while True:
+            done_steps = reported["env_steps"] if reported else 0
+            target = min(total, (done_steps // every + 1) * every)
             if run_dir is None:
                 # The first segment also creates the run directory.
-                first = train(base, overrides=overrides, runs_dir=runs, name=name, progress="quiet", steps=1)
-                run_dir = first.run_dir
-                resolved = json.loads(_hlynr.run_config(run_dir))
-            total = int(resolved["total_timesteps"])
-            every = int(resolved["run"]["eval_every_steps"])
-            done_steps = reported["env_steps"] if reported else 0
-            if on_segment is not None:
-                on_segment(run_dir)
-            target = min(total, (done_steps // every + 1) * every)
-            segment = resume(run_dir, progress="quiet", steps=target)
+                segment = train(base, overrides=overrides, runs_dir=runs, name=name, progress="quiet", steps=target)
+                run_dir = segment.run_dir
+            else:
+                if on_segment is not None:
+                    on_segment(run_dir)
+                segment = resume(run_dir, progress="quiet", steps=target)
             latest = _last_eval(run_dir)
             if latest is not None and latest != reported:
                 reported = latest
