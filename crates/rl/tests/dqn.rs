@@ -267,6 +267,19 @@ fn create(root: &Path, text: &str) -> std::result::Result<Trainer, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A trainer for the config `text` whose envs come from `envs()`.
+fn create_with_envs(root: &Path, text: &str, envs: fn() -> Box<dyn EnvFactory>) -> Trainer {
+    let (config, resolved): (RunConfig, Value) =
+        hlynr_env::config::resolve(text, "test", &[] as &[&str]).unwrap();
+    let location = RunLocation {
+        runs_dir: root.to_path_buf(),
+        name: "dqn".into(),
+        command_line: vec!["test".into()],
+    };
+    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(envs()) };
+    Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap()
+}
+
 /// Every Rainbow switch of this issue on, a buffer small enough to wrap.
 const RESUME_CONFIG: &str = "env: {id: CartPole-v1}\nalgo: dqn\nseed: 5\nn_envs: 2\ntotal_timesteps: 2400\n\
     dqn: {buffer_size: 700, learning_starts: 200, batch_size: 32, train_freq: 8, gradient_steps: 4, \
@@ -543,16 +556,7 @@ impl EnvFactory for Corrupted {
 #[test]
 fn nan_from_the_env_is_acted_around_and_never_stored() {
     let root = scratch("nan");
-    let (config, resolved): (RunConfig, Value) =
-        hlynr_env::config::resolve(RESUME_CONFIG, "test", &[] as &[&str]).unwrap();
-    let location = RunLocation {
-        runs_dir: root.clone(),
-        name: "nan".into(),
-        command_line: vec!["test".into()],
-    };
-    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(Box::new(Corrupted)) };
-    let mut t =
-        Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap();
+    let mut t = create_with_envs(&root, RESUME_CONFIG, || Box::new(Corrupted));
     let out = t.train(None, None).unwrap();
     assert_eq!(out.status, TrainStatus::Completed);
     let metrics = hlynr_rl::metrics::read_metrics(&t.run_dir().join("metrics.jsonl")).unwrap();
@@ -722,16 +726,7 @@ impl EnvFactory for FailsAt700 {
 #[test]
 fn an_env_failing_on_the_actor_thread_fails_the_run_and_keeps_its_checkpoint() {
     let root = scratch("decoupled-fail");
-    let (config, resolved): (RunConfig, Value) =
-        hlynr_env::config::resolve(&decoupled_config(), "test", &[] as &[&str]).unwrap();
-    let location = RunLocation {
-        runs_dir: root.clone(),
-        name: "fail".into(),
-        command_line: vec!["test".into()],
-    };
-    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(Box::new(FailsAt700)) };
-    let mut t =
-        Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap();
+    let mut t = create_with_envs(&root, &decoupled_config(), || Box::new(FailsAt700));
     let run_dir = t.run_dir().to_path_buf();
     let err = t.train(None, None).unwrap_err().to_string();
     assert!(err.contains("lost a wheel"), "{err}");
@@ -775,17 +770,8 @@ impl EnvFactory for OnlyOneInstance {
 fn a_run_without_evaluation_never_builds_an_evaluation_env() {
     let root = scratch("no-eval");
     let text = RESUME_CONFIG.replace("run: {", "run: {evaluate: false, ");
-    let (config, resolved): (RunConfig, Value) =
-        hlynr_env::config::resolve(&text, "test", &[] as &[&str]).unwrap();
-    assert!(!config.run.evaluate);
-    let location = RunLocation {
-        runs_dir: root.clone(),
-        name: "no-eval".into(),
-        command_line: vec!["test".into()],
-    };
-    let factory = |_: &RunConfig| -> Result<Box<dyn EnvFactory>> { Ok(Box::new(OnlyOneInstance)) };
-    let mut t =
-        Trainer::create_staged(config, &resolved, factory, &location, ProgressMode::Quiet).unwrap();
+    assert_ne!(text, RESUME_CONFIG);
+    let mut t = create_with_envs(&root, &text, || Box::new(OnlyOneInstance));
     let out = t.train(None, None).unwrap();
     assert_eq!(out.status, TrainStatus::Completed);
     assert!(out.last_eval.is_none());
