@@ -18,6 +18,10 @@
 //! its saved state, so a resumed run continues bit for bit; the replay buffer,
 //! the waiting n-step windows and the target network travel as resume-only
 //! checkpoint files.
+//!
+//! With `decoupled_acting` an actor thread (`actor.rs`) steps the envs with
+//! its own copy of the network instead, and each iteration takes the vector
+//! steps it sent; acting is the same code either way (`acting.rs`).
 
 mod acting;
 mod actor;
@@ -234,7 +238,8 @@ struct LearnStats {
 
 impl<B: BatchEnv + 'static> Dqn<B> {
     /// A learner for `env` (a `Discrete` action space), resetting it with a
-    /// seed derived from `seed`. A replay buffer that would not fit in the
+    /// seed derived from `seed` (under `decoupled_acting`, the actor thread
+    /// does, right before its first step). A replay buffer that would not fit in the
     /// memory available is refused before anything is allocated.
     pub fn new(config: DqnConfig, mut env: B, seed: u64, total_timesteps: u64) -> Result<Self> {
         use hlynr_env::config::Validate;
@@ -299,8 +304,7 @@ impl<B: BatchEnv + 'static> Dqn<B> {
                 Acting::Inline(env)
             }
             Some(_) => {
-                // The actor's copy of the network: its initial weights are
-                // the learner's, loaded when the thread starts.
+                // The actor thread's own copy of the network.
                 let mut copy = QNetwork::new(
                     &space,
                     env.action_space(),
