@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{NnError, Result};
 use crate::io::{self, Loaded, TensorEntry};
 use crate::param::NamedParamMut;
+use crate::simd::{AdamStep, adam_update};
 use crate::tensor::Tensor;
 
 /// Whether weight decay is an L2 term on the gradient or decoupled.
@@ -128,15 +129,6 @@ pub struct OptimizerState {
 
 /// Metadata key under which the JSON scalars are stored in a safetensors file.
 pub const OPTIMIZER_METADATA_KEY: &str = "hlynr.optimizer";
-
-/// `x`, or a zero of its sign when it is subnormal (all exponent bits 0).
-/// Written on the bits, without a branch, so the update loop stays vectorised.
-#[inline(always)]
-fn flush_subnormal(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let normal = u32::from(bits & 0x7f80_0000 != 0);
-    f32::from_bits(bits & (0x8000_0000 | normal.wrapping_neg()))
-}
 
 /// Adam / AdamW over named parameters in groups.
 #[derive(Clone, Debug)]
@@ -305,27 +297,22 @@ impl Adam {
                     *v *= decay;
                 }
             }
-            let grad = p.grad.data();
-            for (((v, &g), ma), va) in p
-                .value
-                .data_mut()
-                .iter_mut()
-                .zip(grad)
-                .zip(m.exp_avg.data_mut())
-                .zip(m.exp_avg_sq.data_mut())
-            {
-                let g = if l2 != 0.0 { g + l2 * *v } else { g };
-                *ma += w1 * (g - *ma);
-                *va = *va * b2 + w2 * (g * g);
-                // Moments of parameters whose gradient stays 0 (dead ReLUs,
-                // Q-values of actions not taken) decay into subnormal floats,
-                // on which x86 arithmetic runs ~100x slower; at f32
-                // precision they change no update, so they become 0.
-                *ma = flush_subnormal(*ma);
-                *va = flush_subnormal(*va);
-                let denom = va.sqrt() / bc2 + eps;
-                *v += -step_size * (*ma / denom);
-            }
+            let k = AdamStep {
+                w1,
+                b2,
+                w2,
+                bc2,
+                eps,
+                step_size,
+                l2,
+            };
+            adam_update(
+                p.value.data_mut(),
+                p.grad.data(),
+                m.exp_avg.data_mut(),
+                m.exp_avg_sq.data_mut(),
+                k,
+            );
         }
         Ok(())
     }
