@@ -267,6 +267,11 @@ fn create(root: &Path, text: &str) -> std::result::Result<Trainer, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The run at `run_dir` resumed from its newest valid checkpoint.
+fn resume(run_dir: &Path) -> (Trainer, hlynr_rl::trainer::ResumeReport) {
+    Trainer::resume(run_dir, factory, vec!["resume".into()], ProgressMode::Quiet).unwrap()
+}
+
 /// A trainer for the config `text` whose envs come from `envs()`.
 fn create_with_envs(root: &Path, text: &str, envs: fn() -> Box<dyn EnvFactory>) -> Trainer {
     let (config, resolved): (RunConfig, Value) =
@@ -352,13 +357,7 @@ fn resumes_bitwise(tag: &str, config: &str) {
     // The buffer has wrapped (1600 steps > 700 transitions) by the checkpoint.
     assert_eq!(first.algorithm().num_timesteps(), 1600);
     drop(first);
-    let (mut resumed, report) = Trainer::resume(
-        &run_dir,
-        factory,
-        vec!["resume".into()],
-        ProgressMode::Quiet,
-    )
-    .unwrap();
+    let (mut resumed, report) = resume(&run_dir);
     assert_eq!(report.env_steps, 1600);
     resumed.train(None, None).unwrap();
     let got = snapshot(&resumed);
@@ -669,13 +668,7 @@ fn an_actor_thread_feeds_the_learner_every_step_and_a_run_resumes_on_fresh_episo
     assert!(episodes.last().unwrap().1 > 10.0, "{episodes:?}");
     drop(first);
 
-    let (mut resumed, report) = Trainer::resume(
-        &run_dir,
-        factory,
-        vec!["resume".into()],
-        ProgressMode::Quiet,
-    )
-    .unwrap();
+    let (mut resumed, report) = resume(&run_dir);
     assert_eq!(report.env_steps, paused_at);
     let out = resumed.train(None, None).unwrap();
     assert_eq!(out.status, TrainStatus::Completed);
@@ -735,13 +728,7 @@ fn an_env_failing_on_the_actor_thread_fails_the_run_and_keeps_its_checkpoint() {
     assert!(manifest.contains("\"failed\""), "{manifest}");
     // The checkpoint of 800 env steps (env 0's 400th step) is whole and
     // resumes.
-    let (_, report) = Trainer::resume(
-        &run_dir,
-        factory,
-        vec!["resume".into()],
-        ProgressMode::Quiet,
-    )
-    .unwrap();
+    let (_, report) = resume(&run_dir);
     assert!(
         (800..1400).contains(&report.env_steps),
         "{}",
