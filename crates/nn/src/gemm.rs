@@ -15,11 +15,16 @@
 //!   faster than `matrixmultiply` (`docs/benchmarks.md`). It allocates its
 //!   packing scratch on every call, which is negligible next to a large product.
 //!
+//! A product of at least [`PARALLEL_MIN_MACS`] multiply-adds is computed as
+//! two halves of rows, the second on a helper thread ([`helper`]); each row
+//! of `C` is computed exactly as in the unsplit product, so the split changes
+//! the wall-clock only.
+//!
 //! Results are deterministic for a given machine and call shape; kernels for
 //! different shapes (or different CPUs) may sum in a different order, so equal
 //! mathematical products can differ in the last bits across shapes.
 
-use crate::small_gemm;
+use crate::{helper, small_gemm};
 
 /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
 ///
@@ -73,63 +78,129 @@ pub fn gemm(
     }
     // A single row goes to the gemm crate's vector path (faster there, and it
     // needs no scratch either).
-    if !a_t && b_t && m > 1 && small_gemm::handles(m, k, n) {
-        small_gemm::gemm_nt(m, k, n, alpha, a, b, beta, c);
-        return;
+    let engine = if !a_t && b_t && m > 1 && small_gemm::handles(m, k, n) {
+        Engine::SmallNt
+    } else {
+        Engine::Crate
+    };
+    let p = Product {
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        a_t,
+        b,
+        b_t,
+        beta,
+    };
+    if m >= 2 && m * k * n >= PARALLEL_MIN_MACS {
+        // Rows of C are independent: each half is computed exactly as it
+        // would be alone, and the split depends on the shape only, never on
+        // the number of threads, so results do not depend on the machine's
+        // core count.
+        let half = m / 2;
+        let (top, bottom) = c[..m * n].split_at_mut(half * n);
+        let bottom = std::sync::Mutex::new(bottom);
+        helper::join(
+            || p.rows(engine, 0, half, top),
+            || p.rows(engine, half, m, &mut bottom.lock().expect("one user")),
+        );
+    } else {
+        p.rows(engine, 0, m, c);
     }
-    gemm_crate(m, k, n, alpha, a, a_t, b, b_t, beta, c);
 }
 
-/// The `gemm` crate's kernel for `m, n, k > 0`; slice lengths checked by the caller.
-#[allow(clippy::too_many_arguments)]
-fn gemm_crate(
+/// Products with at least this many multiply-adds are split in two halves of
+/// rows computed on two threads. A training product of a 256-wide layer on a
+/// batch of 64 (4.2M) takes a few hundred microseconds on one core, far more
+/// than handing half of it to a pool thread (a few microseconds); a rollout's
+/// small products stay on the calling thread.
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+/// Which kernel computes a product (chosen on the whole product's shape, so a
+/// split product uses the same kernel for both halves).
+#[derive(Clone, Copy)]
+enum Engine {
+    SmallNt,
+    Crate,
+}
+
+/// The operands of one product, shapes checked.
+struct Product<'a> {
     m: usize,
     k: usize,
     n: usize,
     alpha: f32,
-    a: &[f32],
+    a: &'a [f32],
     a_t: bool,
-    b: &[f32],
+    b: &'a [f32],
     b_t: bool,
     beta: f32,
-    c: &mut [f32],
-) {
-    let (rsa, csa) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (rsb, csb) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    // The kernel computes dst = alpha' dst + beta' lhs rhs, and does not read
-    // dst at all when told not to (so a stale NaN in C cannot leak in).
-    // SAFETY: every index the kernel touches lies inside the slices (asserted
-    // above), and `c` is borrowed mutably so it cannot alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            beta != 0.0,
-            a.as_ptr(),
-            csa,
-            rsa,
-            b.as_ptr(),
-            csb,
-            rsb,
-            beta,
-            alpha,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+}
+
+impl Product<'_> {
+    /// Rows `r0..r1` of `C` into `c` (those rows only).
+    fn rows(&self, engine: Engine, r0: usize, r1: usize, c: &mut [f32]) {
+        let (k, n) = (self.k, self.n);
+        let rows = r1 - r0;
+        match engine {
+            Engine::SmallNt => small_gemm::gemm_nt(
+                rows,
+                k,
+                n,
+                self.alpha,
+                &self.a[r0 * k..r1 * k],
+                self.b,
+                self.beta,
+                c,
+            ),
+            Engine::Crate => {
+                // op(A)'s row r starts at r * k (stored m x k) or at r (stored
+                // k x m, read down a column).
+                let (a_offset, rsa, csa) = if self.a_t {
+                    (r0, 1, self.m as isize)
+                } else {
+                    (r0 * k, k as isize, 1)
+                };
+                let (rsb, csb) = if self.b_t {
+                    (1, k as isize)
+                } else {
+                    (n as isize, 1)
+                };
+                // The kernel computes dst = alpha' dst + beta' lhs rhs, and does
+                // not read dst at all when told not to (so a stale NaN in C
+                // cannot leak in).
+                // SAFETY: every index the kernel touches lies inside the slices:
+                // `gemm` asserted their lengths for the whole product, rows
+                // `r0..r1` of op(A) start at `a_offset` with the strides above,
+                // and `c` holds exactly these rows; `c` is borrowed mutably so
+                // it cannot alias `a` or `b`.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        self.beta != 0.0,
+                        self.a.as_ptr().add(a_offset),
+                        csa,
+                        rsa,
+                        self.b.as_ptr(),
+                        csb,
+                        rsb,
+                        self.beta,
+                        self.alpha,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -181,6 +252,47 @@ mod tests {
             let want = naive(m, k, n, &a, false, &b, true);
             for (x, y) in c.iter().zip(&want) {
                 assert!((x - y).abs() < 1e-4, "m={m}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_products_equal_their_unsplit_rows_bitwise() {
+        let (m, k, n) = (64, 256, 128);
+        assert!(m * k * n >= PARALLEL_MIN_MACS);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        for (a_t, b_t) in [(false, true), (true, false), (false, false), (true, true)] {
+            let mut split = vec![f32::NAN; m * n];
+            gemm(m, k, n, 1.0, &a, a_t, &b, b_t, 0.0, &mut split);
+            let engine = if !a_t && b_t {
+                Engine::SmallNt
+            } else {
+                Engine::Crate
+            };
+            let p = Product {
+                m,
+                k,
+                n,
+                alpha: 1.0,
+                a: &a,
+                a_t,
+                b: &b,
+                b_t,
+                beta: 0.0,
+            };
+            let mut whole = vec![f32::NAN; m * n];
+            p.rows(engine, 0, m, &mut whole);
+            assert!(
+                split
+                    .iter()
+                    .zip(&whole)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "a_t={a_t} b_t={b_t}"
+            );
+            let want = naive(m, k, n, &a, a_t, &b, b_t);
+            for (x, y) in split.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-3, "a_t={a_t} b_t={b_t}: {x} vs {y}");
             }
         }
     }

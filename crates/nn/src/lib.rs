@@ -20,6 +20,7 @@ pub mod distributions;
 pub mod error;
 pub mod gemm;
 pub mod gradcheck;
+pub mod helper;
 pub mod init;
 pub mod io;
 pub mod layer;
