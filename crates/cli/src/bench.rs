@@ -9,6 +9,37 @@ use hlynr_bench::env::{CartPoleVec, RacingSteps};
 use hlynr_bench::median_secs;
 use hlynr_bench::nn::{ConvUpdate, LstmUpdate, PolicyForward, PpoUpdate};
 use hlynr_env::Parallelism;
+use hlynr_envs::Registry;
+use hlynr_rl::algorithm::Algorithm;
+use hlynr_rl::trainer::{RunConfig, Value, build_algorithm};
+
+/// The racing seed's configuration, whose learner step W5 times.
+const RACING_IQN: &str = include_str!("../../../configs/racing_iqn.yaml");
+
+/// Gradient steps per timed iteration of W5: each iteration also takes one
+/// env step and one greedy action, which this many steps make a small share.
+const W5_GRADIENT_STEPS: u64 = 16;
+
+/// W5: `configs/racing_iqn.yaml`'s DQN (IQN, dueling, double Q, noisy nets,
+/// prioritised replay) on the racing env, its replay filled past
+/// `learning_starts`; each call is one iteration of `W5_GRADIENT_STEPS`
+/// learner steps (sampling, both networks' passes, backward, clipping,
+/// Adam, priorities) plus one env step.
+fn racing_iqn_learner() -> anyhow::Result<Box<dyn Algorithm>> {
+    let overrides = [
+        "dqn.learning_starts=256".to_string(),
+        "dqn.train_freq=1".to_string(),
+        format!("dqn.gradient_steps={W5_GRADIENT_STEPS}"),
+    ];
+    let (config, _): (RunConfig, Value) =
+        hlynr_env::config::resolve(RACING_IQN, "configs/racing_iqn.yaml", &overrides)?;
+    let envs = Registry::builtin().factory_for(&config)?.make_train(1)?;
+    let mut dqn = build_algorithm(&config, envs)?;
+    while dqn.num_timesteps() <= 256 {
+        dqn.iterate()?;
+    }
+    Ok(dqn)
+}
 
 /// One measured row.
 struct Row {
@@ -60,6 +91,20 @@ pub fn run(repeats: usize) -> anyhow::Result<()> {
         value: median_secs(|| w4.step(), 20, repeats) * 1e3,
         unit: "ms",
         target: "<= 3.0 ms",
+    });
+    let mut w5 = racing_iqn_learner()?;
+    rows.push(Row {
+        name: "W5 racing IQN learner step, batch 32",
+        value: median_secs(
+            || {
+                w5.iterate().expect("a W5 iteration");
+            },
+            2,
+            repeats,
+        ) * 1e3
+            / W5_GRADIENT_STEPS as f64,
+        unit: "ms",
+        target: ">= 1.5x PyTorch (scripts/bench_pytorch_iqn.py)",
     });
     for (label, parallelism, target) in [
         (

@@ -18,8 +18,8 @@ use crate::gemm::gemm;
 use crate::init::uniform_fan_in;
 use crate::layer::Layer;
 use crate::param::{NamedParam, NamedParamMut, Param};
-use crate::small_gemm;
 use crate::tensor::Tensor;
+use crate::{helper, small_gemm};
 
 /// Convolutions with at most this many output channels multiply their columns
 /// in [`small_gemm`]: a product only that many columns wide leaves the `gemm`
@@ -133,6 +133,10 @@ pub struct Conv2d {
     /// Pixel-major scratch `[chunk*OH*OW, O]`: the output before, and the
     /// output gradient after, transposing to NCHW.
     pixel_major: Tensor,
+    /// `cols` and `pixel_major` of the second chunk of a pair computed on
+    /// two threads in the forward pass.
+    spare_cols: Tensor,
+    spare_pixel_major: Tensor,
     /// Column gradient of one chunk, `[chunk*OH*OW, C*kh*kw]`.
     grad_cols: Tensor,
     out: Tensor,
@@ -160,6 +164,8 @@ impl Conv2d {
             geom: Geometry::default(),
             cols: Tensor::default(),
             pixel_major: Tensor::default(),
+            spare_cols: Tensor::default(),
+            spare_pixel_major: Tensor::default(),
             grad_cols: Tensor::default(),
             out: Tensor::default(),
             grad_input: Tensor::default(),
@@ -207,64 +213,8 @@ impl Conv2d {
         })
     }
 
-    /// Unfolds samples `first..first + count` of `x` into `self.cols`, one row
-    /// per output pixel `(sample, oy, ox)` holding its receptive field in the
-    /// weight's `(c, ki, kj)` order. Each kernel row of a receptive field is a
-    /// contiguous run of an input row, so the unfolding is a sequence of short
-    /// block copies; the loops are ordered so that each input row is found once
-    /// per output row.
-    fn im2col(&mut self, x: &[f32], first: usize, count: usize) {
-        let Geometry { h, w, oh, ow, .. } = self.geom;
-        let Conv2dSpec {
-            in_channels: c,
-            kernel: (kh, kw),
-            stride: (sh, sw),
-            padding: (ph, pw),
-            ..
-        } = self.spec;
-        let k = c * kh * kw;
-        self.cols.resize(&[count * oh * ow, k]);
-        let cols = self.cols.data_mut();
-        let interior = interior_range(ow, sw, kw, pw, w);
-        for (j, ni) in (first..first + count).enumerate() {
-            for oy in 0..oh {
-                let pix0 = (j * oh + oy) * ow;
-                let out_rows = &mut cols[pix0 * k..(pix0 + ow) * k];
-                for ci in 0..c {
-                    let plane = &x[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
-                    for ki in 0..kh {
-                        let off = (ci * kh + ki) * kw;
-                        let iy = oy * sh + ki;
-                        if iy < ph || iy - ph >= h {
-                            for row in out_rows.chunks_exact_mut(k) {
-                                row[off..off + kw].fill(0.0);
-                            }
-                            continue;
-                        }
-                        let src = &plane[(iy - ph) * w..(iy - ph + 1) * w];
-                        // Edge pixels, where the kernel row hangs over the padding.
-                        for ox in (0..interior.start).chain(interior.end..ow) {
-                            let seg = &mut out_rows[ox * k + off..ox * k + off + kw];
-                            let kjs = valid_range(kw, 1, ox * sw, pw, w);
-                            seg.fill(0.0);
-                            if !kjs.is_empty() {
-                                let ix0 = ox * sw + kjs.start - pw;
-                                seg[kjs.clone()].copy_from_slice(&src[ix0..ix0 + kjs.len()]);
-                            }
-                        }
-                        if !interior.is_empty() {
-                            let rows = &mut out_rows[interior.start * k..interior.end * k];
-                            let src = &src[interior.start * sw - pw..];
-                            unfold_interior(rows, k, off, kw, src, sw);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Adds the rows of `self.grad_cols` (samples `first..first + count`, laid
-    /// out as [`Conv2d::im2col`] writes them) onto the input gradient.
+    /// out as [`im2col`] writes them) onto the input gradient.
     fn col2im(&mut self, first: usize, count: usize) {
         let Geometry { h, w, oh, ow, .. } = self.geom;
         let Conv2dSpec {
@@ -307,6 +257,142 @@ impl Conv2d {
                             fold_interior(rows, k, off, kw, dst, sw);
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Unfolds samples `first..first + count` of `x` into `cols`, one row
+/// per output pixel `(sample, oy, ox)` holding its receptive field in the
+/// weight's `(c, ki, kj)` order. Each kernel row of a receptive field is a
+/// contiguous run of an input row, so the unfolding is a sequence of short
+/// block copies; the loops are ordered so that each input row is found once
+/// per output row.
+fn im2col(
+    spec: &Conv2dSpec,
+    geom: Geometry,
+    x: &[f32],
+    first: usize,
+    count: usize,
+    cols: &mut Tensor,
+) {
+    let Geometry { h, w, oh, ow, .. } = geom;
+    let Conv2dSpec {
+        in_channels: c,
+        kernel: (kh, kw),
+        stride: (sh, sw),
+        padding: (ph, pw),
+        ..
+    } = *spec;
+    let k = c * kh * kw;
+    cols.resize(&[count * oh * ow, k]);
+    let cols = cols.data_mut();
+    let interior = interior_range(ow, sw, kw, pw, w);
+    for (j, ni) in (first..first + count).enumerate() {
+        for oy in 0..oh {
+            let pix0 = (j * oh + oy) * ow;
+            let out_rows = &mut cols[pix0 * k..(pix0 + ow) * k];
+            for ci in 0..c {
+                let plane = &x[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
+                for ki in 0..kh {
+                    let off = (ci * kh + ki) * kw;
+                    let iy = oy * sh + ki;
+                    if iy < ph || iy - ph >= h {
+                        for row in out_rows.chunks_exact_mut(k) {
+                            row[off..off + kw].fill(0.0);
+                        }
+                        continue;
+                    }
+                    let src = &plane[(iy - ph) * w..(iy - ph + 1) * w];
+                    // Edge pixels, where the kernel row hangs over the padding.
+                    for ox in (0..interior.start).chain(interior.end..ow) {
+                        let seg = &mut out_rows[ox * k + off..ox * k + off + kw];
+                        let kjs = valid_range(kw, 1, ox * sw, pw, w);
+                        seg.fill(0.0);
+                        if !kjs.is_empty() {
+                            let ix0 = ox * sw + kjs.start - pw;
+                            seg[kjs.clone()].copy_from_slice(&src[ix0..ix0 + kjs.len()]);
+                        }
+                    }
+                    if !interior.is_empty() {
+                        let rows = &mut out_rows[interior.start * k..interior.end * k];
+                        let src = &src[interior.start * sw - pw..];
+                        unfold_interior(rows, k, off, kw, src, sw);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Chunks of a forward pass whose multiply-adds reach this are computed two
+/// at a time on two threads.
+const PAIR_MIN_MACS: usize = 1 << 17;
+
+/// What the forward pass of one chunk of samples reads.
+struct ChunkForward<'a> {
+    spec: &'a Conv2dSpec,
+    geom: Geometry,
+    weight: &'a [f32],
+    bias: Option<&'a [f32]>,
+    x: &'a [f32],
+}
+
+impl ChunkForward<'_> {
+    /// Samples `first..first + count` into `out` (their NCHW outputs), with
+    /// `cols` and `pixel_major` as scratch.
+    fn run(
+        &self,
+        first: usize,
+        count: usize,
+        cols: &mut Tensor,
+        pixel_major: &mut Tensor,
+        out: &mut [f32],
+    ) {
+        let Geometry { oh, ow, .. } = self.geom;
+        let o = self.spec.out_channels;
+        let k = self.spec.in_channels * self.spec.kernel.0 * self.spec.kernel.1;
+        let plane = oh * ow;
+        let pixels = count * plane;
+        im2col(self.spec, self.geom, self.x, first, count, cols);
+        // [pixels, K] x [K, O] -> pixel-major output of the chunk.
+        pixel_major.resize(&[pixels, o]);
+        if o <= SKINNY_OUT_CHANNELS && k <= small_gemm::MAX_DEPTH {
+            // Few output channels: one dot product per output, no packing.
+            small_gemm::gemm_nt(
+                pixels,
+                k,
+                o,
+                1.0,
+                cols.data(),
+                self.weight,
+                0.0,
+                pixel_major.data_mut(),
+            );
+        } else {
+            gemm(
+                pixels,
+                k,
+                o,
+                1.0,
+                cols.data(),
+                false,
+                self.weight,
+                true,
+                0.0,
+                pixel_major.data_mut(),
+            );
+        }
+        // Transpose each sample's [plane, O] to NCHW's [O, plane], adding the bias.
+        let pm = pixel_major.data();
+        for j in 0..count {
+            let src = &pm[j * plane * o..(j + 1) * plane * o];
+            for oi in 0..o {
+                let b = self.bias.map_or(0.0, |b| b[oi]);
+                let dst = &mut out[(j * o + oi) * plane..(j * o + oi + 1) * plane];
+                for (p, d) in dst.iter_mut().enumerate() {
+                    *d = src[p * o + oi] + b;
                 }
             }
         }
@@ -412,58 +498,45 @@ impl Layer for Conv2d {
     fn forward(&mut self, input: &Tensor) -> Result<&Tensor> {
         self.geom = self.geometry(input, "Conv2d input")?;
         let Geometry { n, oh, ow, .. } = self.geom;
-        let (o, k) = (self.spec.out_channels, self.fan_in());
-        let plane = oh * ow;
+        let o = self.spec.out_channels;
+        let per_sample = o * oh * ow;
         let chunk = self.chunk_samples();
+        let pair_worth_splitting = chunk * oh * ow * self.fan_in() * o >= PAIR_MIN_MACS;
         self.out.resize(&[n, o, oh, ow]);
+        let pass = ChunkForward {
+            spec: &self.spec,
+            geom: self.geom,
+            weight: self.weight.value.data(),
+            bias: self.bias.as_ref().map(|b| b.value.data()),
+            x: input.data(),
+        };
+        let mut out = self.out.data_mut();
         let mut first = 0;
         while first < n {
             let count = chunk.min(n - first);
-            let pixels = count * plane;
-            self.im2col(input.data(), first, count);
-            // [pixels, K] x [K, O] -> pixel-major output of the chunk.
-            self.pixel_major.resize(&[pixels, o]);
-            if o <= SKINNY_OUT_CHANNELS && k <= small_gemm::MAX_DEPTH {
-                // Few output channels: one dot product per output, no packing.
-                small_gemm::gemm_nt(
-                    pixels,
-                    k,
-                    o,
-                    1.0,
-                    self.cols.data(),
-                    self.weight.value.data(),
-                    0.0,
-                    self.pixel_major.data_mut(),
-                );
-            } else {
-                gemm(
-                    pixels,
-                    k,
-                    o,
-                    1.0,
-                    self.cols.data(),
-                    false,
-                    self.weight.value.data(),
-                    true,
-                    0.0,
-                    self.pixel_major.data_mut(),
-                );
+            let (here, rest) = out.split_at_mut(count * per_sample);
+            let second = chunk.min(n - first - count);
+            if second == 0 || !pair_worth_splitting {
+                pass.run(first, count, &mut self.cols, &mut self.pixel_major, here);
+                out = rest;
+                first += count;
+                continue;
             }
-            // Transpose each sample's [plane, O] to NCHW's [O, plane], adding the bias.
-            let out = self.out.data_mut();
-            let pm = self.pixel_major.data();
-            for j in 0..count {
-                let ni = first + j;
-                let src = &pm[j * plane * o..(j + 1) * plane * o];
-                for oi in 0..o {
-                    let b = self.bias.as_ref().map_or(0.0, |b| b.value.data()[oi]);
-                    let dst = &mut out[(ni * o + oi) * plane..(ni * o + oi + 1) * plane];
-                    for (p, d) in dst.iter_mut().enumerate() {
-                        *d = src[p * o + oi] + b;
-                    }
-                }
-            }
-            first += count;
+            // Two chunks at once, the second on the helper thread: each is
+            // computed exactly as it would be alone.
+            let (there, rest) = rest.split_at_mut(second * per_sample);
+            let spare =
+                std::sync::Mutex::new((&mut self.spare_cols, &mut self.spare_pixel_major, there));
+            helper::join(
+                || pass.run(first, count, &mut self.cols, &mut self.pixel_major, here),
+                || {
+                    let mut spare = spare.lock().expect("one user");
+                    let (cols, pixel_major, there) = &mut *spare;
+                    pass.run(first + count, second, cols, pixel_major, there);
+                },
+            );
+            out = rest;
+            first += count + second;
         }
         Ok(&self.out)
     }
@@ -518,7 +591,14 @@ impl Layer for Conv2d {
             }
             // The columns are rebuilt rather than kept from the forward pass:
             // a chunk's columns stay in cache, the whole batch's would not.
-            self.im2col(input.data(), first, count);
+            im2col(
+                &self.spec,
+                self.geom,
+                input.data(),
+                first,
+                count,
+                &mut self.cols,
+            );
             // dW += dY'^T cols : [O, pixels] x [pixels, K].
             gemm(
                 o,
