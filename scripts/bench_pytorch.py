@@ -1,4 +1,4 @@
-"""PyTorch reference timings for the hlynr-nn workloads W1-W4.
+"""PyTorch reference timings for the hlynr-nn workloads W1-W5.
 
 Runs the same workloads as `hlynr bench` / `cargo bench -p hlynr-bench` in PyTorch on
 the CPU so both can be measured on the same machine in the same sitting. Prints the
@@ -8,11 +8,13 @@ median over repeated timed batches.
 """
 
 import argparse
+import math
 import statistics
 import time
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 
 def timeit(fn, inner, repeats):
@@ -111,6 +113,122 @@ def w4(repeats):
     return timeit(step, 20, repeats)
 
 
+# W5: one learner step of `configs/racing_iqn.yaml`, hlynr's DQN step as `hlynr bench` times it.
+#
+# The same network as hlynr builds for that config (the racing seed's): a CNN
+# (4->8 channels, kernel 8 stride 4; 8->16, kernel 4 stride 2) over 4 stacked
+# 64x64 greyscale frames, a 256-wide linear layer, the 12 scalars (speed, gear,
+# rpm of each stacked frame) appended, a noisy 268->256 trunk, a 64-function
+# cosine embedding of the quantile fractions (linear 64->256), a noisy 256->128
+# layer after the product, and noisy dueling heads (1 value, 11 advantages).
+# One step, as hlynr's DQN takes it with that config (IQN, double Q, noisy nets,
+# prioritised replay weights): fresh noise for the online and target networks;
+# the next actions by the online network on 8 midpoint fractions; the target
+# network's quantiles at 8 sampled fractions; the online network's at 8 sampled
+# fractions; the quantile Huber loss (kappa 1) weighted per sample; backward;
+# global-norm clipping at 100; Adam. The batch (32 transitions of uint8 frames)
+# is drawn once; the frames are converted to floats in every step, as hlynr
+# does. Replay sampling is not timed here (hlynr's figure includes its own).
+
+N_ACTIONS, N_TAUS, COSINE, BATCH, GAMMA = 11, 8, 64, 32, 0.997
+
+
+class NoisyLinear(nn.Module):
+    """Factorised Gaussian noise (Fortunato et al., 2018), sigma0 0.5."""
+
+    def __init__(self, fan_in, fan_out, sigma0=0.5):
+        super().__init__()
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight_mu = nn.Parameter(torch.empty(fan_out, fan_in).uniform_(-bound, bound))
+        self.bias_mu = nn.Parameter(torch.empty(fan_out).uniform_(-bound, bound))
+        self.weight_sigma = nn.Parameter(torch.full((fan_out, fan_in), sigma0 / math.sqrt(fan_in)))
+        self.bias_sigma = nn.Parameter(torch.full((fan_out,), sigma0 / math.sqrt(fan_in)))
+        self.register_buffer("weight_epsilon", torch.zeros(fan_out, fan_in))
+        self.register_buffer("bias_epsilon", torch.zeros(fan_out))
+
+    def resample(self):
+        f = lambda x: x.sign() * x.abs().sqrt()
+        eps_in = f(torch.randn(self.weight_mu.shape[1]))
+        eps_out = f(torch.randn(self.weight_mu.shape[0]))
+        self.weight_epsilon.copy_(torch.outer(eps_out, eps_in))
+        self.bias_epsilon.copy_(eps_out)
+
+    def forward(self, x):
+        w = self.weight_mu + self.weight_sigma * self.weight_epsilon
+        b = self.bias_mu + self.bias_sigma * self.bias_epsilon
+        return F.linear(x, w, b)
+
+
+class Iqn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cnn = nn.Sequential(
+            nn.Conv2d(4, 8, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(8, 16, 4, stride=2), nn.ReLU(), nn.Flatten())
+        self.linear = nn.Sequential(nn.Linear(576, 256), nn.ReLU())
+        self.trunk = NoisyLinear(268, 256)
+        self.embedding = nn.Linear(COSINE, 256)
+        self.quantile_net = NoisyLinear(256, 128)
+        self.value_head = NoisyLinear(128, 1)
+        self.advantage_head = NoisyLinear(128, N_ACTIONS)
+        self.register_buffer("i_pi", torch.arange(COSINE, dtype=torch.float32) * math.pi)
+
+    def noisy(self):
+        return [self.trunk, self.quantile_net, self.value_head, self.advantage_head]
+
+    def forward(self, frames, scalars, taus):
+        """Quantiles [B, n, actions] at fractions `taus` [B, n]."""
+        x = self.linear(self.cnn(frames.float() / 255.0))
+        psi = F.relu(self.trunk(torch.cat([x, scalars], 1)))
+        n = taus.shape[1]
+        phi = F.relu(self.embedding(torch.cos(taus.unsqueeze(-1) * self.i_pi)))
+        h = F.relu(self.quantile_net((psi.unsqueeze(1) * phi).reshape(-1, 256)))
+        v, a = self.value_head(h), self.advantage_head(h)
+        return (v + a - a.mean(1, keepdim=True)).reshape(-1, n, N_ACTIONS)
+
+
+def quantile_huber(pred, taus, target, weights, kappa=1.0):
+    """pred [B, N], taus [B, N], target [B, N'] -> weighted mean over samples."""
+    u = target.unsqueeze(1) - pred.unsqueeze(2)
+    huber = torch.where(u.abs() <= kappa, 0.5 * u * u, kappa * (u.abs() - 0.5 * kappa))
+    loss = (taus.unsqueeze(2) - (u.detach() < 0).float()).abs() * huber / kappa
+    per_sample = loss.mean(2).sum(1)
+    return (per_sample * weights).mean(), per_sample.detach()
+
+
+def w5(repeats):
+    """W5, described above."""
+    online, target = Iqn(), Iqn()
+    target.load_state_dict(online.state_dict())
+    opt = torch.optim.Adam(online.parameters(), lr=1e-4, eps=1e-8)
+    frames = torch.randint(0, 256, (BATCH, 4, 64, 64), dtype=torch.uint8)
+    next_frames = torch.randint(0, 256, (BATCH, 4, 64, 64), dtype=torch.uint8)
+    scalars, next_scalars = torch.rand(BATCH, 12), torch.rand(BATCH, 12)
+    actions = torch.randint(0, N_ACTIONS, (BATCH,))
+    rewards, weights = torch.randn(BATCH), torch.rand(BATCH)
+    discounts = torch.full((BATCH,), GAMMA)
+    midpoints = ((torch.arange(N_TAUS) + 0.5) / N_TAUS).expand(BATCH, N_TAUS)
+
+    def step():
+        for layer in online.noisy() + target.noisy():
+            layer.resample()
+        with torch.no_grad():
+            next_actions = online(next_frames, next_scalars, midpoints).mean(1).argmax(1)
+            next_q = target(next_frames, next_scalars, torch.rand(BATCH, N_TAUS))
+            next_q = next_q.gather(2, next_actions.view(-1, 1, 1).expand(-1, N_TAUS, 1)).squeeze(2)
+            y = rewards.unsqueeze(1) + discounts.unsqueeze(1) * next_q
+        taus = torch.rand(BATCH, N_TAUS)
+        q = online(frames, scalars, taus)
+        q = q.gather(2, actions.view(-1, 1, 1).expand(-1, N_TAUS, 1)).squeeze(2)
+        loss, _ = quantile_huber(q, taus, y, weights)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(online.parameters(), 100.0)
+        opt.step()
+
+    return timeit(step, 20, repeats)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -124,6 +242,7 @@ def main():
     print(f"W2 policy forward batch 16 / 1:          {r[16] * 1e6:8.1f} / {r[1] * 1e6:.1f} us")
     print(f"W3 LSTM seq 32 batch 16 fwd+bwd+Adam:    {w3(args.repeats) * 1e3:8.3f} ms")
     print(f"W4 conv net batch 32 fwd+bwd+Adam:       {w4(args.repeats) * 1e3:8.3f} ms")
+    print(f"W5 racing IQN learner step, batch 32:    {w5(args.repeats) * 1e3:8.3f} ms")
 
 
 if __name__ == "__main__":

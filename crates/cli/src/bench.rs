@@ -104,7 +104,7 @@ pub fn run(repeats: usize) -> anyhow::Result<()> {
         ) * 1e3
             / W5_GRADIENT_STEPS as f64,
         unit: "ms",
-        target: ">= 1.5x PyTorch (scripts/bench_pytorch_iqn.py)",
+        target: ">= 1.5x PyTorch (scripts/bench_pytorch.py)",
     });
     for (label, parallelism, target) in [
         (
