@@ -810,6 +810,41 @@ mod tests {
     }
 
     #[test]
+    fn chunks_computed_in_pairs_match_the_direct_convolution_and_each_sample_alone() {
+        let mut rng = Rng::seed_from_u64(4);
+        // One sample per chunk, each worth splitting: 5 samples make two
+        // pairs and a last chunk alone. 20 channels take the `gemm` path.
+        for spec in [Conv2dSpec::new(4, 8, 8, 4), Conv2dSpec::new(4, 20, 8, 4)] {
+            let mut conv = Conv2d::new(spec, &mut rng).unwrap();
+            let x = random(&[5, 4, 64, 64], &mut rng);
+            assert_eq!(
+                conv.forward(&x).unwrap().shape(),
+                &[5, spec.out_channels, 15, 15]
+            );
+            assert_eq!(conv.chunk_samples(), 1);
+            let got = conv.forward(&x).unwrap().clone();
+            let want = naive(&conv, &x);
+            for (a, b) in got.data().iter().zip(want.data()) {
+                assert!((a - b).abs() < 1e-4, "{spec:?}: {a} vs {b}");
+            }
+            let per_sample = got.len() / 5;
+            for i in 0..5 {
+                let one = Tensor::from_vec(
+                    &[1, 4, 64, 64],
+                    x.data()[i * 4 * 64 * 64..(i + 1) * 4 * 64 * 64].to_vec(),
+                )
+                .unwrap();
+                let alone = conv.forward(&one).unwrap();
+                assert_eq!(
+                    alone.data(),
+                    &got.data()[i * per_sample..(i + 1) * per_sample],
+                    "{spec:?}: sample {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn gradients_match_finite_differences() {
         let mut rng = Rng::seed_from_u64(4);
         let mut a = Conv2d::new(Conv2dSpec::new(2, 3, 3, 2).with_padding(1), &mut rng).unwrap();
