@@ -20,6 +20,9 @@ const RACING_IQN: &str = include_str!("../../../configs/racing_iqn.yaml");
 /// env step and one greedy action, which this many steps make a small share.
 const W5_GRADIENT_STEPS: u64 = 16;
 
+/// Env steps W5 collects before it is timed (its `learning_starts`).
+const W5_LEARNING_STARTS: u64 = 256;
+
 /// W5: `configs/racing_iqn.yaml`'s DQN (IQN, dueling, double Q, noisy nets,
 /// prioritised replay) on the racing env, its replay filled past
 /// `learning_starts`; each call is one iteration of `W5_GRADIENT_STEPS`
@@ -27,7 +30,7 @@ const W5_GRADIENT_STEPS: u64 = 16;
 /// Adam, priorities) plus one env step.
 fn racing_iqn_learner() -> anyhow::Result<Box<dyn Algorithm>> {
     let overrides = [
-        "dqn.learning_starts=256".to_string(),
+        format!("dqn.learning_starts={W5_LEARNING_STARTS}"),
         "dqn.train_freq=1".to_string(),
         format!("dqn.gradient_steps={W5_GRADIENT_STEPS}"),
     ];
@@ -35,7 +38,7 @@ fn racing_iqn_learner() -> anyhow::Result<Box<dyn Algorithm>> {
         hlynr_env::config::resolve(RACING_IQN, "configs/racing_iqn.yaml", &overrides)?;
     let envs = Registry::builtin().factory_for(&config)?.make_train(1)?;
     let mut dqn = build_algorithm(&config, envs)?;
-    while dqn.num_timesteps() <= 256 {
+    while dqn.num_timesteps() <= W5_LEARNING_STARTS {
         dqn.iterate()?;
     }
     Ok(dqn)

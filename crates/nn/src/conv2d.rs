@@ -68,6 +68,11 @@ impl Conv2dSpec {
         self
     }
 
+    /// `C * kh * kw`, the length of one unfolded receptive field.
+    fn fan_in(&self) -> usize {
+        self.in_channels * self.kernel.0 * self.kernel.1
+    }
+
     /// Output spatial size for an `height x width` input, or an error when the
     /// (padded) input is smaller than the kernel.
     pub fn output_size(&self, height: usize, width: usize) -> Result<(usize, usize)> {
@@ -149,7 +154,7 @@ impl Conv2d {
     pub fn new(spec: Conv2dSpec, rng: &mut Rng) -> Result<Self> {
         spec.validate()?;
         let (kh, kw) = spec.kernel;
-        let fan_in = spec.in_channels * kh * kw;
+        let fan_in = spec.fan_in();
         let mut w = Tensor::zeros(&[spec.out_channels, spec.in_channels, kh, kw]);
         uniform_fan_in(&mut w, fan_in, rng);
         let bias = spec.bias.then(|| {
@@ -177,16 +182,11 @@ impl Conv2d {
         &self.spec
     }
 
-    /// `C * kh * kw`, the length of one unfolded receptive field.
-    fn fan_in(&self) -> usize {
-        self.spec.in_channels * self.spec.kernel.0 * self.spec.kernel.1
-    }
-
     /// Samples unfolded at a time: as many as keep the column matrix within
     /// [`COLUMN_CHUNK_BYTES`] (at least one), so it stays in cache between
     /// being written and being multiplied.
     fn chunk_samples(&self) -> usize {
-        let per_sample = self.fan_in() * self.geom.oh * self.geom.ow * size_of::<f32>();
+        let per_sample = self.spec.fan_in() * self.geom.oh * self.geom.ow * size_of::<f32>();
         (COLUMN_CHUNK_BYTES / per_sample.max(1)).max(1)
     }
 
@@ -352,7 +352,7 @@ impl ChunkForward<'_> {
     ) {
         let Geometry { oh, ow, .. } = self.geom;
         let o = self.spec.out_channels;
-        let k = self.spec.in_channels * self.spec.kernel.0 * self.spec.kernel.1;
+        let k = self.spec.fan_in();
         let plane = oh * ow;
         let pixels = count * plane;
         im2col(self.spec, self.geom, self.x, first, count, cols);
@@ -501,7 +501,7 @@ impl Layer for Conv2d {
         let o = self.spec.out_channels;
         let per_sample = o * oh * ow;
         let chunk = self.chunk_samples();
-        let pair_worth_splitting = chunk * oh * ow * self.fan_in() * o >= PAIR_MIN_MACS;
+        let pair_worth_splitting = chunk * oh * ow * self.spec.fan_in() * o >= PAIR_MIN_MACS;
         self.out.resize(&[n, o, oh, ow]);
         let pass = ChunkForward {
             spec: &self.spec,
@@ -525,15 +525,10 @@ impl Layer for Conv2d {
             // Two chunks at once, the second on the helper thread: each is
             // computed exactly as it would be alone.
             let (there, rest) = rest.split_at_mut(second * per_sample);
-            let spare =
-                std::sync::Mutex::new((&mut self.spare_cols, &mut self.spare_pixel_major, there));
+            let (cols, pixel_major) = (&mut self.spare_cols, &mut self.spare_pixel_major);
             helper::join(
                 || pass.run(first, count, &mut self.cols, &mut self.pixel_major, here),
-                || {
-                    let mut spare = spare.lock().expect("one user");
-                    let (cols, pixel_major, there) = &mut *spare;
-                    pass.run(first + count, second, cols, pixel_major, there);
-                },
+                || pass.run(first + count, second, cols, pixel_major, there),
             );
             out = rest;
             first += count + second;
@@ -558,7 +553,7 @@ impl Layer for Conv2d {
             ));
         }
         let Geometry { n, h, w, oh, ow } = geom;
-        let (o, k) = (self.spec.out_channels, self.fan_in());
+        let (o, k) = (self.spec.out_channels, self.spec.fan_in());
         let plane = oh * ow;
         grad_output.expect_shape("Conv2d grad_output", &[n, o, oh, ow])?;
         if need_input_grad {

@@ -101,10 +101,9 @@ pub fn gemm(
         // core count.
         let half = m / 2;
         let (top, bottom) = c[..m * n].split_at_mut(half * n);
-        let bottom = std::sync::Mutex::new(bottom);
         helper::join(
             || p.rows(engine, 0, half, top),
-            || p.rows(engine, half, m, &mut bottom.lock().expect("one user")),
+            || p.rows(engine, half, m, bottom),
         );
     } else {
         p.rows(engine, 0, m, c);

@@ -36,20 +36,27 @@ const RUNNING: u8 = 3;
 const DONE: u8 = 4;
 const PANICKED: u8 = 5;
 
-/// A type-erased reference to a closure on the caller's stack.
+/// A type-erased reference to a closure on the caller's stack, held in an
+/// `UnsafeCell<Option<_>>` that the one thread running the job takes it from.
 #[derive(Clone, Copy)]
 struct JobRef {
     data: *const (),
     call: unsafe fn(*const ()),
 }
 
-/// Calls the `F` that `data` points to.
+/// Takes the `F` out of the `UnsafeCell<Option<F>>` that `data` points to
+/// and calls it.
 ///
 /// # Safety
-/// `data` must point to a live `F`.
-unsafe fn call<F: Fn() + Sync>(data: *const ()) {
-    // SAFETY: the caller guarantees `data` is a live `F`.
-    unsafe { (*data.cast::<F>())() }
+/// `data` must point to a live `UnsafeCell<Option<F>>` that no other thread
+/// accesses during the call.
+unsafe fn call<F: FnOnce() + Send>(data: *const ()) {
+    // SAFETY: the caller guarantees `data` is a live cell this thread alone
+    // accesses.
+    let f = unsafe { (*(*data.cast::<UnsafeCell<Option<F>>>()).get()).take() };
+    if let Some(f) = f {
+        f();
+    }
 }
 
 struct Slot {
@@ -61,7 +68,8 @@ struct Slot {
 // SAFETY: `job` is written only by the caller holding the slot in `WRITING`
 // and read only by the thread that moved it from `POSTED` (the state's
 // acquire/release pairs order those accesses); the closure behind it is
-// `Sync`, and the caller does not return before the job has finished.
+// `Send`, run by exactly one thread, and the caller does not return before
+// the job has finished.
 unsafe impl Sync for Slot {}
 
 static SLOT: Slot = Slot {
@@ -121,7 +129,7 @@ fn helper_loop() {
 /// and returns when both have finished. `b` runs on the calling thread
 /// instead where the helper is busy with another caller's job, absent, or
 /// has not picked `b` up by the time `a` is done.
-pub fn join<A: FnOnce(), B: Fn() + Sync>(a: A, b: B) {
+pub fn join<A: FnOnce(), B: FnOnce() + Send>(a: A, b: B) {
     let Some(thread) = helper() else {
         a();
         b();
@@ -136,6 +144,8 @@ pub fn join<A: FnOnce(), B: Fn() + Sync>(a: A, b: B) {
         b();
         return;
     }
+    // Only the thread that runs the job touches `b` until `join` returns.
+    let b = UnsafeCell::new(Some(b));
     // SAFETY: this thread holds the slot in `WRITING`; nobody else reads or
     // writes `job` until it is released as `POSTED`.
     unsafe {
