@@ -134,6 +134,18 @@ pub trait BatchEnv: Send {
         0
     }
 
+    /// Which rows hold an agent, `[N]`, for batches whose rows are agent
+    /// slots that fill and empty (prey born and dying in a multi-agent
+    /// world); `None` (the default) when every row always holds one.
+    ///
+    /// Row `i` of `obs()` is an agent's observation only where `active()[i]`;
+    /// the action given to an empty row is ignored, and the transition from
+    /// it (reward 0, not done) is no experience: learners skip it. An agent
+    /// that ends marks its row done on that step as usual.
+    fn active(&self) -> Option<&[bool]> {
+        None
+    }
+
     /// Everything needed to continue exactly: each environment's state and the
     /// buffers the next step's consumer reads.
     fn state(&self) -> Value;
@@ -209,6 +221,9 @@ impl<B: BatchEnv + ?Sized> BatchEnv for Box<B> {
     }
     fn controller_view_dim(&self) -> usize {
         (**self).controller_view_dim()
+    }
+    fn active(&self) -> Option<&[bool]> {
+        (**self).active()
     }
     fn state(&self) -> Value {
         (**self).state()

@@ -900,6 +900,7 @@ fn vec_normalize_matches_standalone_normalisers_and_keeps_raw_values() {
                 v.raw_rewards(),
                 v.terminated(),
                 v.truncated(),
+                None,
                 &mut expected_rewards,
             )
             .unwrap();

@@ -137,6 +137,9 @@ impl<B: BatchEnv> BatchEnv for EpisodeMetricsRecorder<B> {
     fn controller_view_dim(&self) -> usize {
         self.inner.controller_view_dim()
     }
+    fn active(&self) -> Option<&[bool]> {
+        self.inner.active()
+    }
     fn state(&self) -> Value {
         self.inner.state()
     }

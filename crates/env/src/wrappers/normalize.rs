@@ -272,19 +272,22 @@ impl ObsNormalizer {
 
     /// [`ObsNormalizer::update`] with the rows that hold a NaN or an infinity
     /// left out, so one broken observation cannot poison the statistics for
-    /// the rest of the run (the learner sees such rows and refuses them).
-    pub fn update_finite_rows(&mut self, batch: &[f32]) -> Result<()> {
+    /// the rest of the run (the learner sees such rows and refuses them),
+    /// and, given a mask (see [`crate::BatchEnv::active`]), the rows that hold
+    /// no agent.
+    pub fn update_finite_rows(&mut self, batch: &[f32], active: Option<&[bool]>) -> Result<()> {
         let dim = self.dim();
-        if dim == 0 || batch.iter().all(|v| v.is_finite()) {
+        if dim == 0 || (active.is_none() && batch.iter().all(|v| v.is_finite())) {
             return self.update(batch);
         }
-        let finite: Vec<f32> = batch
+        let kept: Vec<f32> = batch
             .chunks(dim)
-            .filter(|row| row.iter().all(|v| v.is_finite()))
-            .flatten()
+            .enumerate()
+            .filter(|&(i, row)| active.is_none_or(|a| a[i]) && row.iter().all(|v| v.is_finite()))
+            .flat_map(|(_, row)| row)
             .copied()
             .collect();
-        self.update(&finite)
+        self.update(&kept)
     }
 
     /// Writes the normalised `[rows, dim]` batch `raw` into `out`.
@@ -416,12 +419,15 @@ impl RewardScaler {
     /// Scales one step of rewards: accumulates the discounted returns, merges
     /// them into the statistics (unless frozen), writes
     /// `clip(reward / sqrt(var + eps))` into `out` and restarts the returns of
-    /// finished episodes. On error nothing changes.
+    /// finished episodes. Given a mask (see [`crate::BatchEnv::active`]),
+    /// only the returns of rows that held an agent enter the statistics. On
+    /// error nothing changes.
     pub fn scale(
         &mut self,
         rewards: &[f32],
         terminated: &[bool],
         truncated: &[bool],
+        active: Option<&[bool]>,
         out: &mut [f32],
     ) -> Result<()> {
         let n = self.returns.len();
@@ -448,7 +454,21 @@ impl RewardScaler {
             };
         }
         if !self.frozen {
-            self.stats.update(&self.returns)?;
+            match active {
+                None => self.stats.update(&self.returns)?,
+                Some(mask) => {
+                    let kept: Vec<f64> = self
+                        .returns
+                        .iter()
+                        .zip(mask)
+                        .filter(|&(_, &a)| a)
+                        .map(|(&r, _)| r)
+                        .collect();
+                    if !kept.is_empty() {
+                        self.stats.update(&kept)?;
+                    }
+                }
+            }
         }
         let std = (self.stats.var[0] + self.epsilon).sqrt();
         let clip = f64::from(self.clip_reward);
@@ -519,6 +539,9 @@ pub struct VecNormalize<V: BatchEnv> {
     obs: Vec<f32>,
     final_obs: Vec<f32>,
     rewards: Vec<f32>,
+    /// The inner batch's agent mask when the step began (its rewards are
+    /// those rows' rewards); `None` for batches without a mask.
+    active_before: Option<Vec<bool>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -562,6 +585,7 @@ impl<V: BatchEnv> VecNormalize<V> {
             obs: vec![0.0; n * obs_dim],
             final_obs: vec![0.0; n * obs_dim],
             rewards: vec![0.0; n],
+            active_before: None,
         })
     }
 
@@ -690,7 +714,7 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
         }
         self.rewards.fill(0.0);
         if let Some(o) = &mut self.obs_normalizer {
-            o.update_finite_rows(self.inner.obs())?;
+            o.update_finite_rows(self.inner.obs(), self.inner.active())?;
             o.normalize(self.inner.obs(), &mut self.obs)?;
         }
         Ok(())
@@ -702,13 +726,17 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
     }
 
     fn step_async(&mut self, actions: &[f32]) -> Result<()> {
+        match (self.inner.active(), &mut self.active_before) {
+            (Some(now), Some(before)) => before.clone_from_slice(now),
+            (now, before) => *before = now.map(<[bool]>::to_vec),
+        }
         self.inner.step_async(actions)
     }
 
     fn step_wait(&mut self) -> Result<()> {
         self.inner.step_wait()?;
         if let Some(o) = &mut self.obs_normalizer {
-            o.update_finite_rows(self.inner.obs())?;
+            o.update_finite_rows(self.inner.obs(), self.inner.active())?;
             o.normalize(self.inner.obs(), &mut self.obs)?;
         }
         self.normalize_final_observations()?;
@@ -717,6 +745,7 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
                 self.inner.rewards(),
                 self.inner.terminated(),
                 self.inner.truncated(),
+                self.active_before.as_deref(),
                 &mut self.rewards,
             )?;
         }
@@ -762,6 +791,10 @@ impl<V: BatchEnv> BatchEnv for VecNormalize<V> {
 
     fn controller_view_dim(&self) -> usize {
         self.inner.controller_view_dim()
+    }
+
+    fn active(&self) -> Option<&[bool]> {
+        self.inner.active()
     }
 
     fn final_observation(&self, i: usize) -> Option<&[f32]> {
@@ -984,7 +1017,7 @@ mod tests {
         for t in 0..4 {
             let mut out = [0.0f32; 2];
             scaler
-                .scale(&rewards[t], &terminated[t], &truncated[t], &mut out)
+                .scale(&rewards[t], &terminated[t], &truncated[t], None, &mut out)
                 .unwrap();
             for i in 0..2 {
                 ret[i] = ret[i] * gamma + f64::from(rewards[t][i]);
@@ -1013,14 +1046,18 @@ mod tests {
     fn reward_scaler_clips_and_validates() {
         let mut scaler = RewardScaler::with_config(1, 0.99, 2.0, 1e-8).unwrap();
         let mut out = [0.0f32];
-        scaler.scale(&[0.0], &[false], &[false], &mut out).unwrap();
-        scaler.scale(&[1e6], &[false], &[false], &mut out).unwrap();
+        scaler
+            .scale(&[0.0], &[false], &[false], None, &mut out)
+            .unwrap();
+        scaler
+            .scale(&[1e6], &[false], &[false], None, &mut out)
+            .unwrap();
         assert_eq!(out, [2.0]);
         // A non-finite reward reaches the learner as it is; the statistics
         // stay finite and the env's return restarts.
         let var = scaler.stats.var[0];
         scaler
-            .scale(&[f32::INFINITY], &[false], &[false], &mut out)
+            .scale(&[f32::INFINITY], &[false], &[false], None, &mut out)
             .unwrap();
         assert_eq!(out, [f32::INFINITY]);
         assert_eq!(scaler.returns(), &[0.0]);
@@ -1028,11 +1065,42 @@ mod tests {
         let before = scaler.clone();
         assert!(
             scaler
-                .scale(&[1.0, 2.0], &[false], &[false], &mut out)
+                .scale(&[1.0, 2.0], &[false], &[false], None, &mut out)
                 .is_err()
         );
         assert_eq!(scaler, before);
         assert!(RewardScaler::new(1, 1.5).is_err());
+    }
+
+    #[test]
+    fn rows_without_an_agent_stay_out_of_the_statistics() {
+        // Row 1 holds no agent: the statistics are those of row 0 alone.
+        let mut masked = ObsNormalizer::new(2);
+        let mut alone = ObsNormalizer::new(2);
+        let mut both = RewardScaler::new(2, 0.9).unwrap();
+        let mut one = RewardScaler::new(1, 0.9).unwrap();
+        let (mut out2, mut out1) = ([0.0f32; 2], [0.0f32; 1]);
+        for t in 0..5 {
+            let x = t as f32;
+            masked
+                .update_finite_rows(&[x, -x, 100.0, 100.0], Some(&[true, false]))
+                .unwrap();
+            alone.update_finite_rows(&[x, -x], None).unwrap();
+            both.scale(
+                &[x, 50.0],
+                &[false; 2],
+                &[false; 2],
+                Some(&[true, false]),
+                &mut out2,
+            )
+            .unwrap();
+            one.scale(&[x], &[false], &[false], None, &mut out1)
+                .unwrap();
+            assert_eq!(out2[0], out1[0]);
+        }
+        assert_eq!(masked.stats().mean, alone.stats().mean);
+        assert_eq!(masked.stats().var, alone.stats().var);
+        assert_eq!(both.stats().var, one.stats().var);
     }
 
     #[test]
@@ -1052,12 +1120,12 @@ mod tests {
         let mut scaler = RewardScaler::new(2, 0.99).unwrap();
         let mut out = [0.0f32; 2];
         scaler
-            .scale(&[1.0, 2.0], &[false; 2], &[false; 2], &mut out)
+            .scale(&[1.0, 2.0], &[false; 2], &[false; 2], None, &mut out)
             .unwrap();
         scaler.freeze();
         let stats = scaler.stats().clone();
         scaler
-            .scale(&[5.0, -3.0], &[false; 2], &[false; 2], &mut out)
+            .scale(&[5.0, -3.0], &[false; 2], &[false; 2], None, &mut out)
             .unwrap();
         assert_eq!(scaler.stats(), &stats);
         let std = (stats.var()[0] + 1e-8).sqrt();
@@ -1074,7 +1142,7 @@ mod tests {
             norm.update(&random_data(&mut rng, 4, 3)).unwrap();
             let r: Vec<f32> = (0..4).map(|_| rng.normal_f32()).collect();
             scaler
-                .scale(&r, &[false; 4], &[false; 4], &mut out)
+                .scale(&r, &[false; 4], &[false; 4], None, &mut out)
                 .unwrap();
         }
         let norm_back: ObsNormalizer =
@@ -1091,8 +1159,10 @@ mod tests {
         let (mut ra, mut rb) = ([0.0f32; 4], [0.0f32; 4]);
         let r = [0.3, -1.0, 2.0, 0.0];
         let done = [true, false, false, true];
-        scaler.scale(&r, &done, &[false; 4], &mut ra).unwrap();
-        scaler_back.scale(&r, &done, &[false; 4], &mut rb).unwrap();
+        scaler.scale(&r, &done, &[false; 4], None, &mut ra).unwrap();
+        scaler_back
+            .scale(&r, &done, &[false; 4], None, &mut rb)
+            .unwrap();
         assert_eq!(ra, rb);
         assert_eq!(scaler, scaler_back);
     }

@@ -101,6 +101,13 @@ pub fn act_step<B: BatchEnv + ?Sized>(
     scratch: &mut ActScratch,
     rec: &mut StepRecord,
 ) -> Result<()> {
+    if env.active().is_some() {
+        return Err(TrainError::invalid(
+            "env",
+            "this environment's rows are agent slots that fill and empty, which the DQN \
+             family does not support yet; train it with PPO",
+        ));
+    }
     let n = env.num_envs();
     let n_actions = q.n_actions();
     rec.obs.clear();

@@ -56,6 +56,10 @@ pub struct RolloutBuffer {
     pub advantages: Vec<f32>,
     /// `advantages + values`, the value targets, `[T * N]`.
     pub returns: Vec<f32>,
+    /// The row held an agent when it acted (see `hlynr_env::BatchEnv::active`);
+    /// only these rows are experience. `[T * N]`, all true for batches
+    /// without a mask.
+    pub active: Vec<bool>,
 }
 
 impl RolloutBuffer {
@@ -85,6 +89,7 @@ impl RolloutBuffer {
             log_probs: vec![0.0; rows],
             advantages: vec![0.0; rows],
             returns: vec![0.0; rows],
+            active: vec![true; rows],
         }
     }
 
@@ -158,6 +163,7 @@ impl RolloutBuffer {
             log_probs: &mut self.log_probs[t * n..(t + 1) * n],
             rewards: &mut self.rewards[t * n..(t + 1) * n],
             dones: &mut self.dones[t * n..(t + 1) * n],
+            active: &mut self.active[t * n..(t + 1) * n],
         })
     }
 
@@ -214,6 +220,7 @@ impl RolloutBuffer {
         s.dones.copy_from_slice(dones);
         s.values.copy_from_slice(values);
         s.log_probs.copy_from_slice(log_probs);
+        s.active.fill(true);
         self.finish_step();
         Ok(())
     }
@@ -274,6 +281,8 @@ pub struct StepSlots<'a> {
     pub rewards: &'a mut [f32],
     /// `[N]` episode-end flags.
     pub dones: &'a mut [bool],
+    /// `[N]` rows that held an agent.
+    pub active: &'a mut [bool],
 }
 
 #[cfg(test)]

@@ -430,6 +430,17 @@ impl<B: BatchEnv> Ppo<B> {
             }
             {
                 let slots = self.buffer.next_step_slots()?;
+                match self.env.active() {
+                    Some(_) if self.sequences.is_some() => {
+                        return Err(PpoError::invalid(
+                            "collect_rollout",
+                            "this environment's rows are agent slots that fill and empty, \
+                             which recurrent PPO does not support; use a feed-forward policy",
+                        ));
+                    }
+                    Some(mask) => slots.active.copy_from_slice(mask),
+                    None => slots.active.fill(true),
+                }
                 slots.obs.copy_from_slice(self.env.obs());
                 slots.obs_bytes.copy_from_slice(self.env.obs_bytes());
                 self.nonfinite_obs += zero_nonfinite(slots.obs);

@@ -419,6 +419,15 @@ pub(crate) struct Scratch {
     snapshot: Vec<Tensor>,
 }
 
+/// The entries of `x` whose row held an agent.
+fn active_rows(x: &[f32], active: &[bool]) -> Vec<f32> {
+    x.iter()
+        .zip(active)
+        .filter(|&(_, &a)| a)
+        .map(|(&v, _)| v)
+        .collect()
+}
+
 /// `1 - Var(y - y_pred) / Var(y)`, `None` when `Var(y) = 0`.
 pub fn explained_variance(y_pred: &[f32], y: &[f32]) -> Option<f64> {
     let n = y.len() as f64;
@@ -509,6 +518,15 @@ impl<B: BatchEnv> Ppo<B> {
         self.scratch.snapshot = snapshot;
     }
 
+    /// Explained variance of the rollout's values over the rows that held an agent.
+    fn active_explained_variance(&self) -> Option<f64> {
+        let b = &self.buffer;
+        explained_variance(
+            &active_rows(&b.values, &b.active),
+            &active_rows(&b.returns, &b.active),
+        )
+    }
+
     /// Runs `n_epochs` passes of shuffled minibatches over the collected
     /// rollout (see the module documentation and [`super::PpoConfig`]).
     ///
@@ -533,7 +551,7 @@ impl<B: BatchEnv> Ppo<B> {
             learning_rate: lr,
             critic_learning_rate: critic_lr,
             ent_coef: c.ent_coef.value(p),
-            explained_variance: explained_variance(&self.buffer.values, &self.buffer.returns),
+            explained_variance: self.active_explained_variance(),
             ..PpoMetrics::default()
         };
         m.nonfinite_obs = (self.nonfinite_obs > 0).then_some(self.nonfinite_obs);
@@ -554,7 +572,7 @@ impl<B: BatchEnv> Ppo<B> {
         sc.old_values.clear();
         match &mut self.return_norm {
             Some(rn) => {
-                rn.update(&self.buffer.returns)?;
+                rn.update(&active_rows(&self.buffer.returns, &self.buffer.active))?;
                 sc.targets
                     .extend(self.buffer.returns.iter().map(|&r| rn.normalize(r)));
                 sc.old_values
@@ -566,14 +584,19 @@ impl<B: BatchEnv> Ppo<B> {
                 sc.old_values.extend_from_slice(&self.buffer.values);
             }
         }
-        (m.value_target_mean, m.value_target_std) = mean_and_std(&sc.targets);
+        (m.value_target_mean, m.value_target_std) =
+            mean_and_std(&active_rows(&sc.targets, &self.buffer.active));
         // A recurrent policy shuffles whole sequences, a feed-forward one samples.
         let (units, per_batch) = match &self.sequences {
             Some(store) => (store.num_sequences(), c.batch_size / store.bptt()),
             None => (total, c.batch_size),
         };
+        // Rows that held no agent are no experience (recurrent rollouts never
+        // have such rows: collection refuses them).
         sc.indices.clear();
-        sc.indices.extend(0..units);
+        sc.indices
+            .extend((0..units).filter(|&k| self.sequences.is_some() || self.buffer.active[k]));
+        let units = sc.indices.len();
         self.snapshot_params();
         let opt_before = self.opt.clone();
         let return_norm_before = self.return_norm.clone();
