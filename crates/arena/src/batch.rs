@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::config::{ArenaConfig, TICKS_PER_SECOND};
 use crate::observation::OBS_DIM;
-use crate::world::{ACTION_DIM, Death, Prey, SlotStep, World};
+use crate::world::{ACTION_DIM, ActScratch, Death, Prey, SlotStep, World};
 
 /// Training batch of arena worlds (see the module documentation).
 #[derive(Debug)]
@@ -27,6 +27,7 @@ pub struct ArenaBatch {
     worlds: Vec<World>,
     buffers: Buffers,
     outcomes: Vec<SlotStep>,
+    scratch: ActScratch,
     infos: Vec<Info>,
 }
 
@@ -54,14 +55,17 @@ struct BatchState {
 fn write_life(info: &mut Info, prey: &Prey, death: Option<Death>) {
     info.episode = Some(EpisodeStats {
         episode_return: prey.total_reward,
-        episode_length: u64::from(prey.age_ticks),
+        episode_length: u64::from(prey.decisions),
     });
     info.set("lifetime_s", f64::from(prey.age_ticks) / TICKS_PER_SECOND);
     info.set("stars_eaten", f64::from(prey.stars_eaten));
     info.set("births", f64::from(prey.births));
     info.set("predators_killed", f64::from(prey.predators_killed));
     info.set("caught", f64::from(u8::from(death == Some(Death::Caught))));
-    info.set("starved", f64::from(u8::from(death == Some(Death::Starved))));
+    info.set(
+        "starved",
+        f64::from(u8::from(death == Some(Death::Starved))),
+    );
 }
 
 /// The metric names [`write_life`] sets (the keys a restored info may carry).
@@ -100,6 +104,7 @@ impl ArenaBatch {
                 active: vec![false; rows],
             },
             outcomes: vec![SlotStep::default(); config.max_prey],
+            scratch: ActScratch::default(),
             infos: vec![Info::default(); rows],
         })
     }
@@ -161,10 +166,11 @@ impl BatchEnv for ArenaBatch {
         b.has_final.fill(false);
         for w in 0..self.worlds.len() {
             let rows = w * k..(w + 1) * k;
-            self.worlds[w].step(
+            self.worlds[w].act(
                 &self.config,
                 &actions[rows.start * ACTION_DIM..rows.end * ACTION_DIM],
                 &mut self.outcomes,
+                &mut self.scratch,
             );
             for (slot, out) in self.outcomes.iter().enumerate() {
                 let row = rows.start + slot;
@@ -254,7 +260,10 @@ impl BatchEnv for ArenaBatch {
         if saved.worlds.len() != self.worlds.len()
             || saved.buffers.active.len() != rows
             || saved.infos.len() != rows
-            || saved.worlds.iter().any(|w| w.slots().len() != self.config.max_prey)
+            || saved
+                .worlds
+                .iter()
+                .any(|w| w.slots().len() != self.config.max_prey)
         {
             return Err(EnvError::state(
                 "ArenaBatch",

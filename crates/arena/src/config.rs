@@ -69,6 +69,10 @@ pub struct ArenaConfig {
     pub reward: RewardTable,
     /// Every reward is multiplied by this (the game's `REWARD_SCALE`).
     pub reward_scale: f64,
+    /// Ticks each decision lasts: the move is held for all of them, the
+    /// choice (reproduce, special) acts on the first. The game decides every
+    /// tick (1); a learner may decide less often, as Atari agents skip frames.
+    pub ticks_per_action: u32,
 }
 
 /// Reward of each event, per prey, before [`ArenaConfig::reward_scale`].
@@ -136,6 +140,7 @@ impl Default for ArenaConfig {
             starvation_ticks: 900,
             reward: RewardTable::default(),
             reward_scale: 0.1,
+            ticks_per_action: 1,
         }
     }
 }
@@ -148,7 +153,10 @@ impl ArenaConfig {
             ("prey_speed_px", self.prey_speed_px),
             ("prey_radius_px", self.prey_radius_px),
             ("predator_radius_px", self.predator_radius_px),
-            ("predator_spawn_interval_ticks", self.predator_spawn_interval_ticks),
+            (
+                "predator_spawn_interval_ticks",
+                self.predator_spawn_interval_ticks,
+            ),
             (
                 "predator_spawn_interval_min_ticks",
                 self.predator_spawn_interval_min_ticks,
@@ -174,7 +182,8 @@ impl ArenaConfig {
                 return Err(format!("{key} must be >= 0, got {v}"));
             }
         }
-        if !(self.predator_spawn_interval_factor > 0.0 && self.predator_spawn_interval_factor <= 1.0)
+        if !(self.predator_spawn_interval_factor > 0.0
+            && self.predator_spawn_interval_factor <= 1.0)
         {
             return Err(format!(
                 "predator_spawn_interval_factor must lie in (0, 1], got {}",
@@ -188,7 +197,10 @@ impl ArenaConfig {
             ));
         }
         if !(1..=256).contains(&self.max_prey) {
-            return Err(format!("max_prey must lie in [1, 256], got {}", self.max_prey));
+            return Err(format!(
+                "max_prey must lie in [1, 256], got {}",
+                self.max_prey
+            ));
         }
         if !(1..=self.max_prey).contains(&self.initial_prey) {
             return Err(format!(
@@ -207,6 +219,12 @@ impl ArenaConfig {
         }
         if self.special_ticks == 0 || self.starvation_ticks == 0 || self.max_ticks == 0 {
             return Err("special_ticks, starvation_ticks and the tick limit must be >= 1".into());
+        }
+        if !(1..=60).contains(&self.ticks_per_action) {
+            return Err(format!(
+                "ticks_per_action must lie in [1, 60], got {}",
+                self.ticks_per_action
+            ));
         }
         let r = &self.reward;
         for (key, v) in [

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{ArenaConfig, TICKS_PER_SECOND};
-use crate::world::{ACTION_DIM, SlotStep, World};
+use crate::world::{ACTION_DIM, ActScratch, SlotStep, World};
 
 /// The `info.metrics` of a finished game.
 pub const GAME_METRICS: [&str; 9] = [
@@ -42,6 +42,7 @@ pub struct ArenaEnv {
     act_space: Space,
     state: TurnState,
     outcomes: Vec<SlotStep>,
+    scratch: ActScratch,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -69,6 +70,7 @@ impl ArenaEnv {
                 turn: 0,
             },
             outcomes: vec![SlotStep::default(); config.max_prey],
+            scratch: ActScratch::default(),
         })
     }
 
@@ -118,7 +120,12 @@ impl Env for ArenaEnv {
         &self.act_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, obs: ObsMut<'_>, _info: &mut Info) -> hlynr_env::Result<()> {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        obs: ObsMut<'_>,
+        _info: &mut Info,
+    ) -> hlynr_env::Result<()> {
         match seed {
             Some(seed) => self.state.world = World::new(&self.config, seed),
             None => self.state.world.restart(&self.config),
@@ -129,7 +136,12 @@ impl Env for ArenaEnv {
         Ok(())
     }
 
-    fn step(&mut self, action: &[f32], obs: ObsMut<'_>, info: &mut Info) -> hlynr_env::Result<Step> {
+    fn step(
+        &mut self,
+        action: &[f32],
+        obs: ObsMut<'_>,
+        info: &mut Info,
+    ) -> hlynr_env::Result<Step> {
         let turn = self.state.turn;
         self.state.actions[turn * ACTION_DIM..(turn + 1) * ACTION_DIM].copy_from_slice(action);
         if let Some(next) = self.next_turn(Some(turn)) {
@@ -138,7 +150,12 @@ impl Env for ArenaEnv {
             return Ok(Step::default());
         }
         let s = &mut self.state;
-        s.world.step(&self.config, &s.actions, &mut self.outcomes);
+        s.world.act(
+            &self.config,
+            &s.actions,
+            &mut self.outcomes,
+            &mut self.scratch,
+        );
         let reward: f64 = self.outcomes.iter().map(|o| o.reward).sum();
         let terminated = s.world.extinct();
         let truncated = !terminated && s.world.timed_out(&self.config);

@@ -109,6 +109,7 @@ mod tests {
             stars_eaten: 0,
             births: 0,
             predators_killed: 0,
+            decisions: 0,
         };
         let mut out = [9.0f32; OBS_DIM];
         write(&c, &prey, &[[150.0, 0.0]], &[], &mut out);

@@ -76,16 +76,14 @@ impl FleeAndEat {
         if norm > 0.0 {
             m = [m[0] / norm, m[1] / norm];
         }
-        let choice = if !special_on
-            && energy >= c.special_cost
-            && nearest_predator <= c.special_radius_px
-        {
-            Choice::ActivateSpecial
-        } else if energy >= c.reproduce_cost + c.special_cost {
-            Choice::Reproduce
-        } else {
-            Choice::Idle
-        };
+        let choice =
+            if !special_on && energy >= c.special_cost && nearest_predator <= c.special_radius_px {
+                Choice::ActivateSpecial
+            } else if energy >= c.reproduce_cost + c.special_cost {
+                Choice::Reproduce
+            } else {
+                Choice::Idle
+            };
         action[0] = m[0] as f32;
         action[1] = m[1] as f32;
         action[2] = choice as u8 as f32;

@@ -60,6 +60,8 @@ pub struct Prey {
     pub stars_eaten: u32,
     pub births: u32,
     pub predators_killed: u32,
+    /// Decisions taken (one per `ticks_per_action` ticks).
+    pub decisions: u32,
 }
 
 /// How a prey died.
@@ -76,6 +78,15 @@ pub struct SlotStep {
     pub reward: f64,
     /// The slot's prey died this tick: its final record and the cause.
     pub died: Option<(Prey, Death)>,
+}
+
+/// Reusable buffers of [`World::act`].
+#[derive(Clone, Debug, Default)]
+pub struct ActScratch {
+    held: Vec<f32>,
+    tick: Vec<SlotStep>,
+    /// Slots whose prey took the decision.
+    decided: Vec<bool>,
 }
 
 /// Totals of one game, for evaluation reports.
@@ -183,6 +194,7 @@ impl World {
             stars_eaten: 0,
             births: 0,
             predators_killed: 0,
+            decisions: 0,
         }
     }
 
@@ -236,12 +248,71 @@ impl World {
         self.tick >= c.max_ticks
     }
 
+    /// One decision of every living prey: `ticks_per_action` ticks with the
+    /// moves held and the choices acting on the first, stopping early when
+    /// the game ends. `out` receives each slot's summed reward and its death,
+    /// if any. Rows of slots without the prey that decided (empty at the
+    /// decision, or freed by a death during it and refilled by a birth)
+    /// stand still, and their rewards after the death are not the dead
+    /// prey's: a row's reward is its own prey's.
+    pub fn act(
+        &mut self,
+        c: &ArenaConfig,
+        actions: &[f32],
+        out: &mut [SlotStep],
+        scratch: &mut ActScratch,
+    ) {
+        for p in self.slots.iter_mut().flatten() {
+            p.decisions += 1;
+        }
+        scratch.decided.clear();
+        scratch
+            .decided
+            .extend(self.slots.iter().map(Option::is_some));
+        self.step(c, actions, out);
+        if c.ticks_per_action == 1 {
+            return;
+        }
+        let held = &mut scratch.held;
+        held.clear();
+        held.extend_from_slice(actions);
+        for (slot, row) in held.chunks_exact_mut(ACTION_DIM).enumerate() {
+            if !scratch.decided[slot] || out[slot].died.is_some() {
+                row[0] = 0.0;
+                row[1] = 0.0;
+            }
+            row[2] = Choice::Idle as u8 as f32;
+        }
+        scratch.tick.resize(out.len(), SlotStep::default());
+        for _ in 1..c.ticks_per_action {
+            if self.extinct() || self.timed_out(c) {
+                break;
+            }
+            self.step(c, held, &mut scratch.tick);
+            for (slot, (o, t)) in out.iter_mut().zip(&mut scratch.tick).enumerate() {
+                if o.died.is_some() || !scratch.decided[slot] {
+                    continue;
+                }
+                o.reward += t.reward;
+                if let Some(died) = t.died.take() {
+                    o.died = Some(died);
+                    held[slot * ACTION_DIM] = 0.0;
+                    held[slot * ACTION_DIM + 1] = 0.0;
+                }
+            }
+        }
+    }
+
     /// Advances one tick. `actions` is `[max_prey, ACTION_DIM]` (rows of
     /// empty slots are ignored); `out` receives one [`SlotStep`] per slot.
     /// Move components are clamped to `[-1, 1]` and the move vector to unit
     /// length, so any finite action is valid.
     pub fn step(&mut self, c: &ArenaConfig, actions: &[f32], out: &mut [SlotStep]) {
-        assert_eq!(actions.len(), c.max_prey * ACTION_DIM, "one action row per slot");
+        assert_eq!(
+            actions.len(),
+            c.max_prey * ACTION_DIM,
+            "one action row per slot"
+        );
         assert_eq!(out.len(), c.max_prey, "one outcome per slot");
         out.iter_mut().for_each(|o| *o = SlotStep::default());
         let scale = c.reward_scale;
@@ -554,7 +625,10 @@ mod tests {
     fn starvation_kills_after_the_limit() {
         let (c, mut w) = lone_prey([0.0, 0.0], &[]);
         for k in 1..c.starvation_ticks {
-            assert!(step(&c, &mut w, &[(0, [0.0, 0.0, 2.0])])[0].died.is_none(), "{k}");
+            assert!(
+                step(&c, &mut w, &[(0, [0.0, 0.0, 2.0])])[0].died.is_none(),
+                "{k}"
+            );
         }
         let out = step(&c, &mut w, &[(0, [0.0, 0.0, 2.0])]);
         assert_eq!(out[0].died.as_ref().map(|d| d.1), Some(Death::Starved));
@@ -580,7 +654,10 @@ mod tests {
             kills_reward += out[0].reward - c.reward.survive * c.reward_scale;
         }
         assert!(w.predators().is_empty());
-        assert!(close(kills_reward, c.reward.predator_killed * c.reward_scale));
+        assert!(close(
+            kills_reward,
+            c.reward.predator_killed * c.reward_scale
+        ));
         assert_eq!(w.slots()[0].as_ref().unwrap().predators_killed, 2);
         // Invincible: with no reach, a predator on the prey cannot catch it
         // until the special ends.
@@ -589,7 +666,11 @@ mod tests {
         w.parts_mut().0[0].as_mut().unwrap().energy = 5.0;
         for k in 0..c.special_ticks {
             let choice = if k == 0 { 1.0 } else { 2.0 };
-            assert!(step(&c, &mut w, &[(0, [0.0, 0.0, choice])])[0].died.is_none());
+            assert!(
+                step(&c, &mut w, &[(0, [0.0, 0.0, choice])])[0]
+                    .died
+                    .is_none()
+            );
         }
         assert!(step(&c, &mut w, &[(0, [0.0, 0.0, 2.0])])[0].died.is_some());
         // A special with nothing in reach is wasted.
@@ -600,8 +681,7 @@ mod tests {
             let choice = if k == 0 { 1.0 } else { 2.0 };
             total += step(&c, &mut w, &[(0, [0.0, 0.0, choice])])[0].reward;
         }
-        let expected = (c.reward.wasted_special
-            + f64::from(c.special_ticks) * c.reward.survive)
+        let expected = (c.reward.wasted_special + f64::from(c.special_ticks) * c.reward.survive)
             * c.reward_scale;
         assert!(close(total, expected), "{total} vs {expected}");
         assert_eq!(w.totals().wasted_specials, 1);
@@ -622,8 +702,14 @@ mod tests {
         ));
         let child = w.slots()[1].as_ref().expect("born into slot 1");
         assert!(close(child.energy, c.initial_energy));
-        assert!(close(dist2(child.pos, [0.0, 0.0]).sqrt(), 2.0 * c.prey_radius_px));
-        assert!(close(w.slots()[0].as_ref().unwrap().energy, 20.0 - c.reproduce_cost));
+        assert!(close(
+            dist2(child.pos, [0.0, 0.0]).sqrt(),
+            2.0 * c.prey_radius_px
+        ));
+        assert!(close(
+            w.slots()[0].as_ref().unwrap().energy,
+            20.0 - c.reproduce_cost
+        ));
         // With every slot taken, no birth and no reward.
         c.max_prey = 2;
         let mut w2 = World::new(&c, 1);
@@ -633,6 +719,42 @@ mod tests {
         let out = step(&c, &mut w2, &[(0, [0.0, 0.0, 0.0])]);
         assert!(close(out[0].reward, c.reward.survive * c.reward_scale));
         assert_eq!(w2.totals().births, 0);
+    }
+
+    #[test]
+    fn a_decision_holds_the_move_and_makes_the_choice_once() {
+        let (mut c, mut w) = lone_prey([0.0, 0.0], &[]);
+        c.ticks_per_action = 4;
+        w.parts_mut().0[0].as_mut().unwrap().energy = 20.0;
+        let mut out = vec![SlotStep::default(); c.max_prey];
+        let mut scratch = ActScratch::default();
+        w.act(
+            &c,
+            &act(&c, &[(0, [1.0, 0.0, 0.0])]),
+            &mut out,
+            &mut scratch,
+        );
+        let parent = w.slots()[0].as_ref().unwrap();
+        assert!(close(parent.pos[0], 4.0 * c.prey_speed_px));
+        assert_eq!(
+            (parent.births, parent.decisions, parent.age_ticks),
+            (1, 1, 4)
+        );
+        assert!(
+            close(parent.energy, 20.0 - c.reproduce_cost),
+            "one child only"
+        );
+        let child = w.slots()[1].as_ref().unwrap();
+        assert_eq!((child.decisions, child.age_ticks), (0, 3));
+        assert!(close(
+            out[0].reward,
+            (c.reward.reproduce + 4.0 * c.reward.survive) * c.reward_scale
+        ));
+        assert_eq!(
+            out[1].reward, 0.0,
+            "the child's rewards are not the row's before it decides"
+        );
+        assert_eq!(w.tick(), 4);
     }
 
     #[test]
@@ -664,7 +786,11 @@ mod tests {
                     .max(c.predator_spawn_interval_min_ticks);
                 next += interval;
             }
-            assert_eq!(w.predators().len(), expected.min(c.max_predators), "tick {tick}");
+            assert_eq!(
+                w.predators().len(),
+                expected.min(c.max_predators),
+                "tick {tick}"
+            );
         }
         // 600, 1170, 1711.5, 2225.9, 2714.6: five arrivals by tick 3000.
         assert_eq!(expected, c.initial_predators + 5);

@@ -110,3 +110,58 @@ impl RacingSteps {
         }
     }
 }
+
+/// One arena world, single-threaded, played by the scripted prey (so the
+/// population, the stars eaten and the predators arriving are those of a
+/// real game), the next game started when one ends. One call is one world
+/// tick (the game's one decision per tick), the policy's decisions for
+/// every living prey included.
+#[derive(Debug)]
+pub struct ArenaTicks {
+    config: hlynr_arena::ArenaConfig,
+    world: hlynr_arena::World,
+    policy: hlynr_arena::FleeAndEat,
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    outcomes: Vec<hlynr_arena::world::SlotStep>,
+    scratch: hlynr_arena::world::ActScratch,
+}
+
+impl Default for ArenaTicks {
+    fn default() -> Self {
+        let config = hlynr_arena::ArenaConfig::default();
+        let k = config.max_prey;
+        Self {
+            world: hlynr_arena::World::new(&config, 0),
+            policy: hlynr_arena::FleeAndEat::new(&config),
+            obs: vec![0.0; hlynr_arena::observation::OBS_DIM],
+            actions: vec![0.0; k * hlynr_arena::world::ACTION_DIM],
+            outcomes: vec![Default::default(); k],
+            scratch: Default::default(),
+            config,
+        }
+    }
+}
+
+impl ArenaTicks {
+    /// One tick: every living prey observes and decides, then the world steps.
+    pub fn step(&mut self) {
+        let d = hlynr_arena::world::ACTION_DIM;
+        for slot in 0..self.config.max_prey {
+            if self.world.slots()[slot].is_some() {
+                self.world.observe(&self.config, slot, &mut self.obs);
+                self.policy
+                    .decide(&self.obs, &mut self.actions[slot * d..(slot + 1) * d]);
+            }
+        }
+        self.world.act(
+            &self.config,
+            &self.actions,
+            &mut self.outcomes,
+            &mut self.scratch,
+        );
+        if self.world.extinct() || self.world.timed_out(&self.config) {
+            self.world.restart(&self.config);
+        }
+    }
+}

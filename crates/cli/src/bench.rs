@@ -5,7 +5,7 @@
 //! the targets in `docs/benchmarks.md`. Criterion remains the reference for
 //! published numbers; this command is for a fast check on a new machine.
 
-use hlynr_bench::env::{CartPoleVec, RacingSteps};
+use hlynr_bench::env::{ArenaTicks, CartPoleVec, RacingSteps};
 use hlynr_bench::median_secs;
 use hlynr_bench::nn::{ConvUpdate, LstmUpdate, PolicyForward, PpoUpdate};
 use hlynr_env::Parallelism;
@@ -150,6 +150,14 @@ pub fn run(repeats: usize) -> anyhow::Result<()> {
             target,
         });
     }
+    let mut arena = ArenaTicks::default();
+    let secs = median_secs(|| arena.step(), 20_000, repeats);
+    rows.push(Row {
+        name: "arena world + scripted prey, 1 thread",
+        value: 1.0 / secs / 1e3,
+        unit: "k ticks/s",
+        target: ">= 350 k ticks/s (500x the game's 700)",
+    });
     println!(
         "hlynr {} bench (median of {repeats} timed batches)",
         env!("CARGO_PKG_VERSION")

@@ -1,10 +1,12 @@
 //! The environments hlynr knows by id, built from a run config: the
 //! classic-control tasks (`CartPole-v1`, ...), the interception simulator
-//! (`intercept`) and the racing simulator (`racing`), and those a program
+//! (`intercept`), the racing simulator (`racing`) and the predator-prey
+//! arena (`arena`), and those a program
 //! registers in its [`Registry`]. The
 //! command, the Python package and the servers all build environments here,
 //! so an id means the same environment everywhere.
 
+pub mod arena;
 pub mod intercept;
 pub mod racing;
 
@@ -13,6 +15,7 @@ use std::path::Path;
 use hlynr_rl::trainer::{ClassicEnvFactory, EnvFactory, Result, RunConfig, TrainError};
 use serde_json::Value;
 
+pub use arena::{ARENA, ArenaFactory};
 pub use intercept::{INTERCEPT, InterceptFactory, ScenarioSettings, resolve_scenario};
 pub use racing::{RACING, RacingFactory};
 
@@ -22,6 +25,7 @@ pub fn report_spec(id: &str) -> hlynr_rl::eval::report::ReportSpec {
     match id {
         INTERCEPT => intercept::report_spec(),
         RACING => racing::report_spec(),
+        ARENA => arena::report_spec(),
         _ => Default::default(),
     }
 }
@@ -32,6 +36,7 @@ pub fn report_spec(id: &str) -> hlynr_rl::eval::report::ReportSpec {
 pub fn baselines(id: &str) -> &'static [&'static str] {
     match id {
         RACING => &racing::BASELINES,
+        ARENA => &arena::BASELINES,
         _ => &[],
     }
 }
@@ -42,6 +47,7 @@ pub fn baselines(id: &str) -> &'static [&'static str] {
 pub fn eval_settings(id: &str, overrides: &[String]) -> Result<serde_json::Value> {
     match id {
         RACING => racing::settings_with(overrides),
+        ARENA => arena::settings_with(overrides),
         _ if overrides.is_empty() => Ok(serde_json::json!({})),
         _ => Err(TrainError::invalid(
             "--set",
@@ -54,6 +60,7 @@ pub fn eval_settings(id: &str, overrides: &[String]) -> Result<serde_json::Value
 pub fn make_baseline(config: &RunConfig, name: &str) -> Result<Option<Box<dyn hlynr_env::Policy>>> {
     Ok(match config.env.id.as_str() {
         RACING => RacingFactory::new(config)?.baseline(name),
+        ARENA => ArenaFactory::new(config)?.baseline(name),
         _ => None,
     })
 }
@@ -136,7 +143,7 @@ impl Registry {
         hlynr_env::classic::SPECS
             .iter()
             .map(|s| s.id)
-            .chain([INTERCEPT, RACING])
+            .chain([INTERCEPT, RACING, ARENA])
             .chain(self.registered.iter().map(|(id, _)| id.as_str()))
             .collect()
     }
@@ -160,6 +167,9 @@ impl Registry {
         }
         if id == RACING {
             return Ok(Box::new(RacingFactory::new(config)?));
+        }
+        if id == ARENA {
+            return Ok(Box::new(ArenaFactory::new(config)?));
         }
         if let Some((_, make)) = self.registered.iter().find(|(known, _)| known == id) {
             return make(config);
