@@ -20,6 +20,7 @@ mod monitor_cmd;
 mod python_env;
 mod resume_cmd;
 mod scenario_cmd;
+mod serve_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
     /// Diagnoses a run from its metrics: what went wrong when, and which
     /// config keys to change.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Serves a run's policy over HTTP/JSON: batched actions, per-episode
+    /// sessions, health and Prometheus metrics (see docs/serving.md).
+    Serve(serve_cmd::ServeArgs),
     /// Inspects interception scenarios.
     Scenario {
         #[command(subcommand)]
@@ -85,6 +89,7 @@ where
         Command::Doctor(args) => doctor_cmd::run(&args),
         Command::Compare(args) => compare_cmd::run(&args),
         Command::Monitor(args) => monitor_cmd::run(&args),
+        Command::Serve(args) => serve_cmd::run(&args),
         Command::Scenario { command } => scenario_cmd::run(&command),
     }
 }

@@ -52,6 +52,14 @@ impl PpoState {
     }
 }
 
+/// Whether the network `record` describes is recurrent (an unreadable
+/// record counts as not: loading it fails with the reason).
+pub fn record_is_recurrent(record: &PolicyRecord) -> bool {
+    record
+        .network_as::<NetworkRecord>("PPO")
+        .is_ok_and(|n| n.policy.recurrent_hidden_size().is_some())
+}
+
 /// The network of `record` with `weights`, without any environment. Weights
 /// that do not fit the declared spaces are an error naming the spaces and
 /// each tensor's saved and expected shapes.

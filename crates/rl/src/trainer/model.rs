@@ -33,6 +33,31 @@ pub struct LoadedModel {
     /// For a run with a curriculum: the stage whose environment `config`
     /// holds (the final stage), index and name.
     pub stage: Option<(usize, String)>,
+    /// The algorithm that wrote the checkpoint, and the policy's weights:
+    /// what [`LoadedModel::fresh_policy`] builds more instances from.
+    pub algorithm: String,
+    pub weights: std::collections::BTreeMap<String, hlynr_nn::Tensor>,
+}
+
+impl LoadedModel {
+    /// Another instance of the policy, with state of its own, acting on the
+    /// env's bare observations (see [`bare_policy`]): for servers that keep
+    /// one per episode.
+    pub fn fresh_policy(&self) -> Result<Box<dyn Policy>> {
+        let snapshot = policy_from_record(&self.algorithm, &self.record, &self.weights)?;
+        bare_policy(
+            ModelPolicy::new(self.policy.name().to_string(), snapshot),
+            &self.record,
+        )
+    }
+
+    /// Whether the policy keeps state from one step of an episode to the
+    /// next (a frame stack or a recurrent network), so that each episode
+    /// needs its own instance.
+    pub fn keeps_state(&self) -> bool {
+        self.record.frame_stack.is_some()
+            || (self.algorithm == "ppo" && crate::ppo::algorithm::record_is_recurrent(&self.record))
+    }
 }
 
 /// Resolves `RUN_DIR` or `RUN_DIR/checkpoints/NAME` to the run directory and
@@ -96,6 +121,8 @@ pub fn load_model(run_dir: &Path, checkpoint_dir: &Path) -> Result<LoadedModel> 
         None => (config, None),
     };
     Ok(LoadedModel {
+        algorithm: saved.algorithm.clone(),
+        weights: saved.state.weights.clone(),
         policy: ModelPolicy::new(name, snapshot),
         record: saved.policy,
         stage,
