@@ -43,12 +43,15 @@ struct Buffers {
     active: Vec<bool>,
 }
 
+/// A finished life's statistics in a saved state: return, length, metrics.
+type SavedLife = (f64, u64, Vec<(String, f64)>);
+
 #[derive(Serialize, Deserialize)]
 struct BatchState {
     worlds: Vec<World>,
     buffers: Buffers,
     /// Per row: the finished prey's episode info (return, length, metrics).
-    infos: Vec<Option<(f64, u64, Vec<(String, f64)>)>>,
+    infos: Vec<Option<SavedLife>>,
 }
 
 /// The `info.metrics` of a prey whose life ended: what it did.

@@ -39,24 +39,24 @@ pub fn space() -> Space {
 
 /// The `NEAREST` points of `points` closest to `from`, nearest first.
 fn nearest(from: Point, points: &[Point]) -> [Option<(f64, Point)>; NEAREST] {
-    let mut best: [Option<(f64, Point)>; NEAREST] = [None; NEAREST];
+    // Squared distances, nearest first; most points fail the first test.
+    let mut d = [f64::INFINITY; NEAREST];
+    let mut p = [[0.0; 2]; NEAREST];
     for &q in points {
         let d2 = (q[0] - from[0]).powi(2) + (q[1] - from[1]).powi(2);
-        let mut cand = Some((d2, q));
-        for slot in &mut best {
-            match (*slot, cand) {
-                (None, _) => {
-                    *slot = cand;
-                    break;
-                }
-                (Some((d_slot, _)), Some((d_cand, _))) if d_cand < d_slot => {
-                    cand = slot.replace(cand.expect("checked"));
-                }
-                _ => {}
-            }
+        if d2 >= d[NEAREST - 1] {
+            continue;
         }
+        let mut k = NEAREST - 1;
+        while k > 0 && d2 < d[k - 1] {
+            d[k] = d[k - 1];
+            p[k] = p[k - 1];
+            k -= 1;
+        }
+        d[k] = d2;
+        p[k] = q;
     }
-    best
+    std::array::from_fn(|k| d[k].is_finite().then_some((d[k], p[k])))
 }
 
 /// Writes `prey`'s observation into `out` (`OBS_DIM` values).

@@ -24,6 +24,12 @@ const FLEE_WEIGHT: f64 = 3.0;
 /// it is not cornered against the wall.
 const WALL_FRACTION: f64 = 0.8;
 
+/// Length of `v` (plain square root: `f64::hypot`'s overflow care costs
+/// more than the rest of a decision, and arena distances cannot overflow).
+fn norm(v: [f64; 2]) -> f64 {
+    (v[0] * v[0] + v[1] * v[1]).sqrt()
+}
+
 /// The scripted prey (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct FleeAndEat {
@@ -46,7 +52,7 @@ impl FleeAndEat {
         let energy = f64::from(obs[2]) * c.max_energy;
         let special_on = obs[3] > 0.5;
         let star = at(STARS_AT);
-        let star_d = star[0].hypot(star[1]);
+        let star_d = norm(star);
         let mut m = if star_d > 0.0 {
             [star[0] / star_d, star[1] / star_d]
         } else {
@@ -55,7 +61,7 @@ impl FleeAndEat {
         let mut nearest_predator = f64::INFINITY;
         for k in 0..NEAREST {
             let q = at(PREDATORS_AT + 2 * k);
-            let d = q[0].hypot(q[1]);
+            let d = norm(q);
             if d == 0.0 {
                 continue;
             }
@@ -66,15 +72,15 @@ impl FleeAndEat {
                 m[1] -= push * q[1] / d;
             }
         }
-        let from_centre = pos[0].hypot(pos[1]);
+        let from_centre = norm(pos);
         if from_centre > WALL_FRACTION * r {
             let push = (from_centre / r - WALL_FRACTION) / (1.0 - WALL_FRACTION);
             m[0] -= push * pos[0] / from_centre;
             m[1] -= push * pos[1] / from_centre;
         }
-        let norm = m[0].hypot(m[1]);
-        if norm > 0.0 {
-            m = [m[0] / norm, m[1] / norm];
+        let length = norm(m);
+        if length > 0.0 {
+            m = [m[0] / length, m[1] / length];
         }
         let choice =
             if !special_on && energy >= c.special_cost && nearest_predator <= c.special_radius_px {

@@ -127,6 +127,19 @@ fn dist2(a: Point, b: Point) -> f64 {
     dx * dx + dy * dy
 }
 
+/// Uniform over the disk of radius `r` around the centre.
+fn point_in_disk(rng: &mut Rng, r: f64) -> Point {
+    let rho = r * rng.uniform().sqrt();
+    let theta = std::f64::consts::TAU * rng.uniform();
+    [rho * theta.cos(), rho * theta.sin()]
+}
+
+/// Uniform over the circle of radius `r` around the centre.
+fn point_on_rim_of(rng: &mut Rng, r: f64) -> Point {
+    let theta = std::f64::consts::TAU * rng.uniform();
+    [r * theta.cos(), r * theta.sin()]
+}
+
 /// Moves `p` back inside the disk of radius `r` around the centre.
 fn keep_inside(p: &mut Point, r: f64) {
     let d = (p[0] * p[0] + p[1] * p[1]).sqrt();
@@ -198,17 +211,12 @@ impl World {
         }
     }
 
-    /// Uniform over the disk of radius `r`.
     fn point_in_disk(&mut self, r: f64) -> Point {
-        let rho = r * self.rng.uniform().sqrt();
-        let theta = std::f64::consts::TAU * self.rng.uniform();
-        [rho * theta.cos(), rho * theta.sin()]
+        point_in_disk(&mut self.rng, r)
     }
 
-    /// Uniform over the circle of radius `r`.
     fn point_on_rim(&mut self, r: f64) -> Point {
-        let theta = std::f64::consts::TAU * self.rng.uniform();
-        [r * theta.cos(), r * theta.sin()]
+        point_on_rim_of(&mut self.rng, r)
     }
 
     /// Ticks played in this game.
@@ -419,30 +427,29 @@ impl World {
         // Stars, then hunger, for the prey still alive.
         let eat2 = (c.prey_radius_px + c.star_radius_px).powi(2);
         let star_limit = c.arena_radius_px - c.star_radius_px;
-        for slot in 0..self.slots.len() {
+        for (slot, (cell, out)) in self.slots.iter_mut().zip(out.iter_mut()).enumerate() {
             if deaths.iter().any(|&(s, _)| s == slot) {
                 continue;
             }
-            let Some(mut p) = self.slots[slot].take() else {
+            let Some(p) = cell.as_mut() else {
                 continue;
             };
-            for k in 0..self.stars.len() {
-                if dist2(self.stars[k], p.pos) <= eat2 {
+            for star in &mut self.stars {
+                if dist2(*star, p.pos) <= eat2 {
                     p.stars_eaten += 1;
                     p.energy = (p.energy + c.star_energy).min(c.max_energy);
                     p.hunger_ticks = 0;
                     self.totals.stars_eaten += 1;
-                    out[slot].reward += rw.star;
-                    self.stars[k] = self.point_in_disk(star_limit);
+                    out.reward += rw.star;
+                    *star = point_in_disk(&mut self.rng, star_limit);
                 }
             }
             p.hunger_ticks += 1;
             if p.hunger_ticks >= c.starvation_ticks {
                 deaths.push((slot, Death::Starved));
             } else {
-                out[slot].reward += rw.survive;
+                out.reward += rw.survive;
             }
-            self.slots[slot] = Some(p);
         }
         for (slot, cause) in deaths {
             let mut p = self.slots[slot].take().expect("a dying prey is alive");

@@ -24,14 +24,30 @@ fn every_known_id_builds_matching_train_and_eval_envs() {
         ids.contains(&"CartPole-v1") && ids.contains(&INTERCEPT),
         "{ids:?}"
     );
+    // 32 rows: two arena worlds of 16 agent slots.
     for id in ids {
         let factory = registry.factory_for(&env_config(id)).unwrap();
-        let batch = factory.make_train(2).unwrap();
+        let batch = factory.make_train(32).unwrap();
         let eval = factory.make_eval().unwrap();
-        assert_eq!(batch.num_envs(), 2, "{id}");
+        assert_eq!(batch.num_envs(), 32, "{id}");
         assert_eq!(batch.observation_space(), eval.observation_space(), "{id}");
         assert_eq!(batch.action_space(), eval.action_space(), "{id}");
     }
+}
+
+#[test]
+fn the_arena_needs_whole_worlds_of_agent_slots() {
+    let factory = Registry::builtin()
+        .factory_for(&env_config(hlynr_envs::ARENA))
+        .unwrap();
+    let e = factory.make_train(20).err().unwrap().to_string();
+    assert!(e.contains("multiple of 16 (e.g. 32), got 20"), "{e}");
+    let with_frames = config("env: {id: arena, frame_stack: 2}\n");
+    let e = Registry::builtin()
+        .factory_for(&with_frames)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("frame stacking"), "{e}");
 }
 
 #[test]

@@ -278,6 +278,14 @@ impl VecEnv {
         let envs = factory(id, settings_json, frame_stack, max_episode_steps)?
             .make_train(num_envs)
             .map_err(value_error)?;
+        if envs.active().is_some() {
+            // Rows that fill and empty (agent slots) have no Gymnasium
+            // vector-env meaning: refuse rather than hand out masked rows.
+            return Err(value_error(format!(
+                "`{id}` batches agent slots, not independent envs, which a Gymnasium vector env \
+                 cannot express; use the single env (one whole game) or train with `hlynr train`"
+            )));
+        }
         Ok(Self {
             observation_space: space_json(envs.observation_space()),
             action_space: space_json(envs.action_space()),

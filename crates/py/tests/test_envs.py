@@ -137,3 +137,16 @@ def test_the_vector_env_hands_camera_frames_over_as_uint8():
     last_frames, last_vector = info["final_obs"][1]
     assert last_frames.dtype == np.uint8 and last_frames.shape == (1, 64, 64)
     assert last_vector[0] > 0 and vector[1, 0] == 0
+
+
+def test_the_arena_plays_whole_games_and_refuses_a_vector_of_slots():
+    env = gym.make("hlynr/Arena-v0").unwrapped
+    obs, _ = env.reset(seed=4)
+    assert obs.shape == (17,) and obs in env.observation_space
+    done, steps = False, 0
+    while not done:
+        obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+        done, steps = terminated or truncated, steps + 1
+    assert steps > 6 and "game_s" in info and info["is_success"] in (True, False)
+    with pytest.raises(ValueError, match="agent slots"):
+        gym.make_vec("hlynr/Arena-v0", num_envs=16, vectorization_mode="vector_entry_point")

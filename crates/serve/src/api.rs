@@ -22,10 +22,34 @@ use serde_json::json;
 use crate::App;
 use crate::sessions::OpenError;
 
+/// A request that failed: its status, a stable code and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
 /// A JSON error response.
-pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"code": code, "message": message.into()}});
-    (status, axum::Json(body)).into_response()
+pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    ApiError::new(status, code, message).into_response()
 }
 
 /// The router of `app`.
@@ -58,6 +82,24 @@ async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let start = Instant::now();
+    // A declared length over the limit is refused before any of the body is
+    // read (a chunked body is cut at the limit while it is read).
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = app.options.max_body_bytes;
+    if declared.is_some_and(|n| n > limit as u64) {
+        let response = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is over the limit of {limit} bytes"),
+        );
+        app.metrics
+            .record(&route, response.status().as_u16(), start.elapsed());
+        return response;
+    }
     let response = match tokio::time::timeout(app.options.request_timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => error(
@@ -75,7 +117,7 @@ async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
 }
 
 /// The body, or the JSON error for one that is too large or unreadable.
-fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -83,19 +125,19 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response>
         } else {
             "bad_body"
         };
-        error(status, code, e.body_text())
+        ApiError::new(status, code, e.body_text())
     })
 }
 
 /// Parses a JSON body (an empty body is `{}`).
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         body
     };
     serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -119,17 +161,15 @@ fn yes() -> bool {
     true
 }
 
-fn bad(code: &str, message: impl Into<String>) -> Response {
-    error(StatusCode::BAD_REQUEST, code, message)
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
 async fn act(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    match act_inner(&app, body) {
-        Ok(r) | Err(r) => r,
-    }
+    act_inner(&app, body).unwrap_or_else(IntoResponse::into_response)
 }
 
-fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response, Response> {
+fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = body_or_error(body)?;
     let req: ActRequest = parse(&body)?;
     let model = app.slot.current();
@@ -201,7 +241,9 @@ fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response,
             };
             model
                 .act(&input, req.deterministic, &mut actions)
-                .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "policy_failed", e))?;
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "policy_failed", e)
+                })?;
             versions.push(model.version);
         }
         Some(ids) => {
@@ -213,7 +255,7 @@ fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response,
             }
             for (i, id) in ids.iter().enumerate() {
                 let session = app.sessions.get(id).ok_or_else(|| {
-                    error(
+                    ApiError::new(
                         StatusCode::NOT_FOUND,
                         "unknown_session",
                         format!("no open session `{id}` (ended, expired or never opened)"),
@@ -232,7 +274,9 @@ fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response,
                         req.deterministic,
                         &mut actions[i * ad..(i + 1) * ad],
                     )
-                    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "policy_failed", e))?;
+                    .map_err(|e| {
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "policy_failed", e)
+                    })?;
                 s.steps += 1;
                 versions.push(s.model.version);
             }
@@ -265,7 +309,7 @@ async fn open_session(
 ) -> Response {
     let req: OpenRequest = match body_or_error(body).and_then(|b| parse(&b)) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let model = app.slot.current();
     let policy = match model.instance() {
@@ -295,7 +339,8 @@ async fn open_session(
                 "a session id is 1 to {} printable ASCII characters",
                 crate::sessions::MAX_ID_LEN
             ),
-        ),
+        )
+        .into_response(),
     }
 }
 
