@@ -135,7 +135,7 @@ fn point_in_disk(rng: &mut Rng, r: f64) -> Point {
 }
 
 /// Uniform over the circle of radius `r` around the centre.
-fn point_on_rim_of(rng: &mut Rng, r: f64) -> Point {
+fn point_on_rim(rng: &mut Rng, r: f64) -> Point {
     let theta = std::f64::consts::TAU * rng.uniform();
     [r * theta.cos(), r * theta.sin()]
 }
@@ -152,46 +152,43 @@ fn keep_inside(p: &mut Point, r: f64) {
 impl World {
     /// A new game drawn from `seed`.
     pub fn new(config: &ArenaConfig, seed: u64) -> Self {
-        let mut w = World {
-            rng: Rng::seed_from_u64(seed),
-            tick: 0,
-            slots: vec![None; config.max_prey],
-            predators: Vec::new(),
-            stars: Vec::new(),
-            next_spawn_tick: config.predator_spawn_interval_ticks,
-            spawn_interval: config.predator_spawn_interval_ticks,
-            totals: GameTotals::default(),
-        };
-        w.start(config);
-        w
+        Self::starting(config, Rng::seed_from_u64(seed))
     }
 
     /// Starts the next game, continuing this world's generator.
     pub fn restart(&mut self, config: &ArenaConfig) {
-        self.tick = 0;
-        self.slots.iter_mut().for_each(|s| *s = None);
-        self.predators.clear();
-        self.stars.clear();
-        self.next_spawn_tick = config.predator_spawn_interval_ticks;
-        self.spawn_interval = config.predator_spawn_interval_ticks;
-        self.totals = GameTotals::default();
-        self.start(config);
+        *self = Self::starting(config, self.rng.clone());
     }
 
-    fn start(&mut self, c: &ArenaConfig) {
-        for slot in 0..c.initial_prey {
-            let pos = self.point_in_disk(0.5 * c.arena_radius_px);
-            self.slots[slot] = Some(Self::newborn(c, pos));
+    /// A game at its first tick, drawn from `rng`: the prey inside half the
+    /// radius, the predators on the rim, the stars anywhere.
+    fn starting(c: &ArenaConfig, mut rng: Rng) -> Self {
+        let mut slots = vec![None; c.max_prey];
+        for slot in slots.iter_mut().take(c.initial_prey) {
+            *slot = Some(Self::newborn(
+                c,
+                point_in_disk(&mut rng, 0.5 * c.arena_radius_px),
+            ));
         }
-        self.totals.prey_lived = c.initial_prey as u64;
-        self.totals.peak_prey = c.initial_prey as u64;
-        for _ in 0..c.initial_predators {
-            let pos = self.point_on_rim(c.arena_radius_px - c.predator_radius_px);
-            self.predators.push(pos);
-        }
-        for _ in 0..c.stars {
-            let pos = self.point_in_disk(c.arena_radius_px - c.star_radius_px);
-            self.stars.push(pos);
+        let predators = (0..c.initial_predators)
+            .map(|_| point_on_rim(&mut rng, c.arena_radius_px - c.predator_radius_px))
+            .collect();
+        let stars = (0..c.stars)
+            .map(|_| point_in_disk(&mut rng, c.arena_radius_px - c.star_radius_px))
+            .collect();
+        World {
+            rng,
+            tick: 0,
+            slots,
+            predators,
+            stars,
+            next_spawn_tick: c.predator_spawn_interval_ticks,
+            spawn_interval: c.predator_spawn_interval_ticks,
+            totals: GameTotals {
+                prey_lived: c.initial_prey as u64,
+                peak_prey: c.initial_prey as u64,
+                ..GameTotals::default()
+            },
         }
     }
 
@@ -209,14 +206,6 @@ impl World {
             predators_killed: 0,
             decisions: 0,
         }
-    }
-
-    fn point_in_disk(&mut self, r: f64) -> Point {
-        point_in_disk(&mut self.rng, r)
-    }
-
-    fn point_on_rim(&mut self, r: f64) -> Point {
-        point_on_rim_of(&mut self.rng, r)
     }
 
     /// Ticks played in this game.
@@ -493,7 +482,7 @@ impl World {
         self.tick += 1;
         while f64::from(self.tick) >= self.next_spawn_tick {
             if self.predators.len() < c.max_predators {
-                let pos = self.point_on_rim(predator_limit);
+                let pos = point_on_rim(&mut self.rng, predator_limit);
                 self.predators.push(pos);
             }
             self.spawn_interval = (self.spawn_interval * c.predator_spawn_interval_factor)
