@@ -182,18 +182,29 @@ impl Drop for Handle {
     }
 }
 
-/// Starts serving `target` on `addr` on a thread of its own (for programs
-/// and tests that embed the server); returns once it listens.
-pub fn spawn(target: &Path, addr: SocketAddr, options: ServeOptions) -> Result<Handle, String> {
-    let app = App::open(target, options.clone())?;
+/// The app of `target`, a runtime with `options.workers` threads and a
+/// listener bound to `addr`: what both ways of running the server start from.
+fn start(
+    target: &Path,
+    addr: SocketAddr,
+    options: ServeOptions,
+) -> Result<(Arc<App>, tokio::runtime::Runtime, TcpListener), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.workers.max(1))
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the server runtime: {e}"))?;
+    let app = App::open(target, options)?;
     let listener = runtime
         .block_on(TcpListener::bind(addr))
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok((app, runtime, listener))
+}
+
+/// Starts serving `target` on `addr` on a thread of its own (for programs
+/// and tests that embed the server); returns once it listens.
+pub fn spawn(target: &Path, addr: SocketAddr, options: ServeOptions) -> Result<Handle, String> {
+    let (app, runtime, listener) = start(target, addr, options)?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = app.clone();
@@ -218,21 +229,10 @@ pub fn run(
     options: ServeOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
-    let app = App::open(target, options.clone())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.workers.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the server runtime: {e}"))?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        ready(listener.local_addr().map_err(|e| e.to_string())?);
-        serve(app, listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-        Ok(())
-    })
+    let (app, runtime, listener) = start(target, addr, options)?;
+    ready(listener.local_addr().map_err(|e| e.to_string())?);
+    runtime.block_on(serve(app, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    Ok(())
 }

@@ -16,7 +16,7 @@ pub const LATENCY_BUCKETS_S: [f64; 12] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Requests by route and status code.
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Cumulative counts per bucket (the last is `+Inf`).
     buckets: [AtomicU64; LATENCY_BUCKETS_S.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -30,12 +30,12 @@ pub struct Metrics {
 
 impl Metrics {
     /// Records one finished request.
-    pub fn record(&self, route: &str, status: u16, took: Duration) {
+    pub fn record(&self, route: &'static str, status: u16, took: Duration) {
         *self
             .requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry((route.to_string(), status))
+            .entry((route, status))
             .or_insert(0) += 1;
         let s = took.as_secs_f64();
         let bucket = LATENCY_BUCKETS_S

@@ -42,9 +42,9 @@ impl std::fmt::Debug for Model {
 /// The checkpoint's identity on disk: a new one was written when it changes.
 pub type Stamp = Option<(SystemTime, u64)>;
 
-/// The stamp of checkpoint directory `dir` (its `state.json`).
+/// The stamp of checkpoint directory `dir` (its state file).
 pub fn stamp(dir: &Path) -> Stamp {
-    let meta = std::fs::metadata(dir.join("state.json")).ok()?;
+    let meta = std::fs::metadata(dir.join(hlynr_rl::checkpoint::STATE_FILE)).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
 
