@@ -16,6 +16,7 @@ mod bench;
 mod compare_cmd;
 mod doctor_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod monitor_cmd;
 mod python_env;
 mod resume_cmd;
@@ -60,6 +61,9 @@ enum Command {
     /// Serves a run's policy over HTTP/JSON: batched actions, per-episode
     /// sessions, health and Prometheus metrics (see docs/serving.md).
     Serve(serve_cmd::ServeArgs),
+    /// Writes a run's deterministic policy for other runtimes: ONNX (see
+    /// docs/serving.md).
+    Export(export_cmd::ExportArgs),
     /// Inspects interception scenarios.
     Scenario {
         #[command(subcommand)]
@@ -90,6 +94,7 @@ where
         Command::Compare(args) => compare_cmd::run(&args),
         Command::Monitor(args) => monitor_cmd::run(&args),
         Command::Serve(args) => serve_cmd::run(&args),
+        Command::Export(args) => export_cmd::run(&args),
         Command::Scenario { command } => scenario_cmd::run(&command),
     }
 }

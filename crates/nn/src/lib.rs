@@ -29,6 +29,7 @@ pub mod linear;
 pub mod loss;
 pub mod lstm;
 pub mod noisy_linear;
+pub mod onnx;
 pub mod optim;
 pub mod param;
 pub mod sequential;

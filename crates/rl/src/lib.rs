@@ -18,6 +18,7 @@ pub mod env_config;
 pub mod env_factory;
 pub mod episode_metrics;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod model_policy;
 pub mod monitor;

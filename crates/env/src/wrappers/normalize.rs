@@ -247,6 +247,11 @@ impl ObsNormalizer {
         self.clip_obs
     }
 
+    /// Variance floor inside the square root.
+    pub fn epsilon(&self) -> f64 {
+        self.epsilon
+    }
+
     /// Stops updating the statistics (evaluation); they are still applied.
     pub fn freeze(&mut self) {
         self.frozen = true;

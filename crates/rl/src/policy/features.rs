@@ -180,7 +180,7 @@ struct Cnn {
 /// in lane order, each `[.., height, width]` (leading axes are channels), as
 /// one stack of channels. `None` without bytes or when the frames differ in
 /// height or width.
-fn byte_image(shapes: &[Vec<usize>]) -> Option<[usize; 3]> {
+pub(super) fn byte_image(shapes: &[Vec<usize>]) -> Option<[usize; 3]> {
     let mut image: Option<[usize; 3]> = None;
     for shape in shapes {
         let (lead, hw) = shape.split_at(shape.len().checked_sub(2)?);

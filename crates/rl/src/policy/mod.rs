@@ -57,6 +57,7 @@ mod config;
 mod features;
 mod heads;
 mod mlp;
+pub mod onnx;
 mod q_network;
 
 use std::collections::BTreeMap;

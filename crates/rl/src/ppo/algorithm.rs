@@ -52,6 +52,11 @@ impl PpoState {
     }
 }
 
+/// The `ppo.policy` config of the network `record` describes.
+pub fn record_policy_config(record: &PolicyRecord) -> Result<PolicyConfig> {
+    Ok(record.network_as::<NetworkRecord>("PPO")?.policy)
+}
+
 /// Whether the network `record` describes is recurrent (an unreadable
 /// record counts as not: loading it fails with the reason).
 pub fn record_is_recurrent(record: &PolicyRecord) -> bool {
