@@ -4,10 +4,13 @@ the ones hlynr computed for the same observations.
 usage: check_onnx.py MODEL.onnx CASES.json
 
 CASES.json: {"steps": [{"obs": [[...]], "obs_bytes": [[...]], "reset": [...],
-"action": [[...]]}, ...]}. Steps run in order; a recurrent model's state
+"action": [[...]], "q_values": [[...]]}, ...]}: every output a step lists
+("action", and "q_values" of a Q-network) is compared. Steps run in order; a recurrent model's state
 ("h_in"/"c_in") starts at zero, is zeroed in the rows a step marks "reset",
 and is carried from "h_out"/"c_out". Prints the model's inputs and outputs
-and the largest absolute difference; exits 1 above the tolerance.
+and the largest differences; exits 1 above the tolerance: 1e-5 absolute for
+actions; for Q-values, which reach the hundreds where a float's resolution
+is 1e-5, 1e-5 relative to max(1, |Q|).
 """
 
 import json
@@ -34,7 +37,8 @@ def main() -> int:
         print(f"output {o.name} {o.type} {o.shape}")
     recurrent = "h_in" in inputs
     h = c = None
-    worst = 0.0
+    worst = worst_q = 0.0
+    failed = False
     for t, step in enumerate(steps):
         feed = {}
         if "obs" in inputs:
@@ -55,18 +59,28 @@ def main() -> int:
         result = dict(zip(outputs, session.run(outputs, feed)))
         if recurrent:
             h, c = result["h_out"], result["c_out"]
-        want = np.asarray(step["action"], dtype=np.float32)
-        got = result["action"]
-        if got.shape != want.shape:
-            print(f"step {t}: action shape {got.shape}, hlynr's {want.shape}")
-            return 1
-        diff = float(np.max(np.abs(got.astype(np.float64) - want)))
-        worst = max(worst, diff)
-        if diff > TOLERANCE:
-            row = int(np.argmax(np.max(np.abs(got - want), axis=1)))
-            print(f"step {t} row {row}: onnxruntime {got[row]}, hlynr {want[row]}")
-    print(f"max_abs_diff {worst:.3e} over {len(steps)} steps")
-    return 0 if worst <= TOLERANCE else 1
+        for name in ("action", "q_values"):
+            if name not in step:
+                continue
+            want = np.asarray(step[name], dtype=np.float32)
+            got = result[name]
+            if got.shape != want.shape:
+                print(f"step {t}: {name} shape {got.shape}, hlynr's {want.shape}")
+                return 1
+            abs_diff = np.abs(got.astype(np.float64) - want)
+            if name == "q_values":
+                worst_q = max(worst_q, float(np.max(abs_diff / np.maximum(1.0, np.abs(want)))))
+                err = abs_diff / np.maximum(1.0, np.abs(want))
+            else:
+                worst = max(worst, float(np.max(abs_diff)))
+                err = abs_diff
+            if float(np.max(err)) > TOLERANCE:
+                failed = True
+                row = int(np.argmax(np.max(err, axis=1)))
+                print(f"step {t} {name} row {row}: onnxruntime {got[row]}, hlynr {want[row]}")
+    q = f", q_values max_rel_diff {worst_q:.3e}" if "q_values" in steps[0] else ""
+    print(f"action max_abs_diff {worst:.3e}{q} over {len(steps)} steps")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ enum Command {
     /// Serves a run's policy over HTTP/JSON: batched actions, per-episode
     /// sessions, health and Prometheus metrics (see docs/serving.md).
     Serve(serve_cmd::ServeArgs),
-    /// Writes a run's deterministic policy for other runtimes: ONNX (see
+    /// Writes a run's deterministic policy (PPO or DQN family) for other runtimes: ONNX (see
     /// docs/serving.md).
     Export(export_cmd::ExportArgs),
     /// Inspects interception scenarios.

@@ -76,6 +76,12 @@ fn cases(run: &Path, rows: usize, steps: usize, scale: f32) -> PathBuf {
     let space = loaded.record.observation_space.clone();
     let (values, bytes) = (space.flat_dim(), space.byte_dim());
     let act_dim = loaded.record.action_space.flat_dim();
+    // A Q-network's values are compared too (its action is an argmax).
+    let mut q_net = (loaded.algorithm == "dqn").then(|| {
+        hlynr_rl::dqn::network_from_record(&loaded.record, &loaded.weights)
+            .unwrap()
+            .0
+    });
     let mut rng = Rng::seed_from_u64(11);
     let mut out = Vec::new();
     for t in 0..steps {
@@ -97,12 +103,18 @@ fn cases(run: &Path, rows: usize, steps: usize, scale: f32) -> PathBuf {
         let chunk = |v: &[f32], w: usize| -> Vec<Vec<f32>> {
             v.chunks(w.max(1)).map(<[f32]>::to_vec).collect()
         };
-        out.push(json!({
+        let mut step = json!({
             "obs": chunk(&obs, values),
             "obs_bytes": obs_bytes.chunks(bytes.max(1)).map(<[u8]>::to_vec).collect::<Vec<_>>(),
             "reset": reset,
             "action": chunk(&action, act_dim),
-        }));
+        });
+        if let Some(q) = &mut q_net {
+            let t = hlynr_nn::Tensor::from_vec(&[rows, values], obs.clone()).unwrap();
+            let qv = q.q_values(&t, &obs_bytes).unwrap();
+            step["q_values"] = json!(chunk(qv.data(), qv.cols()));
+        }
+        out.push(step);
     }
     let path = run.join("onnx_cases.json");
     std::fs::write(&path, json!({ "steps": out }).to_string()).unwrap();
@@ -127,7 +139,7 @@ fn check(tag: &str, run: &Path, rows: usize, steps: usize, scale: f32) -> Option
         "{tag}: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("max_abs_diff"), "{stdout}");
+    assert!(stdout.contains("action max_abs_diff"), "{stdout}");
     eprintln!("{tag}: {}", stdout.lines().last().unwrap_or_default());
     let _ = std::fs::remove_dir_all(run.parent().unwrap());
     Some(format!("{printed}\n{stdout}"))
@@ -218,24 +230,71 @@ fn camera_cnn_matches_onnxruntime() {
     }
 }
 
+/// Trains a DQN-family config briefly (learning has started, so the
+/// weights are not the initial ones).
+fn train_dqn(tag: &str, config: &str, steps: u64, overrides: &[&str]) -> PathBuf {
+    let mut all = vec![
+        "dqn.learning_starts=200",
+        "dqn.train_freq=16",
+        "dqn.gradient_steps=4",
+    ];
+    all.extend_from_slice(overrides);
+    train(tag, &configs().join(config), steps, &all)
+}
+
 #[test]
-fn a_dqn_run_is_refused_with_a_reason() {
-    let run = train(
+fn dqn_q_values_and_greedy_action_match_onnxruntime() {
+    let run = train_dqn(
         "dqn",
-        &configs().join("cartpole_dqn.yaml"),
-        600,
-        &["dqn.learning_starts=100", "run.eval_every_steps=600"],
+        "cartpole_dqn.yaml",
+        1000,
+        &["run.eval_every_steps=1000", "dqn.policy.layer_norm=true"],
     );
-    let out = bin()
-        .args(["export", "--format", "onnx"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("PPO policies") && err.contains("`dqn`"),
-        "{err}"
+    if let Some(out) = check("CartPole DQN", &run, 16, 3, 3.0) {
+        assert!(out.contains("output q_values: float [batch, 2]"), "{out}");
+    }
+}
+
+#[test]
+fn qr_dqn_with_dueling_heads_matches_onnxruntime() {
+    let run = train_dqn(
+        "qrdqn",
+        "cartpole_qrdqn.yaml",
+        1000,
+        &["run.eval_every_steps=1000", "dqn.policy.dueling=true"],
     );
-    let _ = std::fs::remove_dir_all(run.parent().unwrap());
+    check("CartPole QR-DQN dueling", &run, 16, 3, 3.0);
+}
+
+#[test]
+fn iqn_with_noisy_dueling_heads_over_camera_frames_matches_onnxruntime() {
+    // The racing users' agent: IQN + dueling + noisy layers over a CNN.
+    let run = train_dqn(
+        "iqn",
+        "racing_iqn.yaml",
+        400,
+        &[
+            "env.max_episode_steps=100",
+            "dqn.buffer_size=1000",
+            "dqn.batch_size=8",
+            "dqn.policy.net_arch=[32]",
+            "dqn.distribution.head_arch=[16]",
+            "dqn.distribution.cosine_dim=8",
+            "dqn.policy.features={type: cnn, channels: [4, 8], kernels: [8, 4], strides: [4, 2], features_dim: 32}",
+            "run.eval_every_steps=400",
+            "run.checkpoint_every_steps=400",
+        ],
+    );
+    check("racing IQN camera", &run, 4, 2, 1.0);
+}
+
+#[test]
+fn plain_iqn_matches_onnxruntime() {
+    let run = train_dqn(
+        "iqn-plain",
+        "cartpole_iqn.yaml",
+        1000,
+        &["run.eval_every_steps=1000"],
+    );
+    check("CartPole IQN", &run, 16, 3, 3.0);
 }

@@ -22,7 +22,11 @@
 //! - `action`: the flat action hlynr sends to the environment: a `Box` as
 //!   the (clipped or tanh-squashed) Gaussian mean, each categorical as the
 //!   index of its most likely choice, as a float, in the action space's
-//!   order.
+//!   order; for the DQN family the greedy action's index.
+//! - `q_values` (DQN family): `Q(s, a)` of every action, the mean over the
+//!   quantiles of a distributional network (an IQN's policy fractions are
+//!   fixed midpoints, so its quantile embedding is a constant of the graph);
+//!   noisy layers act on their means, as in evaluation.
 //!
 //! The model's metadata carries the spaces (JSON), the frame stack, the
 //! algorithm and the checkpoint's env steps.
@@ -31,7 +35,8 @@ use hlynr_nn::onnx::{Dim, ElemType, OnnxGraph};
 
 use crate::error::{Result, TrainError};
 use crate::policy::PolicyError;
-use crate::policy::onnx::{OnnxLstmState, OnnxObs, actor_critic_actor};
+use crate::policy::onnx::{OnnxLstmState, OnnxObs, actor_critic_actor, q_network_greedy};
+use crate::policy::{QNetwork, QOutputs};
 use crate::trainer::LoadedModel;
 
 /// The batch axis's name in the graph's inputs and outputs.
@@ -91,33 +96,61 @@ type Built<T> = std::result::Result<T, PolicyError>;
 
 /// The deterministic policy of `model` as an ONNX model (see the module docs).
 pub fn export_onnx(model: &LoadedModel) -> Result<OnnxModel> {
-    model.record.check()?;
-    if model.algorithm != "ppo" {
-        return Err(TrainError::invalid(
-            "export --format onnx",
-            format!(
-                "exports PPO policies (MLP and LSTM); this checkpoint holds a `{}` policy",
-                model.algorithm
-            ),
-        ));
-    }
-    let config = crate::ppo::algorithm::record_policy_config(&model.record)?;
-    actor_critic_model(model, &config)
-        .map_err(|e| TrainError::invalid("export --format onnx", e.to_string()))
-}
-
-fn actor_critic_model(
-    model: &LoadedModel,
-    config: &crate::policy::PolicyConfig,
-) -> Built<OnnxModel> {
     let record = &model.record;
-    let obs_space = &record.observation_space;
-    let (values_dim, bytes_dim) = (obs_space.flat_dim(), obs_space.byte_dim());
-    let act_dim = record.action_space.flat_dim();
+    record.check()?;
     let mut sig = Signature {
         graph: OnnxGraph::new("hlynr_policy"),
         lines: Vec::new(),
     };
+    let built = match model.algorithm.as_str() {
+        "ppo" => {
+            let config = crate::ppo::algorithm::record_policy_config(record)?;
+            actor_critic_graph(&mut sig, model, &config)
+        }
+        "dqn" => {
+            let (mut q, outputs) = crate::dqn::network_from_record(record, &model.weights)?;
+            q_network_graph(&mut sig, model, &mut q, &outputs)
+        }
+        other => {
+            return Err(TrainError::invalid(
+                "export --format onnx",
+                format!("cannot export a policy of algorithm `{other}` (known: ppo, dqn)"),
+            ));
+        }
+    };
+    built.map_err(|e| TrainError::invalid("export --format onnx", e.to_string()))?;
+    let json = |s: &hlynr_env::Space| serde_json::to_string(s).unwrap_or_default();
+    let metadata = [
+        ("hlynr.algorithm", model.algorithm.clone()),
+        ("hlynr.env_steps", model.env_steps.to_string()),
+        ("hlynr.observation_space", json(&record.observation_space)),
+        ("hlynr.action_space", json(&record.action_space)),
+        (
+            "hlynr.frame_stack",
+            record.frame_stack.map_or("none".into(), |k| k.to_string()),
+        ),
+    ];
+    let bytes = sig.graph.to_bytes(
+        env!("CARGO_PKG_VERSION"),
+        "the deterministic policy of an hlynr run: observation in, environment action out",
+        &metadata,
+    );
+    Ok(OnnxModel {
+        bytes,
+        signature: sig.lines,
+    })
+}
+
+/// Declares the observation inputs of `model` (`obs` through the frozen
+/// normaliser when the run has one, `obs_bytes`) and returns the values the
+/// network reads.
+fn observation_inputs(
+    sig: &mut Signature,
+    model: &LoadedModel,
+) -> Built<(Option<String>, Option<String>)> {
+    let record = &model.record;
+    let space = &record.observation_space;
+    let (values_dim, bytes_dim) = (space.flat_dim(), space.byte_dim());
     let values = if values_dim > 0 {
         let raw = sig.input(
             "obs",
@@ -142,6 +175,16 @@ fn actor_critic_model(
     } else {
         None
     };
+    Ok((values, bytes))
+}
+
+fn actor_critic_graph(
+    sig: &mut Signature,
+    model: &LoadedModel,
+    config: &crate::policy::PolicyConfig,
+) -> Built<()> {
+    let record = &model.record;
+    let (values, bytes) = observation_inputs(sig, model)?;
     let state = match config.recurrent_hidden_size() {
         Some(h) => Some(OnnxLstmState {
             h: sig.input(
@@ -165,13 +208,14 @@ fn actor_critic_model(
     };
     let (action, next) = actor_critic_actor(
         &mut sig.graph,
-        obs_space,
+        &record.observation_space,
         &record.action_space,
         config,
         &model.weights,
         obs,
         state.as_ref(),
     )?;
+    let act_dim = record.action_space.flat_dim();
     sig.output(
         &action,
         "action",
@@ -182,26 +226,41 @@ fn actor_critic_model(
         sig.output(&next.h, "h_out", h, "the LSTM h to feed back as h_in")?;
         sig.output(&next.c, "c_out", h, "the LSTM c to feed back as c_in")?;
     }
-    let json = |s: &hlynr_env::Space| serde_json::to_string(s).unwrap_or_default();
-    let metadata = [
-        ("hlynr.algorithm", model.algorithm.clone()),
-        ("hlynr.env_steps", model.env_steps.to_string()),
-        ("hlynr.observation_space", json(obs_space)),
-        ("hlynr.action_space", json(&record.action_space)),
-        (
-            "hlynr.frame_stack",
-            record.frame_stack.map_or("none".into(), |k| k.to_string()),
-        ),
-    ];
-    let bytes = sig.graph.to_bytes(
-        env!("CARGO_PKG_VERSION"),
-        "the deterministic policy of an hlynr run: observation in, environment action out",
-        &metadata,
-    );
-    Ok(OnnxModel {
-        bytes,
-        signature: sig.lines,
-    })
+    Ok(())
+}
+
+fn q_network_graph(
+    sig: &mut Signature,
+    model: &LoadedModel,
+    q: &mut QNetwork,
+    outputs: &QOutputs,
+) -> Built<()> {
+    let (values, bytes) = observation_inputs(sig, model)?;
+    let obs = OnnxObs {
+        values: values.as_deref(),
+        bytes: bytes.as_deref(),
+    };
+    let (action, q_values) = q_network_greedy(
+        &mut sig.graph,
+        &model.record.observation_space,
+        q,
+        outputs,
+        &model.weights,
+        obs,
+    )?;
+    sig.output(
+        &action,
+        "action",
+        1,
+        "the greedy action's index, as a float",
+    )?;
+    sig.output(
+        &q_values,
+        "q_values",
+        q.n_actions(),
+        "Q(s, a) of every action (the mean over quantiles of a distributional network)",
+    )?;
+    Ok(())
 }
 
 /// `clip((x - mean) / sqrt(var + eps), -clip, clip)` in `double`, as

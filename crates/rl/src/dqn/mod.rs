@@ -899,24 +899,34 @@ pub fn policy_from_record(
     record: &PolicyRecord,
     weights: &BTreeMap<String, Tensor>,
 ) -> Result<PolicySnapshot> {
-    let network: NetworkRecord = record.network_as("DQN")?;
-    let mut q = QNetwork::new(
-        &record.observation_space,
-        &record.action_space,
-        &network.policy,
-        &network.outputs(),
-        &mut Rng::seed_from_u64(0),
-    )?;
-    // Evaluation acts on the noisy layers' means.
-    q.set_training(false);
-    q.load_state_dict(weights)
-        .map_err(|e| record.misfit("DQN", e))?;
+    let (q, _) = network_from_record(record, weights)?;
     Ok(PolicySnapshot {
         net: Box::new(q),
         obs_dim: record.observation_space.flat_dim(),
         obs_bytes: record.observation_space.byte_dim(),
         normalizer: None,
     })
+}
+
+/// The Q-network of `record` with `weights`, in evaluation mode (noisy
+/// layers act on their means), and what it outputs per action.
+pub fn network_from_record(
+    record: &PolicyRecord,
+    weights: &BTreeMap<String, Tensor>,
+) -> Result<(QNetwork, QOutputs)> {
+    let network: NetworkRecord = record.network_as("DQN")?;
+    let outputs = network.outputs();
+    let mut q = QNetwork::new(
+        &record.observation_space,
+        &record.action_space,
+        &network.policy,
+        &outputs,
+        &mut Rng::seed_from_u64(0),
+    )?;
+    q.set_training(false);
+    q.load_state_dict(weights)
+        .map_err(|e| record.misfit("DQN", e))?;
+    Ok((q, outputs))
 }
 
 impl<B: BatchEnv + 'static> ResumeFiles for Dqn<B> {

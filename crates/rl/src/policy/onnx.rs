@@ -12,6 +12,7 @@ use super::PolicyError;
 use super::config::{Activation, PolicyConfig, Squash};
 use super::features::{FeaturesConfig, byte_image};
 use super::heads::{Component, components};
+use super::q_network::{QNetwork, QOutputs};
 use crate::recurrent::ACTOR_LSTM_PREFIX;
 
 /// Named weights of one network, read by name with a clear error.
@@ -138,13 +139,18 @@ pub(crate) fn mlp(
     Ok(x)
 }
 
-/// The `Linear` saved under `prefix` on `x`.
+/// The `Linear` saved under `prefix` on `x`; a noisy layer acts on its
+/// means, as in evaluation.
 pub(crate) fn linear(
     g: &mut OnnxGraph,
     prefix: &str,
     w: &Weights<'_>,
     x: &str,
 ) -> Result<String, PolicyError> {
+    if let Some(mu) = w.0.get(&format!("{prefix}weight_mu")) {
+        let bias = w.get(&format!("{prefix}bias_mu"))?;
+        return Ok(g.linear(prefix, x, mu, Some(bias))?);
+    }
     let bias = w.0.get(&format!("{prefix}bias"));
     Ok(g.linear(prefix, x, w.get(&format!("{prefix}weight"))?, bias)?)
 }
@@ -271,4 +277,71 @@ fn squash(
             clamp(g, &a)
         }
     }
+}
+
+/// The greedy action of a Q-network, and its Q-values `float [N, actions]`:
+/// features, trunk, (an implicit network's product with its quantile
+/// embedding at the policy fractions, and the layers past it), the heads
+/// (dueling: `V + A - mean A` per atom), the mean over atoms, the argmax
+/// (the first of equal maxima, as [`super::argmax_rows`]).
+pub fn q_network_greedy(
+    g: &mut OnnxGraph,
+    observation_space: &Space,
+    q: &mut QNetwork,
+    outputs: &QOutputs,
+    weights: &BTreeMap<String, Tensor>,
+    obs: OnnxObs<'_>,
+) -> Result<(String, String), PolicyError> {
+    let w = Weights(weights);
+    let config = q.config().clone();
+    let (act, ln) = (config.activation, config.layer_norm);
+    let feat = features(g, observation_space, &config.features, &w, obs)?;
+    let psi = mlp(g, "q_net.", config.net_arch.len(), act, ln, &w, &feat)?;
+    let n = q.n_actions() as i64;
+    let (heads_in, atoms, prefix, blocks) = match (q.policy_embedding()?, outputs) {
+        (Some(phi), QOutputs::Implicit(im)) => {
+            let (k, width) = (phi.rows(), phi.cols());
+            let phi = g.const_f32("policy_quantile_embedding", &[1, k, width], phi.data())?;
+            let axis1 = g.const_i64("axis1", &[1], &[1])?;
+            let psi3 = g.op("Unsqueeze", &[&psi, &axis1], &[]);
+            let product = g.op("Mul", &[&psi3, &phi], &[]);
+            let rows = g.const_i64("rows_shape", &[2], &[-1, width as i64])?;
+            let flat = g.op("Reshape", &[&product, &rows], &[]);
+            let h = mlp(g, "quantile_net.", im.head_arch.len(), act, ln, &w, &flat)?;
+            (h, k, "quantile_net.", im.head_arch.len())
+        }
+        _ => (psi, outputs.atoms(), "q_net.", config.net_arch.len()),
+    };
+    let per_atom = |g: &mut OnnxGraph, x: &str, width: i64| -> Result<String, PolicyError> {
+        let shape = g.const_i64("atoms_shape", &[3], &[-1, atoms as i64, width])?;
+        Ok(g.op("Reshape", &[x, &shape], &[]))
+    };
+    let q3 = if config.dueling {
+        let v = linear(g, "value_head.", &w, &heads_in)?;
+        let a = linear(g, "advantage_head.", &w, &heads_in)?;
+        let v3 = per_atom(g, &v, 1)?;
+        let a3 = per_atom(g, &a, n)?;
+        let mean = g.op(
+            "ReduceMean",
+            &[&a3],
+            &[("axes", Attr::Ints(vec![2])), ("keepdims", Attr::Int(1))],
+        );
+        let sum = g.op("Add", &[&v3, &a3], &[]);
+        g.op("Sub", &[&sum, &mean], &[])
+    } else {
+        let stride = if ln { 3 } else { 2 };
+        let head = linear(g, &format!("{prefix}{}.", blocks * stride), &w, &heads_in)?;
+        per_atom(g, &head, n)?
+    };
+    let q_values = g.op(
+        "ReduceMean",
+        &[&q3],
+        &[("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(0))],
+    );
+    let index = g.op(
+        "ArgMax",
+        &[&q_values],
+        &[("axis", Attr::Int(1)), ("keepdims", Attr::Int(1))],
+    );
+    Ok((g.cast(&index, ElemType::F32), q_values))
 }

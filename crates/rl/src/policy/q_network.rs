@@ -648,6 +648,18 @@ impl QNetwork {
         }
     }
 
+    /// An implicit network's quantile embedding at its policy fractions,
+    /// `phi(tau_k)` `[K, width]`, as its forward pass computes it; `None`
+    /// for other networks.
+    pub fn policy_embedding(&mut self) -> Result<Option<Tensor>, PolicyError> {
+        let Some(im) = &mut self.implicit else {
+            return Ok(None);
+        };
+        let k = im.policy_taus.len();
+        let taus = Tensor::from_vec(&[k, 1], im.policy_taus.clone())?;
+        Ok(Some(im.embedding.forward(&taus)?.clone()))
+    }
+
     /// Training mode (noisy weights) or evaluation mode (their means).
     pub fn set_training(&mut self, training: bool) {
         self.trunk.set_training(training);
