@@ -306,8 +306,16 @@ fn sessions_keep_each_episodes_frames_and_expire() {
 #[test]
 fn a_new_checkpoint_is_served_without_dropping_requests() {
     let run = train_part("reload", 4096, 1024, &[]);
-    let h = start(&run);
+    // Sessions outlive the resumed training below.
+    let options = ServeOptions {
+        session_idle: Duration::from_secs(120),
+        ..options()
+    };
+    let h = hlynr_serve::spawn(&run, "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let addr = h.addr;
+    let a = agent();
+    let (_, before) = post(&a, &h, "/v1/sessions", "{}");
+    let old = before["session_id"].as_str().unwrap().to_string();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hammer = {
         let stop = stop.clone();
@@ -346,6 +354,18 @@ fn a_new_checkpoint_is_served_without_dropping_requests() {
         versions.contains(&1) && versions.len() >= 2,
         "{versions:?} over {n} requests"
     );
+    // A session keeps its model; a batch across models names each row's.
+    let (_, after) = post(&a, &h, "/v1/sessions", "{}");
+    let new = after["session_id"].as_str().unwrap().to_string();
+    let latest = after["model_version"].as_u64().unwrap();
+    assert!(latest >= 2, "{after}");
+    let body = json!({ "observations": OBS, "session_ids": [&old, &new, &old] });
+    let (status, mixed) = post(&a, &h, "/v1/act", &body.to_string());
+    assert_eq!(status, 200, "{mixed}");
+    assert_eq!(mixed["model_version"], json!([1, latest, 1]), "{mixed}");
+    let body = json!({ "observations": &OBS[..2], "session_ids": [&old, &old] });
+    let (_, same) = post(&a, &h, "/v1/act", &body.to_string());
+    assert_eq!(same["model_version"], json!(1), "{same}");
     let (_, metrics) = get(&agent(), &h, "/metrics");
     assert!(
         !metrics.contains("hlynr_model_reloads_total 0"),

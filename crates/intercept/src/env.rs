@@ -70,6 +70,9 @@ use crate::seeker::{OwnState, Seeker};
 use crate::threat::ThreatMotion;
 use crate::tracker::{Estimate, Tracker};
 
+mod driven;
+pub use driven::{DrivenStatus, InterceptorTruth, ThreatTruth, TruthSample};
+
 /// Seeds of one episode, one per random source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpisodeSeeds {
@@ -122,6 +125,10 @@ struct Dynamic {
     accel_scale_mps2: f64,
     reason: TerminationReason,
     done: bool,
+    /// The wind the interceptor feels, as an outside simulator sent it
+    /// (driven episodes, [`driven`]); `None`: the engagement's own wind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    driven_wind_mps: Option<Vec3>,
 }
 
 /// Which state fields held infinity when saved.
@@ -164,6 +171,8 @@ pub struct InterceptEnv {
     kinematics: Option<InterceptorKinematics>,
     /// Buffers of the engagement draw, reused across resets.
     scratch: DrawScratch,
+    /// The truth after each physics step of the last `step`, when recording.
+    truth_log: Option<Vec<TruthSample>>,
 }
 
 fn interceptor_kind(config: &ScenarioConfig) -> VehicleKind {
@@ -206,6 +215,7 @@ impl InterceptEnv {
             kinematics: None,
             estimate,
             scratch,
+            truth_log: None,
             config: config.clone(),
         })
     }
@@ -269,6 +279,7 @@ impl InterceptEnv {
             accel_scale_mps2,
             reason: TerminationReason::None,
             done: false,
+            driven_wind_mps: None,
         })
     }
 
@@ -325,6 +336,7 @@ impl InterceptEnv {
         d.track_lost_s = 0.0;
         d.reason = TerminationReason::None;
         d.done = false;
+        d.driven_wind_mps = None;
         Ok(())
     }
 
@@ -494,10 +506,17 @@ impl InterceptEnv {
         d.tracker.advance(t_s);
     }
 
+    /// The wind the interceptor feels (m/s).
+    fn interceptor_wind(&self) -> Vec3 {
+        self.d
+            .driven_wind_mps
+            .unwrap_or_else(|| self.d.engagement.interceptor_wind())
+    }
+
     fn own_kinematics(&self) -> InterceptorKinematics {
         let e = &self.d.engagement;
         let t = e.time_s;
-        let wind = e.interceptor_wind();
+        let wind = self.interceptor_wind();
         let i = &e.interceptor;
         let (kind, tau) = match i {
             Interceptor::Aero(a) => (VehicleKind::Aero, a.params.autopilot_tau_s),
@@ -728,6 +747,9 @@ impl Env for InterceptEnv {
         }
         let mut reason = TerminationReason::None;
         self.d.radar_feed.begin_decision();
+        if let Some(log) = &mut self.truth_log {
+            log.clear();
+        }
         let constants = self.d.engagement.step_constants();
         for _ in 0..self.substeps {
             let d = &mut self.d;
@@ -743,6 +765,12 @@ impl Env for InterceptEnv {
             self.sense(t);
             if !self.d.tracker.has_track() {
                 self.d.track_lost_s += self.h_s;
+            }
+            if self.truth_log.is_some() {
+                let sample = self.truth();
+                if let Some(log) = &mut self.truth_log {
+                    log.push(sample);
+                }
             }
             reason = self.check_termination(passed);
             if reason != TerminationReason::None {

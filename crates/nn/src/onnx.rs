@@ -181,6 +181,16 @@ pub enum ElemType {
 }
 
 impl ElemType {
+    /// The type's name in ONNX's documentation (`float`, `uint8`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ElemType::F32 => "float",
+            ElemType::U8 => "uint8",
+            ElemType::I64 => "int64",
+            ElemType::F64 => "double",
+        }
+    }
+
     /// The `TensorProto.DataType` code.
     fn code(self) -> i32 {
         match self {

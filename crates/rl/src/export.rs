@@ -65,7 +65,7 @@ impl Signature {
     fn input(&mut self, name: &str, ty: ElemType, width: usize, doc: &str) -> Built<String> {
         self.lines.push(format!(
             "input  {name}: {} [{BATCH}, {width}]  {doc}",
-            type_name(ty)
+            ty.name()
         ));
         Ok(self.graph.input(name, ty, &Self::dims(width), doc)?)
     }
@@ -74,20 +74,11 @@ impl Signature {
         let ty = ElemType::F32;
         self.lines.push(format!(
             "output {name}: {} [{BATCH}, {width}]  {doc}",
-            type_name(ty)
+            ty.name()
         ));
         Ok(self
             .graph
             .output(value, name, ty, &Self::dims(width), doc)?)
-    }
-}
-
-fn type_name(ty: ElemType) -> &'static str {
-    match ty {
-        ElemType::F32 => "float",
-        ElemType::U8 => "uint8",
-        ElemType::I64 => "int64",
-        ElemType::F64 => "double",
     }
 }
 

@@ -53,10 +53,12 @@ pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>)
 }
 
 /// Every route, as matched and as counted in `/metrics`.
-const ROUTES: [&str; 6] = [
+const ROUTES: [&str; 8] = [
     "/v1/act",
     "/v1/sessions",
     "/v1/sessions/{id}",
+    "/v1/intercept/sessions",
+    "/v1/intercept/sessions/{id}/step",
     "/v1/model",
     "/health",
     "/metrics",
@@ -68,6 +70,8 @@ pub fn router(app: Arc<App>) -> Router {
         act_route,
         open_route,
         end_route,
+        intercept_open_route,
+        intercept_step_route,
         model_route,
         health_route,
         metrics_route,
@@ -76,6 +80,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route(act_route, post(act))
         .route(open_route, post(open_session))
         .route(end_route, delete(end_session))
+        .route(intercept_open_route, post(crate::intercept::open))
+        .route(intercept_step_route, post(crate::intercept::step))
         .route(model_route, get(model))
         .route(health_route, get(health))
         .route(metrics_route, get(metrics))
@@ -137,7 +143,7 @@ async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
 }
 
 /// The body, or the JSON error for one that is too large or unreadable.
-fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -150,7 +156,7 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError>
 }
 
 /// Parses a JSON body (an empty body is `{}`).
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
@@ -181,7 +187,7 @@ fn yes() -> bool {
     true
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
@@ -306,11 +312,11 @@ fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response,
         .actions
         .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     let rows: Vec<&[f32]> = actions.chunks_exact(ad.max(1)).collect();
-    versions.dedup();
-    let version = if versions.len() == 1 {
-        json!(versions[0])
-    } else {
-        json!(versions)
+    // One number when one model served every row; else each row's version
+    // (sessions opened before a reload keep their model).
+    let version = match versions.first() {
+        Some(&v) if versions.iter().all(|&x| x == v) => json!(v),
+        _ => json!(versions),
     };
     Ok(axum::Json(json!({"actions": rows, "model_version": version})).into_response())
 }
@@ -337,30 +343,36 @@ async fn open_session(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "policy_failed", e),
     };
     let version = model.version;
-    match app.sessions.open(req.session_id, model, policy) {
+    match app.sessions.open(req.session_id, model, policy, None) {
         Ok(id) => (
             StatusCode::CREATED,
             axum::Json(json!({"session_id": id, "model_version": version})),
         )
             .into_response(),
-        Err(OpenError::Taken) => error(
+        Err(e) => open_error(e).into_response(),
+    }
+}
+
+/// The response to a session that could not be opened.
+pub(crate) fn open_error(e: OpenError) -> ApiError {
+    match e {
+        OpenError::Taken => ApiError::new(
             StatusCode::CONFLICT,
             "session_exists",
             "a session with this id is open; end it first",
         ),
-        Err(OpenError::Full(max)) => error(
+        OpenError::Full(max) => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_sessions",
             format!("all {max} sessions are open; end some or wait for idle ones to expire"),
         ),
-        Err(OpenError::BadId) => bad(
+        OpenError::BadId => bad(
             "bad_session_id",
             format!(
                 "a session id is 1 to {} printable ASCII characters",
                 crate::sessions::MAX_ID_LEN
             ),
-        )
-        .into_response(),
+        ),
     }
 }
 

@@ -11,6 +11,7 @@
 //! The API is described in `docs/serving.md`.
 
 pub mod api;
+pub mod intercept;
 pub mod metrics;
 pub mod model;
 pub mod sessions;

@@ -23,6 +23,9 @@ pub struct Model {
     pub action_space: Space,
     /// Each episode needs its own instance (frame stack or recurrent state).
     pub keeps_state: bool,
+    /// An interception run's resolved scenario: what its driven sessions
+    /// (`/v1/intercept/sessions`) build their sensing pipeline from.
+    pub intercept: Option<hlynr_intercept::ScenarioConfig>,
     /// Behind a lock: its policy (used only to build instances) is `Send`, not `Sync`.
     loaded: Mutex<LoadedModel>,
     pool: Vec<Mutex<Box<dyn Policy>>>,
@@ -66,9 +69,19 @@ impl Model {
             Some(_) => bare_space(&loaded)?,
             None => loaded.record.observation_space.clone(),
         };
+        let intercept = match loaded.config.env.id.as_str() {
+            "intercept" => Some(
+                hlynr_envs::intercept::InterceptFactory::new(&loaded.config)
+                    .map_err(|e| e.to_string())?
+                    .scenario()
+                    .clone(),
+            ),
+            _ => None,
+        };
         Ok(Self {
             version,
             env_steps: loaded.env_steps,
+            intercept,
             checkpoint: loaded.checkpoint.clone(),
             action_space: loaded.record.action_space.clone(),
             keeps_state: loaded.keeps_state(),

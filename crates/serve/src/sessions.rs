@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hlynr_env::Policy;
+use hlynr_intercept::InterceptEnv;
 
 use crate::model::Model;
 
@@ -19,6 +20,9 @@ pub struct Session {
     pub policy: Box<dyn Policy>,
     pub model: Arc<Model>,
     pub steps: u64,
+    /// An interception session's sensing pipeline, driven by the client's
+    /// truth (`None` for plain sessions).
+    pub intercept: Option<Box<InterceptEnv>>,
     last_used: Instant,
 }
 
@@ -96,6 +100,7 @@ impl Sessions {
         id: Option<String>,
         model: Arc<Model>,
         policy: Box<dyn Policy>,
+        intercept: Option<Box<InterceptEnv>>,
     ) -> Result<String, OpenError> {
         let id = match id {
             Some(id) => {
@@ -126,6 +131,7 @@ impl Sessions {
                 policy,
                 model,
                 steps: 0,
+                intercept,
                 last_used: Instant::now(),
             })),
         );
