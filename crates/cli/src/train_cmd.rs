@@ -136,6 +136,7 @@ pub fn report(run_dir: &Path, outcome: &TrainOutcome) {
         TrainStatus::Paused => "paused",
         TrainStatus::Interrupted => "interrupted",
         TrainStatus::DoctorStopped => "stopped by the training doctor",
+        TrainStatus::EarlyStopped => "stopped early (evaluations stopped improving; best/ kept)",
     };
     eprintln!(
         "{what} at {} env steps in {:.1} s ({:.0} steps/s this segment)",
@@ -170,7 +171,10 @@ pub fn report(run_dir: &Path, outcome: &TrainOutcome) {
             outcome.nonfinite_skips
         );
     }
-    if outcome.status != TrainStatus::Completed {
+    if !matches!(
+        outcome.status,
+        TrainStatus::Completed | TrainStatus::EarlyStopped
+    ) {
         eprintln!("continue with: hlynr resume {}", run_dir.display());
     }
 }

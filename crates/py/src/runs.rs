@@ -26,6 +26,7 @@ fn status_name(outcome: &TrainOutcome) -> &'static str {
         TrainStatus::Paused => "paused",
         TrainStatus::Interrupted => "interrupted",
         TrainStatus::DoctorStopped => "doctor_stopped",
+        TrainStatus::EarlyStopped => "early_stopped",
     }
 }
 

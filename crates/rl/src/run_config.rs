@@ -40,6 +40,25 @@ pub struct RunSettings {
     /// `null` derives one from the run seed.
     #[serde(default)]
     pub eval_seed: Option<u64>,
+    /// End the run when evaluations stop improving; `null` (default) trains
+    /// to `total_timesteps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<EarlyStop>,
+}
+
+/// `run.early_stop`: the run ends, `best/` kept, once `patience`
+/// evaluations in a row have not improved on the last improvement by at
+/// least `min_delta` (see [`crate::eval::EvalScore::improves_on`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStop {
+    /// Evaluations in a row without improvement that end the run.
+    pub patience: u32,
+    /// The least gain that counts as an improvement: in success rate (a
+    /// fraction) when the env defines success, else in mean return; 0 counts
+    /// any gain.
+    #[serde(default)]
+    pub min_delta: f64,
 }
 
 mod d {
@@ -75,6 +94,7 @@ impl Default for RunSettings {
             eval_every_steps: d::eval_every_steps(),
             eval_episodes: d::eval_episodes(),
             eval_seed: None,
+            early_stop: None,
         }
     }
 }
@@ -100,6 +120,21 @@ impl Validate for RunSettings {
             self.eval_episodes as f64,
             Interval::closed(1.0, crate::eval::MAX_EVAL_EPISODES as f64),
         )?;
+        if let Some(e) = &self.early_stop {
+            let q = |k: &str| join_path(&p("early_stop"), k);
+            ensure_range(
+                &q("patience"),
+                f64::from(e.patience),
+                Interval::closed(1.0, 1e6),
+            )?;
+            ensure_range(&q("min_delta"), e.min_delta, Interval::closed(0.0, 1e12))?;
+            if !self.evaluate || self.eval_every_steps == 0 {
+                return Err(ConfigError::invalid(
+                    p("early_stop"),
+                    "needs periodic evaluations (run.evaluate: true and run.eval_every_steps > 0)",
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -32,6 +32,21 @@ impl EvalScore {
             _ => self.mean_return > other.mean_return,
         }
     }
+
+    /// Whether `self` improves on `other` by at least `min_delta` in the
+    /// primary measure: the success rate (a fraction) when both define one,
+    /// else the mean return. A later curriculum stage always improves; with
+    /// `min_delta` 0 this is [`EvalScore::beats`].
+    pub fn improves_on(&self, other: &EvalScore, min_delta: f64) -> bool {
+        if min_delta <= 0.0 || self.stage != other.stage {
+            return self.beats(other);
+        }
+        let gain = match (self.success_rate, other.success_rate) {
+            (Some(a), Some(b)) => a - b,
+            _ => self.mean_return - other.mean_return,
+        };
+        gain >= min_delta
+    }
 }
 
 /// What one evaluation measured.
@@ -102,5 +117,27 @@ mod tests {
         };
         assert!(later.beats(&s(Some(1.0), 100.0)));
         assert!(!s(Some(1.0), 100.0).beats(&later));
+    }
+
+    #[test]
+    fn an_improvement_is_a_gain_of_at_least_min_delta_in_the_primary_measure() {
+        let s = |stage: usize, r: Option<f64>, m: f64| EvalScore {
+            stage,
+            success_rate: r,
+            mean_return: m,
+        };
+        let base = s(0, Some(0.50), 10.0);
+        assert!(s(0, Some(0.55), 0.0).improves_on(&base, 0.05));
+        assert!(
+            !s(0, Some(0.54), 99.0).improves_on(&base, 0.05),
+            "return does not count beside a success rate"
+        );
+        assert!(s(0, None, 20.0).improves_on(&s(0, None, 10.0), 10.0));
+        assert!(!s(0, None, 19.9).improves_on(&s(0, None, 10.0), 10.0));
+        // 0 is any strict gain, as `beats`.
+        assert!(s(0, Some(0.5), 10.5).improves_on(&base, 0.0));
+        assert!(!base.improves_on(&base, 0.0));
+        // A new curriculum stage always improves.
+        assert!(s(1, Some(0.0), -5.0).improves_on(&base, 0.5));
     }
 }

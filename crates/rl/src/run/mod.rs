@@ -107,7 +107,7 @@ pub const EVAL_DIR: &str = "eval";
 pub enum RunStatus {
     /// Started and not yet finished (or crashed without a chance to say so).
     Running,
-    /// Reached its step budget.
+    /// Reached its step budget, or ended by `run.early_stop`.
     Completed,
     /// Stopped on request (Ctrl-C, SIGTERM) after writing a checkpoint.
     Interrupted,

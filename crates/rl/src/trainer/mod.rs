@@ -70,6 +70,9 @@ pub enum TrainStatus {
     /// Stopped by a training-doctor rule whose action is `stop` (or after
     /// `doctor.max_rollbacks` rollbacks); resumable after a look at the run.
     DoctorStopped,
+    /// Ended by `run.early_stop`: evaluations stopped improving; `best/`
+    /// holds the best policy. The run is complete (resuming it trains on).
+    EarlyStopped,
 }
 
 /// The result of [`Trainer::train`].
@@ -134,6 +137,8 @@ pub struct Trainer {
     doctor: Doctor,
     /// Why the doctor asked to stop, once it has.
     doctor_stop: Option<String>,
+    /// Why `run.early_stop` ended the run, once it has.
+    early_stop: Option<String>,
 }
 
 /// What a run is rebuilt from: its config, resolved and typed, the
@@ -322,6 +327,7 @@ impl Trainer {
             meta: TrainerMeta::default(),
             last_saved_step: None,
             doctor_stop: None,
+            early_stop: None,
         })
     }
 
@@ -414,7 +420,14 @@ impl Trainer {
                  config.yaml must not be edited between segments",
             ));
         }
-        let meta = saved.trainer;
+        let mut meta = saved.trainer;
+        // A run that ended on `run.early_stop` and is resumed goes on: its
+        // patience starts again from the last improvement.
+        if let Some(e) = &config.run.early_stop
+            && meta.plateau.evaluations >= e.patience
+        {
+            meta.plateau.evaluations = 0;
+        }
         // The checkpoint's environment state belongs to its stage's batch.
         let (mut algorithm, episode_metrics) =
             make_algorithm(&config, stage_factory(&factories, meta.stage)?, algorithm)?;
@@ -488,6 +501,7 @@ impl Trainer {
                 last_saved_step: Some(env_steps),
                 doctor,
                 doctor_stop: None,
+                early_stop: None,
             },
             report,
         ))
@@ -612,6 +626,10 @@ impl Trainer {
                 status = TrainStatus::DoctorStopped;
                 break;
             }
+            if self.early_stop.is_some() {
+                status = TrainStatus::EarlyStopped;
+                break;
+            }
         }
         let step = self.algorithm.num_timesteps();
         if status == TrainStatus::Completed && step < total {
@@ -641,6 +659,10 @@ impl Trainer {
                     "stopped by the training doctor: {}",
                     self.doctor_stop.clone().unwrap_or_default()
                 )),
+            ),
+            TrainStatus::EarlyStopped => (
+                RunStatus::Completed,
+                Some(self.early_stop.clone().unwrap_or_default()),
             ),
         };
         if let Some(m) = &message {
@@ -713,6 +735,15 @@ impl Trainer {
                         summary.success_rate.map_or(Value::Null, Value::from),
                     ),
             )?;
+        }
+        if let Some(e) = &self.config.run.early_stop
+            && self.meta.plateau.observe(score, step, e)
+        {
+            let p = self.meta.plateau;
+            self.early_stop = Some(format!(
+                "stopped early (run.early_stop): {} evaluations without a gain of at least {} since step {}; best/ holds the best policy",
+                p.evaluations, e.min_delta, p.reference_step
+            ));
         }
         let promotes = match &self.config.curriculum {
             Some(c) => c.promotes(self.meta.stage, &summary)?,

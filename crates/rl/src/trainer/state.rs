@@ -9,6 +9,7 @@ use crate::algorithm::{AlgorithmState, PolicyRecord};
 use crate::checkpoint::{Checkpoint, CheckpointPayload, ModelTensor};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvalScore, EvalSummary};
+use crate::run_config::EarlyStop;
 
 /// Driver state saved beside the algorithm's in every checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,46 @@ pub struct TrainerMeta {
     /// Rollbacks to `best/` the doctor has made.
     #[serde(default)]
     pub rollbacks: u32,
+    /// Where `run.early_stop` stands.
+    #[serde(default, skip_serializing_if = "Plateau::is_empty")]
+    pub plateau: Plateau,
+}
+
+/// The evaluations since the last improvement (`run.early_stop`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plateau {
+    /// The score of the last improvement.
+    pub reference: Option<EvalScore>,
+    /// Env steps of that evaluation.
+    #[serde(default)]
+    pub reference_step: u64,
+    /// Evaluations since, none of which improved on it.
+    pub evaluations: u32,
+}
+
+impl Plateau {
+    fn is_empty(&self) -> bool {
+        *self == Plateau::default()
+    }
+
+    /// Counts an evaluation of `score` at `step`; returns whether
+    /// `early_stop` now ends the run.
+    pub fn observe(&mut self, score: EvalScore, step: u64, early_stop: &EarlyStop) -> bool {
+        let improved = self
+            .reference
+            .is_none_or(|r| score.improves_on(&r, early_stop.min_delta));
+        if improved {
+            *self = Plateau {
+                reference: Some(score),
+                reference_step: step,
+                evaluations: 0,
+            };
+        } else {
+            self.evaluations += 1;
+        }
+        self.evaluations >= early_stop.patience
+    }
 }
 
 /// Layout version of `state.json`. Version 1 held PPO's state under `ppo`;
@@ -197,5 +238,35 @@ mod tests {
             e.starts_with("checkpoint run/checkpoints/step-64: its state.json has version 1; this hlynr reads version 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_plateau_counts_evaluations_since_the_last_improvement() {
+        let e = EarlyStop {
+            patience: 2,
+            min_delta: 1.0,
+        };
+        let s = |m: f64| EvalScore {
+            stage: 0,
+            success_rate: None,
+            mean_return: m,
+        };
+        let mut p = Plateau::default();
+        assert!(
+            !p.observe(s(10.0), 100, &e),
+            "the first evaluation is the reference"
+        );
+        assert!(!p.observe(s(10.5), 200, &e), "below min_delta");
+        assert!(
+            !p.observe(s(11.0), 300, &e),
+            "a gain of 1.0 resets the count"
+        );
+        assert_eq!((p.reference_step, p.evaluations), (300, 0));
+        assert!(!p.observe(s(5.0), 400, &e));
+        assert!(
+            p.observe(s(11.9), 500, &e),
+            "two without a gain end the run"
+        );
+        assert_eq!(p.reference.map(|r| r.mean_return), Some(11.0));
     }
 }
