@@ -29,7 +29,8 @@ class Run:
 
     #: The run directory (``runs/<name>-<time>``).
     run_dir: Path
-    #: ``completed``, ``paused`` (stopped at ``steps``), ``interrupted`` or
+    #: ``completed``, ``early_stopped`` (``run.early_stop``: evaluations
+    #: stopped improving), ``paused`` (stopped at ``steps``), ``interrupted`` or
     #: ``doctor_stopped``.
     status: str
     #: Env steps reached.

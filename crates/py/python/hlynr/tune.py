@@ -109,7 +109,7 @@ def trainable(
                 with tempfile.TemporaryDirectory() as d:
                     (Path(d) / POINTER).write_text(json.dumps({"run_dir": str(run_dir)}))
                     tune.report(dict(latest), checkpoint=tune.Checkpoint.from_directory(d))
-            if segment.status in ("completed", "doctor_stopped") or segment.env_steps >= total:
+            if segment.status in ("completed", "early_stopped", "doctor_stopped") or segment.env_steps >= total:
                 return
             if segment.status == "interrupted":
                 raise KeyboardInterrupt(f"hlynr run {run_dir} interrupted")
