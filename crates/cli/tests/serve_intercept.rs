@@ -75,6 +75,24 @@ fn post(a: &ureq::Agent, addr: std::net::SocketAddr, path: &str, body: &Value) -
     (r.status().as_u16(), r.body_mut().read_json().unwrap())
 }
 
+/// JSON pointers to every number in `v`.
+fn numeric_leaves(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Number(_) => out.push(at),
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                numeric_leaves(x, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, x) in map {
+                numeric_leaves(x, format!("{at}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn action_bits(v: &Value) -> Vec<u32> {
     v.as_array()
         .unwrap_or_else(|| panic!("no action in {v}"))
@@ -270,6 +288,67 @@ fn bad_truth_gets_a_json_error_and_the_session_goes_on() {
         &json!({"truth": good}),
     );
     assert_eq!(status, 404);
+
+    // Hundreds of valid requests with one value replaced by anything: every
+    // answer a 200 or a 4xx JSON error, never a failure of the server.
+    let mut rng = hlynr_rng::Rng::seed_from_u64(3);
+    let garbage = [
+        json!(1e300),
+        json!(-1e300),
+        json!(1e9),
+        json!(-1.0),
+        json!(0),
+        json!(5e-324),
+        json!("x"),
+        json!(null),
+        json!([]),
+        json!({}),
+        json!([1, 2]),
+    ];
+    let good_body = json!({"truth": good});
+    let open_body = json!({"seed": 9, "initial": initial});
+    let session = |v: &Value| v["session_id"].as_str().unwrap().to_string();
+    let end = |id: &str| {
+        let url = format!("http://{}/v1/sessions/{id}", h.addr);
+        a.delete(url).call().unwrap();
+    };
+    let mut accepted = 0;
+    for k in 0..400 {
+        let target_open = k % 4 == 0;
+        let mut body = if target_open {
+            open_body.clone()
+        } else {
+            good_body.clone()
+        };
+        let mut leaves = Vec::new();
+        numeric_leaves(&body, String::new(), &mut leaves);
+        let leaf = &leaves[rng.below(leaves.len() as u64) as usize];
+        *body.pointer_mut(leaf).unwrap() =
+            garbage[rng.below(garbage.len() as u64) as usize].clone();
+        let status = if target_open {
+            let (status, v) = post(&a, h.addr, "/v1/intercept/sessions", &body);
+            if status == 201 {
+                end(&session(&v));
+            }
+            status
+        } else {
+            let (_, v) = post(&a, h.addr, "/v1/intercept/sessions", &open_body);
+            let id = session(&v);
+            let path = format!("/v1/intercept/sessions/{id}/step");
+            let (status, _) = post(&a, h.addr, &path, &body);
+            end(&id);
+            status
+        };
+        assert!(
+            status == 200 || status == 201 || (400..500).contains(&status),
+            "{status} for {body}"
+        );
+        accepted += usize::from(status < 300);
+    }
+    assert!(accepted > 0 && accepted < 400, "{accepted} of 400 accepted");
+    eprintln!("{accepted} of 400 corrupted requests accepted, the rest refused with 4xx");
+    let (status, v) = post(&a, h.addr, "/v1/intercept/sessions", &open_body);
+    assert_eq!(status, 201, "the server still serves: {v}");
     h.stop();
     let _ = std::fs::remove_dir_all(run.parent().unwrap());
 }

@@ -64,31 +64,53 @@ pub struct TruthSample {
     pub threat: ThreatTruth,
 }
 
+/// Largest magnitudes a sample may hold: far beyond any engagement (100,000
+/// km, Mach 300, 10,000 g, a day), near enough that no product or norm in
+/// the pipeline overflows.
+const MAX_POSITION_M: f64 = 1e8;
+const MAX_SPEED_MPS: f64 = 1e5;
+const MAX_ACCEL_MPS2: f64 = 1e5;
+const MAX_MASS_KG: f64 = 1e7;
+const MAX_TIME_S: f64 = 86_400.0;
+
 impl TruthSample {
-    /// Refuses non-finite values and a non-positive mass, naming the field.
+    /// Refuses values that are not finite, beyond the limits above, or a
+    /// mass that is not positive, naming the field.
     fn check(&self) -> Result<()> {
         let i = &self.interceptor;
         let t = &self.threat;
         let vectors = [
-            ("interceptor.position_m", i.position_m),
-            ("interceptor.velocity_mps", i.velocity_mps),
-            ("interceptor.accel_mps2", i.accel_mps2),
-            ("interceptor.wind_mps", i.wind_mps),
-            ("threat.position_m", t.position_m),
-            ("threat.velocity_mps", t.velocity_mps),
+            ("interceptor.position_m", i.position_m, MAX_POSITION_M),
+            ("interceptor.velocity_mps", i.velocity_mps, MAX_SPEED_MPS),
+            ("interceptor.accel_mps2", i.accel_mps2, MAX_ACCEL_MPS2),
+            ("interceptor.wind_mps", i.wind_mps, MAX_SPEED_MPS),
+            ("threat.position_m", t.position_m, MAX_POSITION_M),
+            ("threat.velocity_mps", t.velocity_mps, MAX_SPEED_MPS),
         ];
-        for (name, v) in vectors {
-            if !v.iter().all(|x| x.is_finite()) {
-                return Err(EnvError::invalid("truth", format!("`{name}` is {v:?}")));
+        for (name, v, max) in vectors {
+            if !v.iter().all(|x| x.is_finite() && x.abs() <= max) {
+                return Err(EnvError::invalid(
+                    "truth",
+                    format!("`{name}` is {v:?}; each component must be finite and within {max:e}"),
+                ));
             }
         }
-        if !self.time_s.is_finite() {
-            return Err(EnvError::invalid("truth", "`time_s` is not finite"));
-        }
-        if !(i.mass_kg.is_finite() && i.mass_kg > 0.0) {
+        if !(self.time_s.is_finite() && self.time_s.abs() <= MAX_TIME_S) {
             return Err(EnvError::invalid(
                 "truth",
-                format!("`interceptor.mass_kg` must be positive, got {}", i.mass_kg),
+                format!(
+                    "`time_s` must be finite and within {MAX_TIME_S} s, got {}",
+                    self.time_s
+                ),
+            ));
+        }
+        if !(i.mass_kg > 0.0 && i.mass_kg <= MAX_MASS_KG) {
+            return Err(EnvError::invalid(
+                "truth",
+                format!(
+                    "`interceptor.mass_kg` must be positive and at most {MAX_MASS_KG:e}, got {}",
+                    i.mass_kg
+                ),
             ));
         }
         Ok(())
