@@ -2,7 +2,7 @@
 //! `patience` evaluations with `best/` kept and says why; resumed, it trains
 //! on with its patience counted again; a run without evaluations refuses it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn hlynr(args: &[&str]) -> Output {
@@ -13,8 +13,7 @@ fn hlynr(args: &[&str]) -> Output {
 }
 
 fn config() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../configs/cartpole_ppo.yaml")
+    hlynr_testkit::config_file("cartpole_ppo.yaml")
         .display()
         .to_string()
 }
@@ -27,15 +26,6 @@ fn stops(run: &Path) -> Vec<String> {
         .filter(|(_, e)| e.kind == hlynr_rl::metrics::event_kind::STOPPED)
         .map(|(_, e)| e.message.clone())
         .collect()
-}
-
-fn only_run(runs: &Path) -> PathBuf {
-    std::fs::read_dir(runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
 }
 
 #[test]
@@ -66,7 +56,7 @@ fn a_plateau_ends_the_run_with_best_kept_and_resume_trains_on() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("stopped early"), "{stderr}");
     assert!(!stderr.contains("continue with"), "{stderr}");
-    let run = only_run(&runs);
+    let run = hlynr_testkit::only_entry(&runs);
     // Evaluations at 512 (the reference), 1024 and 1536: two without a gain.
     assert!(run.join("checkpoints/best").is_dir());
     assert!(run.join("checkpoints/last").is_dir());

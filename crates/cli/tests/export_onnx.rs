@@ -17,36 +17,19 @@ fn bin() -> Command {
 }
 
 fn configs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
+    hlynr_testkit::config_file("")
 }
 
 /// Trains `config` (a path) for `steps` env steps with the overrides; returns
 /// the run directory.
 fn train(tag: &str, config: &Path, steps: u64, overrides: &[&str]) -> PathBuf {
     let runs = std::env::temp_dir().join(format!("hlynr-onnx-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&runs);
-    let mut cmd = bin();
-    cmd.args(["train", "--progress", "quiet", "--config"])
-        .arg(config)
-        .arg("--runs-dir")
-        .arg(&runs)
-        .args(["--set", &format!("total_timesteps={steps}")])
-        .args(["--set", "run.eval_episodes=1"]);
+    let total = format!("total_timesteps={steps}");
+    let mut args = vec!["--set", &total, "--set", "run.eval_episodes=1"];
     for o in overrides {
-        cmd.args(["--set", o]);
+        args.extend(["--set", o]);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
+    hlynr_testkit::train_run(env!("CARGO_BIN_EXE_hlynr"), config, &runs, &args)
 }
 
 /// `hlynr export` of `run`; returns the model file and the command's output.

@@ -3,7 +3,7 @@
 //! holds frames stored once), and `hlynr eval` tables the scripted driver
 //! beside the model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn hlynr(args: &[&str]) -> Output {
@@ -53,15 +53,6 @@ run:
   eval_episodes: 1
 ";
 
-fn run_dir(runs: &Path) -> PathBuf {
-    std::fs::read_dir(runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-}
-
 /// Every file of the last checkpoint but its state's timings.
 fn checkpoint_files(run: &Path) -> Vec<(String, Vec<u8>)> {
     let last = run.join("checkpoints/last");
@@ -107,9 +98,9 @@ fn racing_iqn_on_stacked_frames_resumes_bitwise_and_evaluates_beside_the_driver(
         "--steps",
         "800",
     ]);
-    let split_run = run_dir(&split);
+    let split_run = hlynr_testkit::only_entry(&split);
     hlynr(&["resume", split_run.to_str().unwrap(), "--progress", "quiet"]);
-    let whole_run = run_dir(&whole);
+    let whole_run = hlynr_testkit::only_entry(&whole);
     let (a, b) = (checkpoint_files(&whole_run), checkpoint_files(&split_run));
     for ((name, x), (_, y)) in a.iter().zip(&b) {
         assert!(x == y, "{name} differs after resume");

@@ -22,35 +22,26 @@ fn train(tag: &str, steps: u64, extra: &[&str]) -> PathBuf {
 /// [`train`] of a run of `total` steps stopped after `steps`.
 fn train_part(tag: &str, total: u64, steps: u64, extra: &[&str]) -> PathBuf {
     let runs = std::env::temp_dir().join(format!("hlynr-serve-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&runs);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hlynr"));
-    cmd.args(["train", "--progress", "quiet", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/cartpole_ppo.yaml"))
-        .arg("--runs-dir")
-        .arg(&runs)
-        .args(["--set", &format!("total_timesteps={total}")])
-        .args(["--steps", &steps.to_string()])
-        .args([
-            "--set",
-            "run.eval_every_steps=1024",
-            "--set",
-            "run.eval_episodes=2",
-        ]);
+    let (total, steps) = (format!("total_timesteps={total}"), steps.to_string());
+    let mut args = vec![
+        "--set",
+        &total,
+        "--steps",
+        &steps,
+        "--set",
+        "run.eval_every_steps=1024",
+        "--set",
+        "run.eval_episodes=2",
+    ];
     for e in extra {
-        cmd.args(["--set", e]);
+        args.extend(["--set", e]);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
+    hlynr_testkit::train_run(
+        env!("CARGO_BIN_EXE_hlynr"),
+        &hlynr_testkit::config_file("cartpole_ppo.yaml"),
+        &runs,
+        &args,
+    )
 }
 
 fn agent() -> ureq::Agent {

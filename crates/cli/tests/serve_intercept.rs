@@ -5,8 +5,7 @@
 //! and observation pipeline; bad truth gets a JSON error and the session
 //! and the server go on.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use hlynr_env::{Env, Info, ObsMut, PolicyInput};
@@ -21,13 +20,11 @@ use serde_json::{Value, json};
 /// link loss, weaving and spiralling threats).
 fn train(tag: &str) -> PathBuf {
     let runs = std::env::temp_dir().join(format!("hlynr-serve-icpt-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&runs);
-    let out = Command::new(env!("CARGO_BIN_EXE_hlynr"))
-        .args(["train", "--progress", "quiet", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/intercept_ppo.yaml"))
-        .arg("--runs-dir")
-        .arg(&runs)
-        .args([
+    hlynr_testkit::train_run(
+        env!("CARGO_BIN_EXE_hlynr"),
+        &hlynr_testkit::config_file("intercept_ppo.yaml"),
+        &runs,
+        &[
             "--set",
             "total_timesteps=2048",
             "--set",
@@ -42,20 +39,8 @@ fn train(tag: &str) -> PathBuf {
             "run.eval_every_steps=2048",
             "--set",
             "run.eval_episodes=2",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
+        ],
+    )
 }
 
 fn agent() -> ureq::Agent {

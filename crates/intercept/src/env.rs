@@ -439,6 +439,14 @@ impl InterceptEnv {
         info: &mut Info,
     ) -> Result<()> {
         self.redraw(seeds)?;
+        self.begin_episode(obs);
+        self.fill_reset_info(info);
+        Ok(())
+    }
+
+    /// The first sensing, shaping potential and observation of an episode
+    /// whose vehicles are in place at time 0.
+    fn begin_episode(&mut self, obs: &mut [f32]) {
         self.guidance.reset();
         self.sense(0.0);
         self.refresh_views();
@@ -448,8 +456,6 @@ impl InterceptEnv {
         );
         self.d.potential = potential(&self.config.reward, zem, self.config.kill_radius_m);
         self.write_obs(obs);
-        self.fill_reset_info(info);
-        Ok(())
     }
 
     fn fill_reset_info(&self, info: &mut Info) {

@@ -425,6 +425,25 @@ impl OnnxGraph {
         Ok(self.op("Slice", &[x, &s, &e, &axes], &[]))
     }
 
+    /// `[x, weight, bias]` (the bias when there is one) as the inputs of a
+    /// node, the parameters stored as constants named under `prefix`.
+    fn weight_inputs(
+        &mut self,
+        prefix: &str,
+        x: &str,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> Result<Vec<String>> {
+        let mut inputs = vec![
+            x.to_string(),
+            self.const_tensor(&format!("{prefix}weight"), weight)?,
+        ];
+        if let Some(bias) = bias {
+            inputs.push(self.const_tensor(&format!("{prefix}bias"), bias)?);
+        }
+        Ok(inputs)
+    }
+
     /// `x W^T + b` for a `Linear` of weight `[out, in]` and bias `[out]`.
     pub fn linear(
         &mut self,
@@ -433,13 +452,8 @@ impl OnnxGraph {
         weight: &Tensor,
         bias: Option<&Tensor>,
     ) -> Result<String> {
-        let w = self.const_tensor(&format!("{prefix}weight"), weight)?;
-        let mut inputs = vec![x, w.as_str()];
-        let b;
-        if let Some(bias) = bias {
-            b = self.const_tensor(&format!("{prefix}bias"), bias)?;
-            inputs.push(&b);
-        }
+        let inputs = self.weight_inputs(prefix, x, weight, bias)?;
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Ok(self.op("Gemm", &inputs, &[("transB", Attr::Int(1))]))
     }
 
@@ -471,13 +485,8 @@ impl OnnxGraph {
         weight: &Tensor,
         bias: Option<&Tensor>,
     ) -> Result<String> {
-        let w = self.const_tensor(&format!("{prefix}weight"), weight)?;
-        let mut inputs = vec![x, w.as_str()];
-        let b;
-        if let Some(bias) = bias {
-            b = self.const_tensor(&format!("{prefix}bias"), bias)?;
-            inputs.push(&b);
-        }
+        let inputs = self.weight_inputs(prefix, x, weight, bias)?;
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let (ph, pw) = (spec.padding.0 as i64, spec.padding.1 as i64);
         Ok(self.op(
             "Conv",

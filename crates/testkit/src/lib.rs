@@ -82,6 +82,51 @@ pub fn run_python_check(
     Some(out)
 }
 
+/// The `configs/` file `name` of the repository.
+pub fn config_file(name: &str) -> PathBuf {
+    repo_root().join("configs").join(name)
+}
+
+/// The only entry of directory `dir` (the run a `train` wrote into a fresh
+/// runs directory).
+pub fn only_entry(dir: &Path) -> PathBuf {
+    let mut entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path());
+    let first = entries
+        .next()
+        .unwrap_or_else(|| panic!("{} is empty", dir.display()));
+    assert!(
+        entries.next().is_none(),
+        "{} holds more than one entry",
+        dir.display()
+    );
+    first
+}
+
+/// Trains with the `hlynr` binary `bin` (`env!("CARGO_BIN_EXE_hlynr")` of
+/// the calling test): `train --progress quiet --config CONFIG --runs-dir
+/// RUNS` and `args`, into `runs` emptied first; panics with its stderr when
+/// it fails, else returns the run directory.
+pub fn train_run(bin: &str, config: &Path, runs: &Path, args: &[&str]) -> PathBuf {
+    let _ = std::fs::remove_dir_all(runs);
+    let out = Command::new(bin)
+        .args(["train", "--progress", "quiet", "--config"])
+        .arg(config)
+        .arg("--runs-dir")
+        .arg(runs)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    assert!(
+        out.status.success(),
+        "train {}: {}",
+        config.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    only_entry(runs)
+}
+
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

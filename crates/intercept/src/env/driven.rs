@@ -23,7 +23,7 @@ use super::{EpisodeSeeds, InterceptEnv};
 use crate::Vec3;
 use crate::integrate::StepGeometry;
 use crate::interceptor::Interceptor;
-use crate::reward::{TerminationReason, potential, true_zem_perp};
+use crate::reward::TerminationReason;
 use crate::threat::ThreatState;
 
 /// The interceptor's true state at one instant.
@@ -186,15 +186,7 @@ impl InterceptEnv {
         self.redraw(seeds)?;
         self.apply_truth(initial);
         self.d.launch_axis = Vec3::from_array(initial.interceptor.velocity_mps).unit_or_zero();
-        self.guidance.reset();
-        self.sense(0.0);
-        self.refresh_views();
-        let (zem, _) = true_zem_perp(
-            self.d.engagement.relative_position_m(),
-            self.d.engagement.relative_velocity_mps(),
-        );
-        self.d.potential = potential(&self.config.reward, zem, self.config.kill_radius_m);
-        self.write_obs(obs);
+        self.begin_episode(obs);
         Ok(())
     }
 
