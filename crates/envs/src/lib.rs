@@ -9,6 +9,7 @@
 pub mod arena;
 pub mod intercept;
 pub mod racing;
+pub mod remote;
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 pub use arena::{ARENA, ArenaFactory};
 pub use intercept::{INTERCEPT, InterceptFactory, ScenarioSettings, resolve_scenario};
 pub use racing::{RACING, RacingFactory};
+pub use remote::{REMOTE, RemoteFactory};
 
 /// What environment `id` adds to its evaluation reports (nothing for the
 /// classic-control tasks and registered envs).
@@ -151,6 +153,24 @@ impl Registry {
     /// The environment factory of a run config (or of one curriculum
     /// stage's). An unknown id is an error naming the closest known one.
     pub fn factory_for(&self, config: &RunConfig) -> Result<Box<dyn EnvFactory>> {
+        if let Some(remote) = &config.env.remote {
+            if config.env.frame_stack.is_some() {
+                return Err(TrainError::invalid(
+                    "env.frame_stack",
+                    "remote envs train on agent slots, which frame stacking does not support",
+                ));
+            }
+            let twin = match config.env.id.as_str() {
+                REMOTE => None,
+                _ => Some(self.local_factory(config)?),
+            };
+            return Ok(Box::new(RemoteFactory::new(remote, twin)?));
+        }
+        self.local_factory(config)
+    }
+
+    /// The factory of a config's local (not remote) environment.
+    fn local_factory(&self, config: &RunConfig) -> Result<Box<dyn EnvFactory>> {
         let id = config.env.id.as_str();
         if config.env.python.is_some() {
             return match &self.python_host {

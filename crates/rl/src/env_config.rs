@@ -30,6 +30,13 @@ pub struct EnvConfig {
     /// the feed-forward alternative to a recurrent policy. `null` = no stacking.
     #[serde(default)]
     pub frame_stack: Option<usize>,
+    /// Train on env clients that connect over WebSocket instead of on
+    /// local envs: `{listen: "127.0.0.1:8765", ...}`, read by
+    /// `hlynr_remote::RemoteConfig`. `id` names the local env with the same
+    /// spaces (the twin that evaluations run on), or is `remote` with the
+    /// spaces given under `remote.spec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<serde_json::Value>,
 }
 
 impl EnvConfig {
@@ -96,6 +103,20 @@ impl Validate for EnvConfig {
                 k as f64,
                 Interval::closed(1.0, 1024.0),
             )?;
+        }
+        if let Some(remote) = &self.remote {
+            if !remote.is_object() {
+                return Err(ConfigError::invalid(
+                    join_path(path, "remote"),
+                    "must be a mapping (e.g. {listen: \"127.0.0.1:8765\"})",
+                ));
+            }
+            if self.python.is_some() {
+                return Err(ConfigError::invalid(
+                    path,
+                    "`python` and `remote` name two environments; give one of them",
+                ));
+            }
         }
         if !self.settings.is_object() {
             return Err(ConfigError::invalid(

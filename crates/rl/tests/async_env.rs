@@ -182,6 +182,7 @@ fn cartpole(n: usize) -> ClassicVecEnv {
         max_episode_steps: None,
         settings: serde_json::json!({}),
         frame_stack: None,
+        remote: None,
     };
     make_classic_vec_env(&env, n).unwrap()
 }

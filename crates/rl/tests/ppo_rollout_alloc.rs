@@ -56,6 +56,7 @@ fn check_rollouts_allocate_nothing(n_envs: usize) {
         max_episode_steps: None,
         settings: serde_json::json!({}),
         frame_stack: None,
+        remote: None,
     };
     let config = PpoConfig {
         n_steps: 64,

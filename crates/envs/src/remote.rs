@@ -1,0 +1,76 @@
+//! Env clients over WebSocket as a run's training envs (`env.remote`, see
+//! `hlynr_remote`). `env.id` names the local twin whose spaces the clients
+//! must match and on which evaluations run (the arena for the browser
+//! game); `env.id: remote` takes the spaces from `env.remote.spec` and has
+//! nothing to evaluate on (`run.evaluate: false`).
+
+use hlynr_env::{BatchEnv, Env};
+use hlynr_remote::{RemoteBatch, RemoteConfig, Spec};
+use hlynr_rl::trainer::{EnvFactory, Result, TrainError};
+
+/// The `env.id` of a remote env without a local twin.
+pub const REMOTE: &str = "remote";
+
+/// Remote training envs, and the local twin (if any) for evaluation.
+#[derive(Debug)]
+pub struct RemoteFactory {
+    config: RemoteConfig,
+    spec: Spec,
+    twin: Option<Box<dyn EnvFactory>>,
+}
+
+impl RemoteFactory {
+    /// Remote envs of `config`, with the twin built by `twin` (`None` for
+    /// `env.id: remote`).
+    pub fn new(remote: &serde_json::Value, twin: Option<Box<dyn EnvFactory>>) -> Result<Self> {
+        let config = RemoteConfig::from_value(remote)?;
+        let spec = match (&twin, &config.spec) {
+            (Some(twin), given) => {
+                let env = twin.make_eval()?;
+                let spec = Spec {
+                    observation_space: env.observation_space().clone(),
+                    action_space: env.action_space().clone(),
+                };
+                if given.as_ref().is_some_and(|g| *g != spec) {
+                    return Err(TrainError::invalid(
+                        "env.remote.spec",
+                        "differs from the spaces of env.id; leave it out (they are the env's) \
+                         or set env.id: remote",
+                    ));
+                }
+                spec
+            }
+            (None, Some(spec)) => spec.clone(),
+            (None, None) => {
+                return Err(TrainError::invalid(
+                    "env.remote.spec",
+                    "env.id: remote needs the agents' spaces: spec: {observation_space: ..., \
+                     action_space: ...}",
+                ));
+            }
+        };
+        Ok(Self { config, spec, twin })
+    }
+}
+
+impl EnvFactory for RemoteFactory {
+    fn make_train(&self, n_envs: usize) -> Result<Box<dyn BatchEnv>> {
+        Ok(Box::new(RemoteBatch::new(
+            self.config.clone(),
+            self.spec.clone(),
+            n_envs,
+            false,
+        )?))
+    }
+
+    fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>> {
+        match &self.twin {
+            Some(twin) => twin.make_eval(),
+            None => Err(hlynr_env::EnvError::invalid(
+                "env.id: remote",
+                "a remote env has no local twin to evaluate on: set run.evaluate: false, or \
+                 name the local env with the same spaces in env.id",
+            )),
+        }
+    }
+}
