@@ -16,6 +16,7 @@ pub mod config;
 pub mod env;
 pub mod observation;
 pub mod scripted;
+pub mod web;
 pub mod world;
 
 pub use batch::ArenaBatch;

@@ -164,7 +164,11 @@ impl Registry {
                 REMOTE => None,
                 _ => Some(self.local_factory(config)?),
             };
-            return Ok(Box::new(RemoteFactory::new(remote, twin)?));
+            let page = match config.env.id.as_str() {
+                ARENA => Some(hlynr_arena::web::page(ArenaFactory::new(config)?.arena())),
+                _ => None,
+            };
+            return Ok(Box::new(RemoteFactory::new(remote, twin, page)?));
         }
         self.local_factory(config)
     }

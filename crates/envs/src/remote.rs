@@ -5,7 +5,7 @@
 //! nothing to evaluate on (`run.evaluate: false`).
 
 use hlynr_env::{BatchEnv, Env};
-use hlynr_remote::{RemoteBatch, RemoteConfig, Spec};
+use hlynr_remote::{RemoteBatch, RemoteConfig, Serving, Spec};
 use hlynr_rl::trainer::{EnvFactory, Result, TrainError};
 
 /// The `env.id` of a remote env without a local twin.
@@ -17,12 +17,18 @@ pub struct RemoteFactory {
     config: RemoteConfig,
     spec: Spec,
     twin: Option<Box<dyn EnvFactory>>,
+    page: Option<String>,
 }
 
 impl RemoteFactory {
     /// Remote envs of `config`, with the twin built by `twin` (`None` for
-    /// `env.id: remote`).
-    pub fn new(remote: &serde_json::Value, twin: Option<Box<dyn EnvFactory>>) -> Result<Self> {
+    /// `env.id: remote`); browsers that open the server's address get
+    /// `page` (the arena's game).
+    pub fn new(
+        remote: &serde_json::Value,
+        twin: Option<Box<dyn EnvFactory>>,
+        page: Option<String>,
+    ) -> Result<Self> {
         let config = RemoteConfig::from_value(remote)?;
         let spec = match (&twin, &config.spec) {
             (Some(twin), given) => {
@@ -49,7 +55,12 @@ impl RemoteFactory {
                 ));
             }
         };
-        Ok(Self { config, spec, twin })
+        Ok(Self {
+            config,
+            spec,
+            twin,
+            page,
+        })
     }
 }
 
@@ -59,7 +70,10 @@ impl EnvFactory for RemoteFactory {
             self.config.clone(),
             self.spec.clone(),
             n_envs,
-            false,
+            Serving {
+                page: self.page.clone(),
+                quiet: false,
+            },
         )?))
     }
 

@@ -38,6 +38,16 @@ use crate::server::{Server, Shared};
 /// The agent a row follows and the segment of its episode.
 type Follow = (AgentKey, u64);
 
+/// What the server offers besides the protocol.
+#[derive(Clone, Debug, Default)]
+pub struct Serving {
+    /// An HTML page for browsers that `GET /` (a game that is itself the
+    /// env client).
+    pub page: Option<String>,
+    /// Keeps the connection log off standard error.
+    pub quiet: bool,
+}
+
 /// Remote agents as a batch of `n` agent slots (see the module docs).
 #[derive(Debug)]
 pub struct RemoteBatch {
@@ -60,16 +70,21 @@ pub struct RemoteBatch {
 
 impl RemoteBatch {
     /// `n` agent slots for clients of `spec`, served at `config.listen`
-    /// from now on. `quiet` keeps the connection log off standard error.
-    pub fn new(config: RemoteConfig, spec: Spec, n: usize, quiet: bool) -> hlynr_env::Result<Self> {
+    /// from now on.
+    pub fn new(
+        config: RemoteConfig,
+        spec: Spec,
+        n: usize,
+        serving: Serving,
+    ) -> hlynr_env::Result<Self> {
         if n == 0 {
             return Err(EnvError::invalid(
                 "remote env",
                 "needs at least one agent slot",
             ));
         }
-        let shared = Shared::new(Hub::new(spec.clone(), n), quiet);
-        let server = Server::start(shared.clone(), &config)?;
+        let shared = Shared::new(Hub::new(spec.clone(), n), serving.quiet);
+        let server = Server::start(shared.clone(), &config, serving.page)?;
         shared.log(format!(
             "listening on ws://{}/ for env clients ({n} agent slots)",
             server.addr()

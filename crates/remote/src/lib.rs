@@ -17,7 +17,7 @@ mod hub;
 pub mod protocol;
 mod server;
 
-pub use batch::RemoteBatch;
+pub use batch::{RemoteBatch, Serving};
 pub use config::RemoteConfig;
 pub use hub::{Counters, neutral_action};
 pub use protocol::Spec;

@@ -8,9 +8,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response as HttpResponse;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 use hlynr_env::EnvError;
 use tokio::sync::oneshot;
@@ -79,8 +81,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `config.listen` and serves on a thread of its own.
-    pub fn start(shared: Arc<Shared>, config: &RemoteConfig) -> hlynr_env::Result<Self> {
+    /// Binds `config.listen` and serves on a thread of its own; a plain
+    /// `GET /` (not a WebSocket) gets `page` when there is one.
+    pub fn start(
+        shared: Arc<Shared>,
+        config: &RemoteConfig,
+        page: Option<String>,
+    ) -> hlynr_env::Result<Self> {
         let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| {
             EnvError::invalid(
                 "env.remote.listen",
@@ -99,6 +106,7 @@ impl Server {
         let options = Options {
             act_timeout: Duration::from_millis(config.act_timeout_ms),
             max_message_bytes: config.max_message_bytes,
+            page: page.map(Arc::from),
         };
         let thread = std::thread::Builder::new()
             .name("hlynr-remote".into())
@@ -149,17 +157,30 @@ impl Drop for Server {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Options {
     act_timeout: Duration,
     max_message_bytes: usize,
+    page: Option<Arc<str>>,
 }
 
+/// `GET /`: a WebSocket for an env client, else the page (if any).
 async fn upgrade(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     State((shared, options)): State<(Arc<Shared>, Options)>,
 ) -> HttpResponse {
+    let ws = match (ws, &options.page) {
+        (Ok(ws), _) => ws,
+        (Err(_), Some(page)) => return Html(page.to_string()).into_response(),
+        (Err(rejection), None) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("an hlynr env endpoint: connect a WebSocket ({rejection})"),
+            )
+                .into_response();
+        }
+    };
     ws.max_message_size(options.max_message_bytes)
         .max_frame_size(options.max_message_bytes)
         .on_upgrade(move |socket| connection(socket, peer, shared, options))
@@ -182,7 +203,7 @@ async fn connection(
             Some(Ok(Message::Close(_))) | None => break "closed".to_string(),
             Some(Err(e)) => break format!("dropped ({e})"),
         };
-        let response = answer(&shared, conn, &bytes, encoding, options).await;
+        let response = answer(&shared, conn, &bytes, encoding, &options).await;
         if let ResponseBody::Error(status) = &response.body {
             let refused = shared.lock().counters.refused;
             if refused <= REFUSALS_LOGGED {
@@ -221,7 +242,7 @@ async fn answer(
     conn: ConnId,
     bytes: &[u8],
     encoding: Encoding,
-    options: Options,
+    options: &Options,
 ) -> Response {
     let refuse = |id, status: Status| {
         shared.lock().refuse(conn);

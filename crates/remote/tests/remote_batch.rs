@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use hlynr_env::{BatchEnv, Space};
-use hlynr_remote::{RemoteBatch, RemoteConfig, Spec};
+use hlynr_remote::{RemoteBatch, RemoteConfig, Serving, Spec};
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -26,7 +26,11 @@ fn batch(slots: usize, act_timeout_ms: u64, stall_timeout_ms: u64) -> RemoteBatc
     config.act_timeout_ms = act_timeout_ms;
     config.stall_timeout_ms = stall_timeout_ms;
     config.wait_for_clients_s = 1.0;
-    RemoteBatch::new(config, spec(), slots, true).unwrap()
+    let serving = Serving {
+        page: None,
+        quiet: true,
+    };
+    RemoteBatch::new(config, spec(), slots, serving).unwrap()
 }
 
 fn connect(batch: &RemoteBatch) -> Socket {
