@@ -5,7 +5,8 @@
 //! through the DevTools protocol: the page received actions and drew
 //! frames; the learner logged its updates; a screenshot is taken (written
 //! to `HLYNR_SCREENSHOT` when set: `docs/img/arena_browser.png` comes from
-//! here).
+//! here). And the same page from `hlynr serve`, its prey played by a
+//! trained policy.
 //!
 //! Chromium is found as `chromium` on the PATH (or `HLYNR_CHROMIUM`);
 //! without it the test says so and passes, unless `HLYNR_REQUIRE_BROWSER`
@@ -79,6 +80,26 @@ impl Page {
                     return v["result"].clone();
                 }
             }
+        }
+    }
+
+    /// Waits (at most 2 minutes) until the page has received `actions`
+    /// actions and drawn 60 frames, with nothing refused; its statistics.
+    fn until_playing(&mut self, actions: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let stats = self.stats();
+            let enough = stats["actionsReceived"].as_u64().unwrap_or(0) >= actions
+                && stats["framesDrawn"].as_u64().unwrap_or(0) >= 60;
+            if enough {
+                assert_eq!(stats["refused"], 0, "{stats}");
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page made no progress: {stats}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
 
@@ -186,21 +207,7 @@ fn the_page_plays_the_game_for_the_live_learner() {
     // Four game ticks per frame: the same game, four times faster.
     let url = format!("http://127.0.0.1:{port}/?ticks_per_frame=4&seed=7");
     let (_browser, mut page) = open(&chromium, &url, &scratch.join("profile"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let stats = loop {
-        let stats = page.stats();
-        let enough = stats["actionsReceived"].as_u64().unwrap_or(0) >= 200
-            && stats["framesDrawn"].as_u64().unwrap_or(0) >= 60;
-        if enough {
-            break stats;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page made no progress: {stats}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    assert_eq!(stats["refused"], 0, "{stats}");
+    page.until_playing(200);
     page.call(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 720, "height": 820, "deviceScaleFactor": 1, "mobile": false}),
@@ -241,5 +248,42 @@ fn the_page_plays_the_game_for_the_live_learner() {
         !log.series("rollout/ep_rew_mean").is_empty(),
         "no prey life reached the learner"
     );
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn a_served_policy_plays_the_page() {
+    let Some(chromium) = chromium() else { return };
+    let scratch = std::env::temp_dir().join(format!("hlynr-arena-served-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let run = hlynr_testkit::train_run(
+        env!("CARGO_BIN_EXE_hlynr"),
+        &hlynr_testkit::config_file("arena_ppo.yaml"),
+        &scratch.join("runs"),
+        &[
+            "--set",
+            "n_envs=16",
+            "--set",
+            "total_timesteps=2048",
+            "--set",
+            "ppo.n_steps=64",
+            "--set",
+            "run.eval_every_steps=0",
+            "--set",
+            "run.eval_episodes=1",
+            "--set",
+            "env.max_episode_steps=600",
+        ],
+    );
+    let server = hlynr_serve::spawn(
+        &run,
+        "127.0.0.1:0".parse().unwrap(),
+        hlynr_serve::ServeOptions::default(),
+    )
+    .unwrap();
+    let url = format!("http://{}/arena?ticks_per_frame=4&seed=3", server.addr);
+    let (_browser, mut page) = open(&chromium, &url, &scratch.join("profile"));
+    page.until_playing(200);
+    server.stop();
     let _ = std::fs::remove_dir_all(&scratch);
 }

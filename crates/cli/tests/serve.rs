@@ -184,6 +184,9 @@ fn actions_match_the_offline_policy_and_bad_requests_get_json_errors() {
     );
     let (status, _) = get(&a, &h, "/v1/act");
     assert_eq!(status, 405);
+    let (status, page) = get(&a, &h, "/arena");
+    assert_eq!(status, 404);
+    assert!(page.contains("not_arena"), "{page}");
 
     // Thousands of random requests: every answer a 4xx JSON error or a 200.
     let mut rng = hlynr_rng::Rng::seed_from_u64(9);

@@ -165,7 +165,10 @@ impl Registry {
                 _ => Some(self.local_factory(config)?),
             };
             let page = match config.env.id.as_str() {
-                ARENA => Some(hlynr_arena::web::page(ArenaFactory::new(config)?.arena())),
+                ARENA => Some(hlynr_arena::web::page(
+                    ArenaFactory::new(config)?.arena(),
+                    hlynr_arena::web::Driver::Learner,
+                )),
                 _ => None,
             };
             return Ok(Box::new(RemoteFactory::new(remote, twin, page)?));

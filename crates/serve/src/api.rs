@@ -53,7 +53,7 @@ pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>)
 }
 
 /// Every route, as matched and as counted in `/metrics`.
-const ROUTES: [&str; 8] = [
+const ROUTES: [&str; 9] = [
     "/v1/act",
     "/v1/sessions",
     "/v1/sessions/{id}",
@@ -62,6 +62,7 @@ const ROUTES: [&str; 8] = [
     "/v1/model",
     "/health",
     "/metrics",
+    "/arena",
 ];
 
 /// The router of `app`.
@@ -75,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
         model_route,
         health_route,
         metrics_route,
+        arena_route,
     ] = ROUTES;
     Router::new()
         .route(act_route, post(act))
@@ -85,6 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(model_route, get(model))
         .route(health_route, get(health))
         .route(metrics_route, get(metrics))
+        .route(arena_route, get(arena_page))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -399,6 +402,19 @@ async fn model(State(app): State<Arc<App>>) -> Response {
         "keeps_state": m.keeps_state,
     }))
     .into_response()
+}
+
+/// `GET /arena`: the browser game with its prey played by the model (an
+/// arena run's only).
+async fn arena_page(State(app): State<Arc<App>>) -> Response {
+    match &app.slot.current().arena_page {
+        Some(page) => axum::response::Html(page.clone()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_arena",
+            "the browser game is served for arena runs only",
+        ),
+    }
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {

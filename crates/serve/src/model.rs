@@ -26,6 +26,9 @@ pub struct Model {
     /// An interception run's resolved scenario: what its driven sessions
     /// (`/v1/intercept/sessions`) build their sensing pipeline from.
     pub intercept: Option<hlynr_intercept::ScenarioConfig>,
+    /// An arena run's browser game, its prey played by this model
+    /// (`GET /arena`).
+    pub arena_page: Option<String>,
     /// Behind a lock: its policy (used only to build instances) is `Send`, not `Sync`.
     loaded: Mutex<LoadedModel>,
     pool: Vec<Mutex<Box<dyn Policy>>>,
@@ -78,10 +81,20 @@ impl Model {
             ),
             _ => None,
         };
+        let arena_page = match loaded.config.env.id.as_str() {
+            hlynr_envs::ARENA => Some(hlynr_arena::web::page(
+                hlynr_envs::ArenaFactory::new(&loaded.config)
+                    .map_err(|e| e.to_string())?
+                    .arena(),
+                hlynr_arena::web::Driver::Served,
+            )),
+            _ => None,
+        };
         Ok(Self {
             version,
             env_steps: loaded.env_steps,
             intercept,
+            arena_page,
             checkpoint: loaded.checkpoint.clone(),
             action_space: loaded.record.action_space.clone(),
             keeps_state: loaded.keeps_state(),
