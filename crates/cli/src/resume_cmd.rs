@@ -84,5 +84,6 @@ pub fn resume_run(
     }
     let outcome = trainer.train(steps, Some(stop))?;
     report(trainer.run_dir(), &outcome);
+    crate::train_cmd::final_evaluation(trainer.run_dir(), trainer.config(), &outcome, registry)?;
     Ok(outcome)
 }

@@ -126,7 +126,56 @@ pub fn start_run(
     eprintln!("run directory: {}", trainer.run_dir().display());
     let outcome = trainer.train(run.steps, Some(stop))?;
     report(trainer.run_dir(), &outcome);
+    final_evaluation(trainer.run_dir(), trainer.config(), &outcome, registry)?;
     Ok((trainer.run_dir().to_path_buf(), outcome))
+}
+
+/// `run.final_eval`: once a run has ended (completed or stopped early), its
+/// best policy and the evaluation baselines on held-out episodes, tabled as
+/// `hlynr eval` tables them, the report in `RUN_DIR/eval/final/`.
+pub fn final_evaluation(
+    run_dir: &Path,
+    config: &RunConfig,
+    outcome: &TrainOutcome,
+    registry: &Registry,
+) -> Result<()> {
+    let (Some(final_eval), Some(seed)) = (&config.run.final_eval, config.final_eval_seed()) else {
+        return Ok(());
+    };
+    if !matches!(
+        outcome.status,
+        TrainStatus::Completed | TrainStatus::EarlyStopped
+    ) {
+        return Ok(());
+    }
+    let policy = match &config.run.eval_baselines {
+        Some(names) => names.clone(),
+        None => registry
+            .factory_for(config)?
+            .default_baselines()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    };
+    eprintln!(
+        "final evaluation on {} held-out episodes (seed {seed}):",
+        final_eval.episodes
+    );
+    let args = crate::eval_cmd::EvalArgs {
+        env: config.env.id.clone(),
+        scenario: None,
+        overrides: Vec::new(),
+        policy,
+        model: Some(run_dir.to_path_buf()),
+        episodes: final_eval.episodes,
+        seed,
+        out: Some(run_dir.join("eval").join("final")),
+        plots: None,
+        trajectories: 0,
+        oracle: false,
+        threads: None,
+    };
+    crate::eval_cmd::run(&args, registry)
 }
 
 /// Prints how a training segment ended.
@@ -145,11 +194,24 @@ pub fn report(run_dir: &Path, outcome: &TrainOutcome) {
         outcome.env_steps as f64 / outcome.segment_s.max(1e-9)
     );
     if let Some(e) = &outcome.last_eval {
+        let laws: Vec<String> = outcome
+            .baselines
+            .iter()
+            .map(|(name, b)| match b.success_rate {
+                Some(s) => format!("{name} {s:.3}"),
+                None => format!("{name} {:.2}", b.mean_reward),
+            })
+            .collect();
+        let beside = if laws.is_empty() {
+            String::new()
+        } else {
+            format!(" (same episodes: {})", laws.join(", "))
+        };
         let success = e
             .success_rate
-            .map_or(String::new(), |s| format!(", success rate {:.3}", s));
+            .map_or(String::new(), |s| format!(", success rate {s:.3}"));
         eprintln!(
-            "last evaluation at {} steps: mean return {:.2} over {} episodes{success}",
+            "last evaluation at {} steps: mean return {:.2} over {} episodes{success}{beside}",
             e.env_steps, e.mean_reward, e.episodes
         );
     }

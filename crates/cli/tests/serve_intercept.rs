@@ -36,6 +36,8 @@ fn train(tag: &str) -> PathBuf {
             "--set",
             "env.settings.scenario=hard",
             "--set",
+            "run.final_eval=null",
+            "--set",
             "run.eval_every_steps=2048",
             "--set",
             "run.eval_episodes=2",

@@ -76,6 +76,15 @@ impl EnvFactory for ArenaFactory {
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
         Ok(Box::new(ArenaEnv::new(&self.arena)?))
     }
+
+    fn baseline_names(&self) -> Vec<&'static str> {
+        BASELINES.to_vec()
+    }
+
+    fn make_baseline(&self, name: &str) -> hlynr_env::Result<Box<dyn Policy>> {
+        self.baseline(name)
+            .ok_or_else(|| hlynr_env::EnvError::invalid("arena baseline", format!("`{name}`")))
+    }
 }
 
 /// The arena settings with every key at its default, then `overrides`

@@ -77,6 +77,28 @@ impl EnvFactory for RemoteFactory {
         )?))
     }
 
+    fn baseline_names(&self) -> Vec<&'static str> {
+        self.twin
+            .as_ref()
+            .map_or_else(Vec::new, |t| t.baseline_names())
+    }
+
+    fn default_baselines(&self) -> Vec<&'static str> {
+        self.twin
+            .as_ref()
+            .map_or_else(Vec::new, |t| t.default_baselines())
+    }
+
+    fn make_baseline(&self, name: &str) -> hlynr_env::Result<Box<dyn hlynr_env::Policy>> {
+        match &self.twin {
+            Some(twin) => twin.make_baseline(name),
+            None => Err(hlynr_env::EnvError::invalid(
+                "run.eval_baselines",
+                "a remote env without a local twin has no baselines",
+            )),
+        }
+    }
+
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>> {
         match &self.twin {
             Some(twin) => twin.make_eval(),

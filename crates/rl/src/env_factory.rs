@@ -3,7 +3,7 @@
 //! classic-control tasks.
 
 use hlynr_env::config::ConfigError;
-use hlynr_env::{BatchEnv, Env, EnvError, EpisodeStatistics, TimeLimit, VecEnv};
+use hlynr_env::{BatchEnv, Env, EnvError, EpisodeStatistics, Policy, TimeLimit, VecEnv};
 
 use crate::env_config::EnvConfig;
 use crate::error::{Result, TrainError};
@@ -16,6 +16,26 @@ pub trait EnvFactory: Sync + std::fmt::Debug {
     /// One evaluation environment (its own episodes end it: time limit or
     /// terminal state).
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn Env>>;
+
+    /// The scripted baselines this env offers to evaluations, by name.
+    fn baseline_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// The baselines evaluations table beside the policy when
+    /// `run.eval_baselines` is `null`.
+    fn default_baselines(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// The baseline `name` (one of [`EnvFactory::baseline_names`]), playing
+    /// this factory's evaluation env.
+    fn make_baseline(&self, name: &str) -> hlynr_env::Result<Box<dyn Policy>> {
+        Err(hlynr_env::EnvError::invalid(
+            "run.eval_baselines",
+            format!("`{name}`: this environment has no scripted baselines"),
+        ))
+    }
 }
 
 /// The classic-control tasks (`CartPole-v1`, `Pendulum-v1`, ...).

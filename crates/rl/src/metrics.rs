@@ -103,6 +103,12 @@ pub mod keys {
     pub const EVAL_MEAN_EP_LENGTH: &str = "eval/mean_ep_length";
     /// Deterministic-eval success rate.
     pub const EVAL_SUCCESS_RATE: &str = "eval/success_rate";
+    /// Prefix of a baseline's evaluation on the same episodes:
+    /// `eval/baseline/<name>/success_rate` (or `/mean_reward` where the env
+    /// defines no success).
+    pub const EVAL_BASELINE: &str = "eval/baseline";
+    /// The policy's success rate minus the best baseline's, same episodes.
+    pub const EVAL_SUCCESS_GAP: &str = "eval/success_gap";
     /// Current curriculum stage index.
     pub const CURRICULUM_STAGE: &str = "curriculum/stage";
 }

@@ -44,6 +44,30 @@ pub struct RunSettings {
     /// to `total_timesteps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop: Option<EarlyStop>,
+    /// Scripted baselines every evaluation tables beside the policy, on the
+    /// same episodes (`eval/baseline/<name>/...`, and `eval/success_gap`
+    /// to the best of them): `null` (default) takes the env's own choice
+    /// (interception: `zem-pn` and `ogl`), `[]` none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_baselines: Option<Vec<String>>,
+    /// After a run completes, its best policy and the baselines evaluated on
+    /// held-out episodes (seeds the periodic evaluations never used), the
+    /// table printed and written to `RUN_DIR/eval/final/`; `null` (default)
+    /// skips it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_eval: Option<FinalEval>,
+}
+
+/// `run.final_eval` (see [`RunSettings::final_eval`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalEval {
+    /// Episodes per policy.
+    pub episodes: u64,
+    /// Base seed of the held-out episodes; `null` derives one from the run
+    /// seed (never the periodic evaluations' seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// `run.early_stop`: the run ends, `best/` kept, once `patience`
@@ -95,6 +119,8 @@ impl Default for RunSettings {
             eval_episodes: d::eval_episodes(),
             eval_seed: None,
             early_stop: None,
+            eval_baselines: None,
+            final_eval: None,
         }
     }
 }
@@ -132,6 +158,29 @@ impl Validate for RunSettings {
                 return Err(ConfigError::invalid(
                     p("early_stop"),
                     "needs periodic evaluations (run.evaluate: true and run.eval_every_steps > 0)",
+                ));
+            }
+        }
+        if let Some(names) = &self.eval_baselines {
+            for (i, name) in names.iter().enumerate() {
+                if names[..i].contains(name) {
+                    return Err(ConfigError::invalid(
+                        p("eval_baselines"),
+                        format!("`{name}` is listed twice"),
+                    ));
+                }
+            }
+        }
+        if let Some(f) = &self.final_eval {
+            ensure_range(
+                &join_path(&p("final_eval"), "episodes"),
+                f.episodes as f64,
+                Interval::closed(1.0, crate::eval::MAX_EVAL_EPISODES as f64),
+            )?;
+            if !self.evaluate {
+                return Err(ConfigError::invalid(
+                    p("final_eval"),
+                    "needs evaluations (run.evaluate: true)",
                 ));
             }
         }
@@ -266,6 +315,12 @@ impl Validate for RunConfig {
     fn validate(&self, path: &str) -> std::result::Result<(), ConfigError> {
         let p = |k: &str| join_path(path, k);
         self.env.validate(&p("env"))?;
+        if self.final_eval_seed() == Some(self.eval_seed()) {
+            return Err(ConfigError::invalid(
+                p("run.final_eval.seed"),
+                "is the periodic evaluations' seed; the final evaluation is on held-out episodes",
+            ));
+        }
         ensure_range(
             &p("total_timesteps"),
             self.total_timesteps as f64,
@@ -313,6 +368,8 @@ impl Validate for RunConfig {
 
 /// Seed stream of the evaluation episodes when `run.eval_seed` is `null`.
 const STREAM_EVAL: u64 = 0x6576_616c; // "eval"
+/// Seed stream of the held-out episodes of `run.final_eval`.
+const STREAM_FINAL_EVAL: u64 = 0x6669_6e61; // "fina"
 
 impl RunConfig {
     /// The learner's discount factor and the key that sets it (`ppo.gamma`).
@@ -342,6 +399,16 @@ impl RunConfig {
         self.run
             .eval_seed
             .unwrap_or_else(|| derive_seed(self.seed, STREAM_EVAL))
+    }
+
+    /// Base seed of the held-out episodes of `run.final_eval` (never the
+    /// periodic evaluations' seed: the config refuses that).
+    pub fn final_eval_seed(&self) -> Option<u64> {
+        let f = self.run.final_eval.as_ref()?;
+        Some(
+            f.seed
+                .unwrap_or_else(|| derive_seed(self.seed, STREAM_FINAL_EVAL)),
+        )
     }
 
     /// Number of environment stages: the curriculum's, or 1 without one.

@@ -150,6 +150,28 @@ impl EnvFactory for InterceptFactory {
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
         self.env.wrap(Box::new(InterceptEnv::new(&self.scenario)?))
     }
+
+    /// The guidance laws, where they can fly this env's interceptor (not in
+    /// `action.mode: residual`, whose policy corrects a law instead).
+    fn baseline_names(&self) -> Vec<&'static str> {
+        match hlynr_intercept::make_policy("zem-pn", &self.scenario) {
+            Ok(_) => hlynr_intercept::policies::POLICY_NAMES.to_vec(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The best classical laws on the harder tiers: what a learned
+    /// interceptor is measured against.
+    fn default_baselines(&self) -> Vec<&'static str> {
+        match self.baseline_names().is_empty() {
+            true => Vec::new(),
+            false => vec!["zem-pn", "ogl"],
+        }
+    }
+
+    fn make_baseline(&self, name: &str) -> hlynr_env::Result<Box<dyn hlynr_env::Policy>> {
+        hlynr_intercept::make_policy(name, &self.scenario)
+    }
 }
 
 /// What interception adds to evaluation reports: the fraction of episodes

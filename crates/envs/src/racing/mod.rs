@@ -79,6 +79,15 @@ impl EnvFactory for RacingFactory {
     fn make_eval(&self) -> hlynr_env::Result<Box<dyn hlynr_env::Env>> {
         self.env.wrap(Box::new(RacingEnv::new(&self.racing)?))
     }
+
+    fn baseline_names(&self) -> Vec<&'static str> {
+        BASELINES.to_vec()
+    }
+
+    fn make_baseline(&self, name: &str) -> hlynr_env::Result<Box<dyn Policy>> {
+        self.baseline(name)
+            .ok_or_else(|| hlynr_env::EnvError::invalid("racing baseline", format!("`{name}`")))
+    }
 }
 
 /// The racing settings with every key at its default, then `overrides`

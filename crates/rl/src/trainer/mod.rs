@@ -52,7 +52,7 @@ use crate::model_policy::ModelPolicy;
 use crate::progress::{Progress, ProgressMode};
 use crate::run::RunLock;
 use crate::run::{NO_CHECKPOINT, NewRun, RunDir, RunStatus};
-pub use crate::run_config::{AlgoName, RunConfig, RunSettings};
+pub use crate::run_config::{AlgoName, FinalEval, RunConfig, RunSettings};
 use crate::signals::StopSignal;
 use crate::sink::MetricsSink;
 
@@ -86,6 +86,8 @@ pub struct TrainOutcome {
     pub checkpoint: Option<PathBuf>,
     /// The most recent evaluation.
     pub last_eval: Option<EvalSummary>,
+    /// The baselines of `run.eval_baselines` on the same episodes.
+    pub baselines: Vec<(String, EvalSummary)>,
     /// Updates skipped by PPO's non-finite guard (whole run).
     pub nonfinite_skips: u64,
     /// Wall time of this segment (s).
@@ -139,6 +141,10 @@ pub struct Trainer {
     doctor_stop: Option<String>,
     /// Why `run.early_stop` ended the run, once it has.
     early_stop: Option<String>,
+    /// The baselines' evaluations and the stage they were made in: the
+    /// laws are deterministic on the run's fixed evaluation episodes, so
+    /// each stage evaluates them once.
+    baseline_evals: Option<(usize, Vec<(String, EvalSummary)>)>,
 }
 
 /// What a run is rebuilt from: its config, resolved and typed, the
@@ -198,8 +204,41 @@ fn first_stage_algorithm(
     let built = make_algorithm(config, factory, builder)?;
     if config.run.evaluate {
         factory.make_eval()?;
+        for f in factories {
+            for name in eval_baseline_names(config, f.as_ref()) {
+                if !f.baseline_names().contains(&name.as_str()) {
+                    let known = f.baseline_names();
+                    let hint = hlynr_env::config::suggest(&name, known.iter().copied())
+                        .map_or(String::new(), |b| format!("did you mean `{b}`? "));
+                    return Err(TrainError::invalid(
+                        "run.eval_baselines",
+                        format!(
+                            "unknown baseline `{name}`; {hint}(this env has: {})",
+                            if known.is_empty() {
+                                "none".into()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
     }
     Ok(built)
+}
+
+/// The baselines evaluations of `factory` table: `run.eval_baselines`, or
+/// the env's own choice.
+fn eval_baseline_names(config: &RunConfig, factory: &dyn EnvFactory) -> Vec<String> {
+    match &config.run.eval_baselines {
+        Some(names) => names.clone(),
+        None => factory
+            .default_baselines()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    }
 }
 
 impl Trainer {
@@ -328,6 +367,7 @@ impl Trainer {
             last_saved_step: None,
             doctor_stop: None,
             early_stop: None,
+            baseline_evals: None,
         })
     }
 
@@ -502,6 +542,7 @@ impl Trainer {
                 doctor,
                 doctor_stop: None,
                 early_stop: None,
+                baseline_evals: None,
             },
             report,
         ))
@@ -680,6 +721,10 @@ impl Trainer {
                     .join(crate::checkpoint::step_dir_name(s))
             }),
             last_eval: self.meta.last_eval,
+            baselines: self
+                .baseline_evals
+                .as_ref()
+                .map_or_else(Vec::new, |(_, b)| b.clone()),
             nonfinite_skips: self.algorithm.nonfinite_skips(),
             segment_s: started.elapsed().as_secs_f64(),
         })
@@ -709,6 +754,46 @@ impl Trainer {
         })
     }
 
+    /// The baselines' evaluations on the current stage's evaluation
+    /// episodes (made once per stage).
+    fn baseline_summaries(&mut self) -> Result<&[(String, EvalSummary)]> {
+        let stage = self.meta.stage;
+        if self
+            .baseline_evals
+            .as_ref()
+            .is_none_or(|(s, _)| *s != stage)
+        {
+            let factory = stage_factory(&self.factories, stage)?;
+            let names = eval_baseline_names(&self.config, factory);
+            let mut policies = names
+                .iter()
+                .map(|n| factory.make_baseline(n))
+                .collect::<hlynr_env::Result<Vec<_>>>()?;
+            let config = EvalConfig::new(self.config.run.eval_episodes, self.config.eval_seed());
+            let results = if policies.is_empty() {
+                Vec::new()
+            } else {
+                evaluate(&|| factory.make_eval(), &mut policies, &config)?
+            };
+            let step = self.algorithm.num_timesteps();
+            let summaries = names
+                .into_iter()
+                .zip(&results)
+                .map(|(n, r)| {
+                    (
+                        n,
+                        EvalSummary {
+                            stage,
+                            ..EvalSummary::of(r, step)
+                        },
+                    )
+                })
+                .collect();
+            self.baseline_evals = Some((stage, summaries));
+        }
+        Ok(self.baseline_evals.as_ref().map_or(&[], |(_, b)| b))
+    }
+
     fn evaluate_and_keep_best(&mut self, step: u64) -> Result<()> {
         let summary = self.evaluate_now()?;
         let mut values = Metrics::new();
@@ -716,6 +801,23 @@ impl Trainer {
         values.insert(keys::EVAL_MEAN_EP_LENGTH.into(), summary.mean_ep_length);
         if let Some(s) = summary.success_rate {
             values.insert(keys::EVAL_SUCCESS_RATE.into(), s);
+        }
+        let baselines = self.baseline_summaries()?;
+        for (name, b) in baselines {
+            match b.success_rate {
+                Some(s) => values.insert(format!("{}/{name}/success_rate", keys::EVAL_BASELINE), s),
+                None => values.insert(
+                    format!("{}/{name}/mean_reward", keys::EVAL_BASELINE),
+                    b.mean_reward,
+                ),
+            };
+        }
+        let best = baselines
+            .iter()
+            .filter_map(|(_, b)| b.success_rate)
+            .max_by(f64::total_cmp);
+        if let (Some(best), Some(s)) = (best, summary.success_rate) {
+            values.insert(keys::EVAL_SUCCESS_GAP.into(), s - best);
         }
         self.sink.log(step, &values)?;
         self.consult_doctor(step, &values)?;
