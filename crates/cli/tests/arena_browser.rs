@@ -287,3 +287,224 @@ fn a_served_policy_plays_the_page() {
     server.stop();
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// Converts a Rust `World` (its JSON) into the page's world, runs the
+/// page's `tick` on it with `moves`, and reports what a tick decides.
+const JS_TICK: &str = r#"
+(cases) => cases.map(([s, moves]) => {
+  const w = {
+    tick: s.tick, predators: s.predators.map((q) => [q[0], q[1]]), stars: s.stars.map((q) => [q[0], q[1]]),
+    dead: [], nextSpawn: s.next_spawn_tick, interval: s.spawn_interval,
+    starsEaten: 0, births: 0, kills: 0, caught: 0, starved: 0,
+    slots: s.slots.map((p) => p && { id: 0, pos: [p.pos[0], p.pos[1]], energy: p.energy,
+      specialLeft: p.special_left, specialKills: p.special_kills, hunger: p.hunger_ticks,
+      action: null, reward: 0, fresh: false }),
+  };
+  const obs = w.slots.map((p) => p && observe(w, p));
+  const out = tick(w, moves);
+  return {
+    obs,
+    rewards: out.map((o) => o.reward),
+    deaths: out.map((o) => o.died && o.died.cause),
+    prey: w.slots.map((p) => p && [p.pos[0], p.pos[1], p.energy, p.specialLeft, p.hunger]),
+    predators: w.predators,
+    tick: w.tick,
+  };
+})
+"#;
+
+/// Stars each slot's prey has eaten in its life (0 for an empty slot).
+fn stars_eaten_by_slot(world: &hlynr_arena::World) -> Vec<u32> {
+    world
+        .slots()
+        .iter()
+        .map(|p| p.as_ref().map_or(0, |p| p.stars_eaten))
+        .collect()
+}
+
+#[test]
+fn the_pages_rules_are_the_worlds() {
+    use hlynr_arena::world::{Death, SlotStep};
+    use hlynr_arena::{ArenaConfig, World};
+
+    let Some(chromium) = chromium() else { return };
+    let scratch = std::env::temp_dir().join(format!("hlynr-arena-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    // Eventful settings: full energy (specials and births from the start),
+    // quick starvation and predator arrivals.
+    let config = ArenaConfig {
+        initial_energy: 12.0,
+        starvation_ticks: 300,
+        predator_spawn_interval_ticks: 60.0,
+        ..ArenaConfig::default()
+    };
+    let page_file = scratch.join("arena.html");
+    let page_text = hlynr_arena::web::page(&config, hlynr_arena::web::Driver::Served);
+    std::fs::write(&page_file, page_text).unwrap();
+    let url = format!("file://{}", page_file.display());
+    let (_browser, mut page) = open(&chromium, &url, &scratch.join("profile"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let loaded = page.call(
+            "Runtime.evaluate",
+            json!({"expression": "typeof tick === 'function' && typeof observe === 'function'",
+                   "returnByValue": true}),
+        );
+        if loaded["result"]["value"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the page's script never loaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let mut rng = hlynr_rng::Rng::seed_from_u64(17);
+    let (mut ticks, mut deaths, mut births, mut kills, mut stars) = (0, [0; 2], 0, 0, 0);
+    let mut seed = 0;
+    while ticks < 2000 {
+        seed += 1;
+        let mut world = World::new(&config, seed);
+        let mut cases = Vec::new();
+        let mut expected = Vec::new();
+        while !world.extinct() && cases.len() < 400 {
+            let actions: Vec<f32> = (0..config.max_prey)
+                .flat_map(|_| {
+                    [
+                        rng.uniform_range_f32(-1.3, 1.3),
+                        rng.uniform_range_f32(-1.3, 1.3),
+                        rng.below(3) as f32,
+                    ]
+                })
+                .collect();
+            let state = serde_json::to_value(&world).unwrap();
+            let obs: Vec<Option<Vec<f32>>> = (0..config.max_prey)
+                .map(|slot| {
+                    world.slots()[slot].as_ref().map(|_| {
+                        let mut o = vec![0.0; 17];
+                        world.observe(&config, slot, &mut o);
+                        o
+                    })
+                })
+                .collect();
+            let moves: Vec<[f32; 3]> = actions.chunks(3).map(|a| [a[0], a[1], a[2]]).collect();
+            let before = world.totals().clone();
+            let predators_before = world.predators().len();
+            let fed_before = stars_eaten_by_slot(&world);
+            let mut out = vec![SlotStep::default(); config.max_prey];
+            world.step(&config, &actions, &mut out);
+            let after = world.totals();
+            let killed = (after.predators_killed - before.predators_killed) as usize;
+            births += after.births - before.births;
+            kills += killed as u64;
+            stars += after.stars_eaten - before.stars_eaten;
+            // Predators that arrived this tick, at places drawn at random.
+            let arrivals = world.predators().len() + killed - predators_before;
+            // A star eaten reappears at a place drawn at random, which the
+            // prey after the eater (in slot order) may then find: from the
+            // first eater on, what depends on stars is not compared.
+            let first_eater = stars_eaten_by_slot(&world)
+                .iter()
+                .zip(&fed_before)
+                .position(|(a, b)| a > b);
+            cases.push(json!([state, moves]));
+            let next = serde_json::to_value(&world).unwrap();
+            expected.push((obs, out, next, arrivals, first_eater));
+        }
+        let expression = format!("JSON.stringify(({JS_TICK})({}))", Value::from(cases));
+        let r = page.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+        );
+        let got: Vec<Value> = serde_json::from_str(
+            r["result"]["value"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{r}")),
+        )
+        .unwrap();
+        for (k, (expect, js)) in expected.iter().zip(&got).enumerate() {
+            let (obs, out, next, arrivals, first_eater) = expect;
+            let at = format!("seed {seed} tick {k}");
+            let close = |a: f64, b: &Value, what: &str| {
+                let b = b.as_f64().unwrap_or(f64::NAN);
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + a.abs()),
+                    "{at}: {what} {a} vs {b}"
+                );
+            };
+            for (slot, o) in obs.iter().enumerate() {
+                match o {
+                    Some(o) => {
+                        for (i, v) in o.iter().enumerate() {
+                            let b = js["obs"][slot][i].as_f64().unwrap();
+                            assert!((f64::from(*v) - b).abs() < 1e-6, "{at}: obs {slot}[{i}]");
+                        }
+                    }
+                    None => assert!(js["obs"][slot].is_null(), "{at}: slot {slot}"),
+                }
+            }
+            for (slot, o) in out.iter().enumerate() {
+                let prey = &next["slots"][slot];
+                let p = &js["prey"][slot];
+                assert_eq!(prey.is_null(), p.is_null(), "{at}: slot {slot}");
+                // A newborn's place is drawn at random; its slot is checked.
+                let moved = !prey.is_null() && prey["age_ticks"] != 0;
+                if moved {
+                    close(prey["pos"][0].as_f64().unwrap(), &p[0], "x");
+                    close(prey["pos"][1].as_f64().unwrap(), &p[1], "y");
+                }
+                if first_eater.is_some_and(|f| slot > f) {
+                    continue;
+                }
+                close(
+                    o.reward,
+                    &js["rewards"][slot],
+                    &format!("reward of slot {slot}"),
+                );
+                let cause = o.died.as_ref().map(|(_, d)| match d {
+                    Death::Caught => "caught",
+                    Death::Starved => "starved",
+                });
+                assert_eq!(
+                    js["deaths"][slot].as_str(),
+                    cause,
+                    "{at}: death of slot {slot}"
+                );
+                if let Some((_, d)) = &o.died {
+                    deaths[usize::from(*d == Death::Starved)] += 1;
+                }
+                if moved {
+                    close(prey["energy"].as_f64().unwrap(), &p[2], "energy");
+                    assert_eq!(prey["special_left"], p[3], "{at}: special");
+                    assert_eq!(prey["hunger_ticks"], p[4], "{at}: hunger");
+                }
+            }
+            let preds = next["predators"].as_array().unwrap();
+            assert_eq!(
+                preds.len(),
+                js["predators"].as_array().unwrap().len(),
+                "{at}"
+            );
+            for (i, q) in preds.iter().enumerate().take(preds.len() - arrivals) {
+                close(q[0].as_f64().unwrap(), &js["predators"][i][0], "predator x");
+                close(q[1].as_f64().unwrap(), &js["predators"][i][1], "predator y");
+            }
+            assert_eq!(next["tick"], js["tick"], "{at}");
+        }
+        ticks += expected.len();
+    }
+    eprintln!(
+        "{ticks} ticks compared: {births} births, {kills} predators killed, {stars} stars, \
+         {} caught, {} starved",
+        deaths[0], deaths[1]
+    );
+    for (what, n) in [
+        ("births", births),
+        ("kills", kills),
+        ("stars", stars),
+        ("catches", deaths[0]),
+        ("starvations", deaths[1]),
+    ] {
+        assert!(n > 0, "no {what} in the compared ticks");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
