@@ -6,7 +6,8 @@
 //! frames; the learner logged its updates; a screenshot is taken (written
 //! to `HLYNR_SCREENSHOT` when set: `docs/img/arena_browser.png` comes from
 //! here). And the same page from `hlynr serve`, its prey played by a
-//! trained policy.
+//! trained policy; and the page's JavaScript rules held to the Rust world's,
+//! tick by tick.
 //!
 //! Chromium is found as `chromium` on the PATH (or `HLYNR_CHROMIUM`);
 //! without it the test says so and passes, unless `HLYNR_REQUIRE_BROWSER`
