@@ -43,6 +43,19 @@ fn chromium() -> Option<PathBuf> {
     found
 }
 
+/// A short arena run: 64-step rollouts, one evaluation game at the end,
+/// games of 600 ticks (10 s).
+const SMALL_ARENA: [&str; 8] = [
+    "--set",
+    "ppo.n_steps=64",
+    "--set",
+    "run.eval_every_steps=0",
+    "--set",
+    "run.eval_episodes=1",
+    "--set",
+    "env.max_episode_steps=600",
+];
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -185,15 +198,8 @@ fn the_page_plays_the_game_for_the_live_learner() {
             &format!("env.remote.listen=127.0.0.1:{port}"),
             "--set",
             "total_timesteps=4096",
-            "--set",
-            "ppo.n_steps=64",
-            "--set",
-            "run.eval_every_steps=0",
-            "--set",
-            "run.eval_episodes=1",
-            "--set",
-            "env.max_episode_steps=600",
         ])
+        .args(SMALL_ARENA)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -262,19 +268,10 @@ fn a_served_policy_plays_the_page() {
         &hlynr_testkit::config_file("arena_ppo.yaml"),
         &scratch.join("runs"),
         &[
-            "--set",
-            "n_envs=16",
-            "--set",
-            "total_timesteps=2048",
-            "--set",
-            "ppo.n_steps=64",
-            "--set",
-            "run.eval_every_steps=0",
-            "--set",
-            "run.eval_episodes=1",
-            "--set",
-            "env.max_episode_steps=600",
-        ],
+            ["--set", "n_envs=16", "--set", "total_timesteps=2048"].as_slice(),
+            &SMALL_ARENA,
+        ]
+        .concat(),
     );
     let server = hlynr_serve::spawn(
         &run,
