@@ -34,8 +34,9 @@ pub type ConnId = u64;
 /// An agent: its connection and the client's name for it.
 pub type AgentKey = (ConnId, u32);
 
-/// Most agents in one request.
-pub const MAX_AGENTS_PER_REQUEST: usize = 4096;
+/// Most agents one client plays at once (and so in one request): what a
+/// client can make the learner hold in memory is bounded.
+pub const MAX_AGENTS_PER_CLIENT: usize = 4096;
 /// Most metrics on one agent's last step.
 const MAX_METRICS: usize = 16;
 
@@ -360,10 +361,22 @@ impl Hub {
         entries: &[AgentStep],
         is_reset: bool,
     ) -> Result<Vec<StepType>, Status> {
-        if entries.len() > MAX_AGENTS_PER_REQUEST {
+        let live = if is_reset {
+            0
+        } else {
+            self.agents.range((conn, 0)..=(conn, u32::MAX)).count()
+        };
+        let joining = entries
+            .iter()
+            .filter(|e| e.step_type == Some(StepType::First) || (is_reset && e.step_type.is_none()))
+            .filter(|e| is_reset || !self.agents.contains_key(&(conn, e.agent)))
+            .count();
+        if entries.len() > MAX_AGENTS_PER_CLIENT || live + joining > MAX_AGENTS_PER_CLIENT {
             return Err(Status::invalid(format!(
-                "{} agents in one request; at most {MAX_AGENTS_PER_REQUEST}",
-                entries.len()
+                "{} agents in one request, {} with those already playing; a client plays at \
+                 most {MAX_AGENTS_PER_CLIENT}",
+                entries.len(),
+                live + joining
             )));
         }
         // An agent's last type in this request so far.

@@ -320,3 +320,33 @@ fn a_stalled_agent_is_cut_and_picked_up_again() {
     let (_ws, r) = client.join().unwrap();
     assert_eq!(action_of(&r, "step", 0), (2.0, false));
 }
+
+#[test]
+fn a_client_cannot_grow_the_learners_memory_without_bound() {
+    let learner = batch(1, 5, 5_000);
+    let mut ws = connect(&learner);
+    let firsts = |from: u32| -> Value {
+        let agents: Vec<Value> = (from..from + 4096)
+            .map(|a| json!({"agent": a, "step_type": "first", "observation": [0.0, 0.0]}))
+            .collect();
+        json!({"step": {"agents": agents}})
+    };
+    // 4096 agents are allowed (all but one held: one slot).
+    let r = call(&mut ws, firsts(0));
+    assert_eq!(
+        r["step"]["actions"].as_array().unwrap().len(),
+        4096,
+        "{}",
+        &r.to_string()[..200]
+    );
+    // 4096 more, while those play, are not.
+    let r = call(&mut ws, firsts(4096));
+    assert_eq!(r["error"]["code"], "INVALID_ARGUMENT");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 4096"),
+        "{r}"
+    );
+}
