@@ -3,8 +3,11 @@
 //! deterministic evaluation performance (never on the step count alone).
 //!
 //! A stage's `set` entries are `key=value` overrides of the environment:
+//! `settings.KEY=value` sets `env.settings.KEY` for any environment with
+//! settings (the arena's `settings.special_cost=1000`; the environment's
+//! own strict reading of its settings then checks the key); other entries,
 //! for environments built from scenarios (`env.settings: {scenario, set}`,
-//! the interception simulator) they are appended to `env.settings.set`, so
+//! the interception simulator), are appended to `env.settings.set`, so
 //! they are scenario overrides such as `termination.kill_radius_m=20`; the
 //! classic-control tasks have a single setting, `max_episode_steps`.
 //!
@@ -157,8 +160,15 @@ impl CurriculumConfig {
             )
         })?;
         let mut out = env.clone();
+        let mut rest = Vec::new();
+        for (j, entry) in s.set.iter().enumerate() {
+            match entry.strip_prefix(SETTINGS_PREFIX) {
+                Some(spec) => set_setting(&mut out.settings, spec, &format!("{at}.set[{j}]"))?,
+                None => rest.push((j, entry)),
+            }
+        }
         if hlynr_env::classic::spec(&env.id).is_ok() {
-            for (j, entry) in s.set.iter().enumerate() {
+            for (j, entry) in rest {
                 let path = format!("{at}.set[{j}]");
                 let Some((key, value)) = split_override(entry) else {
                     return Err(ConfigError::invalid(
@@ -185,7 +195,7 @@ impl CurriculumConfig {
             }
             return Ok(out);
         }
-        if s.set.is_empty() {
+        if rest.is_empty() {
             return Ok(out);
         }
         if out.settings.is_null() {
@@ -206,9 +216,45 @@ impl CurriculumConfig {
         let Value::Array(list) = set else {
             return Err(ConfigError::invalid("env.settings.set", "must be a list"));
         };
-        list.extend(s.set.iter().cloned().map(Value::String));
+        list.extend(rest.into_iter().map(|(_, e)| Value::String(e.clone())));
         Ok(out)
     }
+}
+
+/// The prefix of a stage entry that sets `env.settings` directly.
+const SETTINGS_PREFIX: &str = "settings.";
+
+/// A stage entry `settings.a.b=value`: sets `env.settings.a.b`, adding the
+/// sections on the way (the environment's strict reading of its settings
+/// checks the key when the stage's environment is built, at the start).
+fn set_setting(settings: &mut Value, spec: &str, at: &str) -> Result<(), ConfigError> {
+    let (path, raw) = split_override(spec)
+        .ok_or_else(|| ConfigError::invalid(at, format!("`{spec}` is not key=value")))?;
+    let value = hlynr_env::config::parse_yaml(raw, at)?;
+    if settings.is_null() {
+        *settings = Value::Object(serde_json::Map::new());
+    }
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut node = settings;
+    for (i, key) in keys.iter().enumerate() {
+        let Value::Object(map) = node else {
+            return Err(ConfigError::invalid(
+                at,
+                format!(
+                    "`settings.{}` is a value, not a section",
+                    keys[..i].join(".")
+                ),
+            ));
+        };
+        if i + 1 == keys.len() {
+            map.insert((*key).to_string(), value);
+            return Ok(());
+        }
+        node = map
+            .entry((*key).to_string())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -245,6 +291,33 @@ mod tests {
         assert!(!c.promotes(1, &eval(10, Some(1.0), 0.0)).unwrap());
         let e = c.promotes(0, &eval(10, None, 0.0)).unwrap_err().to_string();
         assert!(e.contains("promote_at_return"), "{e}");
+    }
+
+    #[test]
+    fn settings_entries_set_the_envs_settings_and_the_rest_go_to_its_scenario() {
+        let c = curriculum(
+            "stages: [{name: forage, set: [settings.special_cost=1000, settings.reward.death=-5, \
+             kill_radius_m=40]}, {name: full}]\npromote_at_success: 0.5\nmin_eval_episodes: 1\n",
+        );
+        let env: EnvConfig = hlynr_env::config::from_value(&serde_json::json!({
+            "id": "anything", "settings": {"reward_scale": 0.1}
+        }))
+        .unwrap();
+        let first = c.apply(&env, 0).unwrap();
+        assert_eq!(first.settings["special_cost"], 1000);
+        assert_eq!(first.settings["reward"]["death"], -5);
+        assert_eq!(first.settings["reward_scale"], 0.1);
+        assert_eq!(
+            first.settings["set"],
+            serde_json::json!(["kill_radius_m=40"])
+        );
+        assert_eq!(c.apply(&env, 1).unwrap(), env);
+        let bad = curriculum(
+            "stages: [{name: a, set: [settings.reward_scale.x=1]}]\npromote_at_success: 0.5\n\
+             min_eval_episodes: 1\n",
+        );
+        let e = bad.apply(&env, 0).unwrap_err().to_string();
+        assert!(e.contains("is a value, not a section"), "{e}");
     }
 
     #[test]
