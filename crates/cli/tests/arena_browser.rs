@@ -56,14 +56,6 @@ const SMALL_ARENA: [&str; 8] = [
     "env.max_episode_steps=600",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills the process when the test ends, however it ends.
 struct Killed(Child);
 
@@ -186,7 +178,7 @@ fn the_page_plays_the_game_for_the_live_learner() {
     let scratch = std::env::temp_dir().join(format!("hlynr-arena-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let runs = scratch.join("runs");
-    let port = free_port();
+    let port = hlynr_testkit::free_port();
     let config = hlynr_testkit::config_file("arena_browser.yaml");
     let learner = Command::new(env!("CARGO_BIN_EXE_hlynr"))
         .args(["train", "--progress", "quiet", "--config"])

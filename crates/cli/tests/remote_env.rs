@@ -35,14 +35,6 @@ struct Tally {
     held: u64,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Sends `request` (JSON text, or MessagePack when `packed`) and reads its
 /// response; `None` when the connection is gone.
 fn call(ws: &mut Socket, request: &Value, packed: bool) -> Option<Value> {
@@ -231,7 +223,7 @@ fn client(port: u16, seed: u64, stop: Arc<AtomicBool>) -> Tally {
 fn training_on_misbehaving_clients_finishes_with_valid_checkpoints() {
     let runs = std::env::temp_dir().join(format!("hlynr-remote-env-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
-    let port = free_port();
+    let port = hlynr_testkit::free_port();
     let config = hlynr_testkit::config_file("cartpole_ppo.yaml");
     let remote = format!(
         "env.remote={{listen: \"127.0.0.1:{port}\", act_timeout_ms: 100, stall_timeout_ms: 250, \

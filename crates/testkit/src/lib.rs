@@ -131,3 +131,12 @@ pub fn train_run(bin: &str, config: &Path, runs: &Path, args: &[&str]) -> PathBu
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// A loopback port that was free a moment ago (for a server started as a
+/// separate process, whose address the test must know in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
