@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::App;
-use crate::sessions::OpenError;
+use crate::sessions::{OpenError, Session};
 
 /// A request that failed: its status, a stable code and a message for people.
 #[derive(Debug)]
@@ -283,13 +283,7 @@ fn act_inner(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Response,
                 ));
             }
             for (i, id) in ids.iter().enumerate() {
-                let session = app.sessions.get(id).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "unknown_session",
-                        format!("no open session `{id}` (ended, expired or never opened)"),
-                    )
-                })?;
+                let session = session_of(app, id)?;
                 let mut s = session.lock().unwrap_or_else(PoisonError::into_inner);
                 let input = PolicyInput {
                     n: 1,
@@ -383,12 +377,22 @@ async fn end_session(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
     if app.sessions.end(&id) {
         axum::Json(json!({"ended": id})).into_response()
     } else {
-        error(
-            StatusCode::NOT_FOUND,
-            "unknown_session",
-            format!("no open session `{id}`"),
-        )
+        unknown_session(&id).into_response()
     }
+}
+
+/// The open session `id`, or the 404 saying there is none.
+pub fn session_of(app: &App, id: &str) -> Result<Arc<std::sync::Mutex<Session>>, ApiError> {
+    app.sessions.get(id).ok_or_else(|| unknown_session(id))
+}
+
+/// The 404 of a session id that names no open session.
+fn unknown_session(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_session",
+        format!("no open session `{id}` (ended, expired or never opened)"),
+    )
 }
 
 async fn model(State(app): State<Arc<App>>) -> Response {

@@ -143,13 +143,7 @@ fn step_inner(
     if req.truth.is_empty() {
         return Err(bad_truth("`truth` holds no physics step"));
     }
-    let session = app.sessions.get(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_session",
-            format!("no open session `{id}` (ended, expired or never opened)"),
-        )
-    })?;
+    let session = crate::api::session_of(app, id)?;
     let mut guard = session.lock().unwrap_or_else(PoisonError::into_inner);
     let s = &mut *guard;
     let Some(env) = s.intercept.as_mut() else {
