@@ -180,11 +180,7 @@ fn the_page_plays_the_game_for_the_live_learner() {
     let runs = scratch.join("runs");
     let port = hlynr_testkit::free_port();
     let config = hlynr_testkit::config_file("arena_browser.yaml");
-    let learner = Command::new(env!("CARGO_BIN_EXE_hlynr"))
-        .args(["train", "--progress", "quiet", "--config"])
-        .arg(&config)
-        .arg("--runs-dir")
-        .arg(&runs)
+    let learner = hlynr_testkit::train_command(env!("CARGO_BIN_EXE_hlynr"), &config, &runs)
         .args([
             "--set",
             &format!("env.remote.listen=127.0.0.1:{port}"),

@@ -3,16 +3,9 @@
 //! same episodes and the gap to the best of them; `run.final_eval` ends a
 //! completed run with the best policy and the laws on held-out episodes.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn hlynr(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hlynr"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 const SMALL: [&str; 14] = [
     "--set",
@@ -36,19 +29,12 @@ fn train(tag: &str, extra: &[&str]) -> (Output, std::path::PathBuf) {
         std::env::temp_dir().join(format!("hlynr-eval-baselines-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
     let config = hlynr_testkit::config_file("intercept_ppo.yaml");
-    let (config, runs_arg) = (config.display().to_string(), runs.display().to_string());
-    let mut args = vec![
-        "train",
-        "--progress",
-        "quiet",
-        "--config",
-        &config,
-        "--runs-dir",
-        &runs_arg,
-    ];
-    args.extend(SMALL);
-    args.extend(extra);
-    (hlynr(&args), runs)
+    let out = hlynr_testkit::train_command(env!("CARGO_BIN_EXE_hlynr"), &config, &runs)
+        .args(SMALL)
+        .args(extra)
+        .output()
+        .unwrap();
+    (out, runs)
 }
 
 #[test]

@@ -229,11 +229,7 @@ fn training_on_misbehaving_clients_finishes_with_valid_checkpoints() {
         "env.remote={{listen: \"127.0.0.1:{port}\", act_timeout_ms: 100, stall_timeout_ms: 250, \
          wait_for_clients_s: 60}}"
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_hlynr"))
-        .args(["train", "--progress", "quiet", "--config"])
-        .arg(&config)
-        .arg("--runs-dir")
-        .arg(&runs)
+    let child = hlynr_testkit::train_command(env!("CARGO_BIN_EXE_hlynr"), &config, &runs)
         .args([
             "--set",
             &remote,

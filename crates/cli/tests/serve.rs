@@ -44,15 +44,6 @@ fn train_part(tag: &str, total: u64, steps: u64, extra: &[&str]) -> PathBuf {
     )
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build(),
-    )
-}
-
 fn options() -> ServeOptions {
     ServeOptions {
         workers: 2,
@@ -116,7 +107,7 @@ const OBS: [[f32; 4]; 3] = [
 fn actions_match_the_offline_policy_and_bad_requests_get_json_errors() {
     let run = train("act", 2048, &[]);
     let h = start(&run);
-    let a = agent();
+    let a = hlynr_testkit::http_agent();
     let (status, health) = get(&a, &h, "/health");
     assert_eq!(status, 200);
     assert!(health.contains("\"model_version\":1"), "{health}");
@@ -234,7 +225,7 @@ fn actions_match_the_offline_policy_and_bad_requests_get_json_errors() {
 fn sessions_keep_each_episodes_frames_and_expire() {
     let run = train("sessions", 2048, &["env.frame_stack=3"]);
     let h = start(&run);
-    let a = agent();
+    let a = hlynr_testkit::http_agent();
     let (status, err) = post(
         &a,
         &h,
@@ -307,14 +298,14 @@ fn a_new_checkpoint_is_served_without_dropping_requests() {
     };
     let h = hlynr_serve::spawn(&run, "127.0.0.1:0".parse().unwrap(), options).unwrap();
     let addr = h.addr;
-    let a = agent();
+    let a = hlynr_testkit::http_agent();
     let (_, before) = post(&a, &h, "/v1/sessions", "{}");
     let old = before["session_id"].as_str().unwrap().to_string();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hammer = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let a = agent();
+            let a = hlynr_testkit::http_agent();
             let mut versions = std::collections::BTreeSet::new();
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -360,7 +351,7 @@ fn a_new_checkpoint_is_served_without_dropping_requests() {
     let body = json!({ "observations": &OBS[..2], "session_ids": [&old, &old] });
     let (_, same) = post(&a, &h, "/v1/act", &body.to_string());
     assert_eq!(same["model_version"], json!(1), "{same}");
-    let (_, metrics) = get(&agent(), &h, "/metrics");
+    let (_, metrics) = get(&hlynr_testkit::http_agent(), &h, "/metrics");
     assert!(
         !metrics.contains("hlynr_model_reloads_total 0"),
         "{metrics}"
@@ -390,7 +381,10 @@ fn the_command_serves_until_stopped() {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
-    let mut r = agent().get(format!("{url}/health")).call().unwrap();
+    let mut r = hlynr_testkit::http_agent()
+        .get(format!("{url}/health"))
+        .call()
+        .unwrap();
     let health: Value = r.body_mut().read_json().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();

@@ -6,7 +6,6 @@
 //! and the server go on.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use hlynr_env::{Env, Info, ObsMut, PolicyInput};
 use hlynr_envs::intercept::InterceptFactory;
@@ -42,15 +41,6 @@ fn train(tag: &str) -> PathBuf {
             "--set",
             "run.eval_episodes=2",
         ],
-    )
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build(),
     )
 }
 
@@ -105,7 +95,7 @@ fn a_session_replaying_episodes_gets_the_envs_actions_bit_for_bit() {
         ..ServeOptions::default()
     };
     let h = hlynr_serve::spawn(&run, "127.0.0.1:0".parse().unwrap(), options).unwrap();
-    let a = agent();
+    let a = hlynr_testkit::http_agent();
     let dim = env.observation_space().flat_dim();
     let act_dim = env.action_space().flat_dim();
     let (mut decisions, mut ends) = (0, Vec::new());
@@ -199,7 +189,7 @@ fn bad_truth_gets_a_json_error_and_the_session_goes_on() {
         ServeOptions::default(),
     )
     .unwrap();
-    let a = agent();
+    let a = hlynr_testkit::http_agent();
     let code = |(status, v): (u16, Value)| (status, v["error"]["code"].as_str().map(String::from));
     // Launch must be at time 0; unknown keys and NaN are refused.
     let mut late = initial;

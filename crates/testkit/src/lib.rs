@@ -110,11 +110,7 @@ pub fn only_entry(dir: &Path) -> PathBuf {
 /// it fails, else returns the run directory.
 pub fn train_run(bin: &str, config: &Path, runs: &Path, args: &[&str]) -> PathBuf {
     let _ = std::fs::remove_dir_all(runs);
-    let out = Command::new(bin)
-        .args(["train", "--progress", "quiet", "--config"])
-        .arg(config)
-        .arg("--runs-dir")
-        .arg(runs)
+    let out = train_command(bin, config, runs)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
@@ -125,6 +121,29 @@ pub fn train_run(bin: &str, config: &Path, runs: &Path, args: &[&str]) -> PathBu
         String::from_utf8_lossy(&out.stderr)
     );
     only_entry(runs)
+}
+
+/// `bin train --progress quiet --config CONFIG --runs-dir RUNS`, to add
+/// arguments to and run or spawn (a learner a test talks to while it trains).
+pub fn train_command(bin: &str, config: &Path, runs: &Path) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(["train", "--progress", "quiet", "--config"])
+        .arg(config)
+        .arg("--runs-dir")
+        .arg(runs);
+    command
+}
+
+/// An HTTP client for tests of servers: statuses are answers, not errors,
+/// and no request waits longer than 20 s.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(20)))
+            .build(),
+    )
 }
 
 /// The repository root (two levels above this crate).
