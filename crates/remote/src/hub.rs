@@ -214,6 +214,15 @@ pub fn neutral_action(space: &Space) -> Vec<f32> {
     }
 }
 
+/// The refusal of a request that would have a client play more agents than
+/// [`MAX_AGENTS_PER_CLIENT`].
+fn too_many(in_request: usize, playing: usize) -> Status {
+    Status::invalid(format!(
+        "{in_request} agents in one request, {playing} with those already playing; a client \
+         plays at most {MAX_AGENTS_PER_CLIENT}"
+    ))
+}
+
 impl Hub {
     /// An empty hub for agents of `spec`, `max_agents` of them followed at
     /// once.
@@ -361,23 +370,8 @@ impl Hub {
         entries: &[AgentStep],
         is_reset: bool,
     ) -> Result<Vec<StepType>, Status> {
-        let live = if is_reset {
-            0
-        } else {
-            self.agents.range((conn, 0)..=(conn, u32::MAX)).count()
-        };
-        let joining = entries
-            .iter()
-            .filter(|e| e.step_type == Some(StepType::First) || (is_reset && e.step_type.is_none()))
-            .filter(|e| is_reset || !self.agents.contains_key(&(conn, e.agent)))
-            .count();
-        if entries.len() > MAX_AGENTS_PER_CLIENT || live + joining > MAX_AGENTS_PER_CLIENT {
-            return Err(Status::invalid(format!(
-                "{} agents in one request, {} with those already playing; a client plays at \
-                 most {MAX_AGENTS_PER_CLIENT}",
-                entries.len(),
-                live + joining
-            )));
+        if entries.len() > MAX_AGENTS_PER_CLIENT {
+            return Err(too_many(entries.len(), entries.len()));
         }
         // An agent's last type in this request so far.
         let mut seen: HashMap<u32, StepType> = HashMap::new();
@@ -455,6 +449,20 @@ impl Hub {
                     )));
                 }
             }
+        }
+        let live = if is_reset {
+            0
+        } else {
+            self.agents.range((conn, 0)..=(conn, u32::MAX)).count()
+        };
+        let joining = entries
+            .iter()
+            .zip(&types)
+            .filter(|(_, t)| **t == StepType::First)
+            .filter(|(e, _)| is_reset || !self.agents.contains_key(&(conn, e.agent)))
+            .count();
+        if live + joining > MAX_AGENTS_PER_CLIENT {
+            return Err(too_many(entries.len(), live + joining));
         }
         Ok(types)
     }
