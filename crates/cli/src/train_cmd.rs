@@ -148,15 +148,8 @@ pub fn final_evaluation(
     ) {
         return Ok(());
     }
-    let policy = match &config.run.eval_baselines {
-        Some(names) => names.clone(),
-        None => registry
-            .factory_for(config)?
-            .default_baselines()
-            .into_iter()
-            .map(String::from)
-            .collect(),
-    };
+    let policy =
+        hlynr_rl::trainer::eval_baseline_names(config, registry.factory_for(config)?.as_ref());
     eprintln!(
         "final evaluation on {} held-out episodes (seed {seed}):",
         final_eval.episodes

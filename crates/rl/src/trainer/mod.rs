@@ -230,7 +230,7 @@ fn first_stage_algorithm(
 
 /// The baselines evaluations of `factory` table: `run.eval_baselines`, or
 /// the env's own choice.
-fn eval_baseline_names(config: &RunConfig, factory: &dyn EnvFactory) -> Vec<String> {
+pub fn eval_baseline_names(config: &RunConfig, factory: &dyn EnvFactory) -> Vec<String> {
     match &config.run.eval_baselines {
         Some(names) => names.clone(),
         None => factory
