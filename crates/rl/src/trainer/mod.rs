@@ -205,9 +205,9 @@ fn first_stage_algorithm(
     if config.run.evaluate {
         factory.make_eval()?;
         for f in factories {
+            let known = f.baseline_names();
             for name in eval_baseline_names(config, f.as_ref()) {
-                if !f.baseline_names().contains(&name.as_str()) {
-                    let known = f.baseline_names();
+                if !known.contains(&name.as_str()) {
                     let hint = hlynr_env::config::suggest(&name, known.iter().copied())
                         .map_or(String::new(), |b| format!("did you mean `{b}`? "));
                     return Err(TrainError::invalid(
