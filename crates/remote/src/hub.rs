@@ -201,7 +201,7 @@ fn intern(name: &str) -> Option<&'static str> {
 
 /// An action inside `space` that means "nothing in particular": 0 clamped
 /// into each box, the first choice of each discrete part.
-pub fn neutral_action(space: &Space) -> Vec<f32> {
+fn neutral_action(space: &Space) -> Vec<f32> {
     match space {
         Space::Box { low, high, .. } => low
             .iter()

@@ -19,5 +19,5 @@ mod server;
 
 pub use batch::{RemoteBatch, Serving};
 pub use config::RemoteConfig;
-pub use hub::{Counters, neutral_action};
+pub use hub::Counters;
 pub use protocol::Spec;
